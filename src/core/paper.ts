@@ -1,0 +1,212 @@
+/**
+ * The Paper record and its identity: arXiv ids (versionless) and title fingerprints.
+ *
+ * Pure: no I/O. Every source turns what it read into {@link PaperSighting}s; the pipeline
+ * resolves each sighting to a stored {@link Paper} through its {@link identityKeys}.
+ */
+
+/** Stable record id: `arxiv:<id>` when the arXiv id was known at first sight, else `fp:<hash>`. */
+export type PaperId = string;
+
+/** How arXiv announced an entry in its RSS feeds (`arxiv:announce_type`). */
+export type AnnounceType = 'new' | 'cross' | 'replace' | 'replace-cross';
+
+export interface PaperLinks {
+  /** arXiv abstract page (versionless), or the source's own page for non-arXiv items. */
+  abs?: string;
+  pdf?: string;
+  /** Hugging Face paper page. */
+  hf?: string;
+  /** Code / project URLs found in the abstract. */
+  code: string[];
+}
+
+/** One stored paper: the same paper seen through any number of sources and versions. */
+export interface Paper {
+  id: PaperId;
+  /** arXiv id without version, e.g. `2411.17700` or `astro-ph/9812133`. */
+  arxivId?: string;
+  /** Highest arXiv version seen. */
+  version?: number;
+  title: string;
+  abstract: string;
+  authors: string[];
+  categories: string[];
+  links: PaperLinks;
+  /** ISO-8601 date (or date-time) the source gives for publication / the digest date. */
+  published?: string;
+  /** Names of the sources this paper was seen in, first sighting first. */
+  sources: string[];
+  /** ISO-8601 time paperboy first stored this paper. */
+  firstSeen: string;
+  /** ISO-8601 time of the last recorded update (new version or changed abstract). */
+  updatedAt?: string;
+  /** Updates recorded after first sight, oldest first (capped by the pipeline). */
+  updates?: PaperUpdate[];
+}
+
+export interface PaperUpdate {
+  at: string;
+  source: string;
+  /** What changed. */
+  kind: 'version' | 'abstract' | 'version+abstract';
+  fromVersion?: number;
+  toVersion?: number;
+}
+
+/** What one source saw of one paper, before identity resolution. */
+export interface PaperSighting {
+  arxivId?: string;
+  version?: number;
+  title: string;
+  abstract: string;
+  authors: string[];
+  categories: string[];
+  links: PaperLinks;
+  published?: string;
+  announceType?: AnnounceType;
+}
+
+// arXiv identifiers (https://info.arxiv.org/help/arxiv_identifier.html):
+//   new style since 2007-04: YYMM.NNNN (to 2014-12) or YYMM.NNNNN, optional vN
+//   old style: archive(.SUBJ)?/YYMMNNN, optional vN — archive names are lowercase with '-'
+const NEW_ID = String.raw`(\d{4}\.\d{4,5})(?:v(\d+))?`;
+const OLD_ID = String.raw`([a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?\/\d{7})(?:v(\d+))?`;
+const ID_BODY = `(?:${NEW_ID}|${OLD_ID})`;
+
+/** A bare id (optionally prefixed `arXiv:`), the whole string. */
+const BARE_RE = new RegExp(`^(?:arxiv:)?${ID_BODY}$`, 'i');
+/** Contexts where an id appears inside a longer string: URLs, GUIDs, "arXiv:" mentions. */
+const EMBEDDED_RES: readonly RegExp[] = [
+  // arxiv.org/abs/…, /pdf/…, /html/…, export.arxiv.org, alphaxiv etc.
+  new RegExp(String.raw`arxiv\.org\/(?:abs|pdf|html|format)\/${ID_BODY}`, 'i'),
+  // Hugging Face paper pages and its API: huggingface.co/papers/2411.17700
+  new RegExp(String.raw`huggingface\.co\/(?:api\/)?papers\/${NEW_ID}`, 'i'),
+  // OAI identifiers in arXiv RSS GUIDs: oai:arXiv.org:2411.17700v1
+  new RegExp(String.raw`oai:arxiv\.org:${ID_BODY}`, 'i'),
+  // "arXiv:1805.08875v1" in RSS 1.0 titles and in abstracts
+  new RegExp(String.raw`\barxiv:\s?${ID_BODY}`, 'i'),
+];
+
+export interface ArxivRef {
+  /** Versionless id. */
+  id: string;
+  version?: number;
+}
+
+function refFromMatch(m: RegExpExecArray): ArxivRef {
+  // Groups: 1 new id, 2 new version, 3 old id, 4 old version.
+  const id = m[1] ?? m[3];
+  const v = m[2] ?? m[4];
+  if (id === undefined) throw new Error('arXiv id pattern matched without an id group');
+  const oldStyle = m[1] === undefined;
+  // Old-style archives are lowercase; the optional subject class is uppercase (math.GT).
+  const norm = oldStyle ? id.replace(/^([a-zA-Z-]+)/, (a) => a.toLowerCase()) : id;
+  return v === undefined ? { id: norm } : { id: norm, version: Number(v) };
+}
+
+/**
+ * Finds the arXiv id in a bare id, a URL, a GUID or a title suffix. The id never carries the
+ * version; the version, when present, is returned beside it.
+ */
+export function parseArxivRef(text: string | undefined | null): ArxivRef | undefined {
+  if (!text) return undefined;
+  const s = text.trim();
+  const bare = BARE_RE.exec(s);
+  if (bare) return refFromMatch(bare);
+  for (const re of EMBEDDED_RES) {
+    const m = re.exec(s);
+    if (m) return refFromMatch(m);
+  }
+  return undefined;
+}
+
+/**
+ * The title fingerprint: NFKC, case-folded, every run of non-letter/non-digit characters
+ * folded to one space, trimmed. Two titles that differ only in case, punctuation, spacing or
+ * Unicode compatibility forms have the same fingerprint.
+ */
+export function titleFingerprint(title: string): string {
+  return title
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .trim();
+}
+
+/**
+ * A 64-bit non-cryptographic hash (two independent 32-bit FNV-1a/murmur-mixed lanes) as 16
+ * hex chars. Used for fingerprint ids, where a collision would need ~4e9 distinct titles.
+ */
+export function hash64(text: string): string {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x9747b28c;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    h2 ^= h2 >>> 15;
+  }
+  h1 ^= h1 >>> 16;
+  h1 = Math.imul(h1, 0x85ebca6b);
+  h1 ^= h1 >>> 13;
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 0xc2b2ae35);
+  h2 ^= h2 >>> 16;
+  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+}
+
+/** Alias key for an arXiv id. */
+export function arxivKey(arxivId: string): string {
+  return `arxiv:${arxivId}`;
+}
+
+/** Alias key for a title fingerprint. */
+export function fingerprintKey(title: string): string {
+  return `fp:${hash64(titleFingerprint(title))}`;
+}
+
+/** The alias keys a sighting can be found under, strongest first. */
+export function identityKeys(s: Pick<PaperSighting, 'arxivId' | 'title'>): string[] {
+  const keys: string[] = [];
+  if (s.arxivId) keys.push(arxivKey(s.arxivId));
+  if (titleFingerprint(s.title) !== '') keys.push(fingerprintKey(s.title));
+  return keys;
+}
+
+/** The id a brand-new paper gets. */
+export function newPaperId(s: Pick<PaperSighting, 'arxivId' | 'title'>): PaperId {
+  return s.arxivId ? arxivKey(s.arxivId) : fingerprintKey(s.title);
+}
+
+/** Canonical arXiv links for a versionless id. */
+export function arxivLinks(arxivId: string): { abs: string; pdf: string } {
+  return { abs: `https://arxiv.org/abs/${arxivId}`, pdf: `https://arxiv.org/pdf/${arxivId}` };
+}
+
+const URL_RE = /\bhttps?:\/\/[^\s<>"'()[\]{}]+/gi;
+
+/**
+ * Code and project URLs mentioned in an abstract, in order, without duplicates. Links back to
+ * arXiv itself are not code links. Trailing sentence punctuation is not part of a URL
+ * ("… at https://github.com/a/b.").
+ */
+export function findCodeLinks(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(URL_RE)) {
+    const url = m[0].replace(/[.,;:!?]+$/, '');
+    let host: string;
+    try {
+      host = new URL(url).hostname;
+    } catch {
+      continue;
+    }
+    if (/(?:^|\.)arxiv\.org$/i.test(host)) continue;
+    if (!out.includes(url)) out.push(url);
+  }
+  return out;
+}
+
+/** Whitespace-normalised text, for comparing abstracts across sources. */
+export function normalizeSpace(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
