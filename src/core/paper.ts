@@ -43,6 +43,11 @@ export interface Paper {
   updatedAt?: string;
   /** Updates recorded after first sight, oldest first (capped by the pipeline). */
   updates?: PaperUpdate[];
+  /**
+   * Hashes of every abstract text seen for this paper, so an abstract seen before (an older
+   * digest read again, another source's copy) never counts as a change twice.
+   */
+  abstractHashes?: string[];
 }
 
 export interface PaperUpdate {

@@ -1,0 +1,231 @@
+/**
+ * The configuration: one zod schema, a JSONC file in config/ and environment overrides for
+ * secrets and deployment settings. The only module that reads `process.env` is the caller of
+ * {@link loadConfig} (cli.ts / main.ts), which passes it in.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+
+const httpUrl = z
+  .string()
+  .refine((s) => /^https?:\/\/[^\s/]+/i.test(s) && URL.canParse(s), { message: 'must be an http(s) URL' });
+
+const sourceName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]*$/i, { message: 'must be letters, digits, ".", "_" or "-"' });
+
+const DigestSource = z.strictObject({
+  name: sourceName,
+  type: z.literal('digest'),
+  /** A digest file or a directory of them, relative to the working directory. */
+  path: z.string().min(1),
+  enabled: z.boolean().default(true),
+});
+
+const FeedSource = z.strictObject({
+  name: sourceName,
+  type: z.literal('feed'),
+  /** RSS 2.0 / RSS 1.0 / Atom / arXiv API / HF daily-papers JSON; `{date}` becomes today's UTC date. */
+  url: httpUrl,
+  enabled: z.boolean().default(true),
+});
+
+export const SourceSchema = z.discriminatedUnion('type', [DigestSource, FeedSource], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? 'type must be "digest" (a file or directory) or "feed" (a URL)' : undefined,
+});
+export type SourceConfig = z.infer<typeof SourceSchema>;
+
+const storeUrl = z
+  .string()
+  .refine((s) => /^(sqlite|redis|rediss|postgres|postgresql):\/\//.test(s), {
+    message: 'must start with sqlite://, redis://, rediss:// or postgres://',
+  });
+
+export const ConfigSchema = z.strictObject({
+  store: z
+    .strictObject({
+      /** Overridden by PAPERBOY_STORE_URL. */
+      url: storeUrl.default('sqlite://data/paperboy.sqlite'),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      /** Who to contact about this instance's traffic; sent in the User-Agent (arXiv asks for it). */
+      contact: z.string().min(3).default('https://github.com/paperboy-bot/paperboy'),
+      connectTimeoutMs: z.number().int().positive().default(10_000),
+      headersTimeoutMs: z.number().int().positive().default(30_000),
+      bodyTimeoutMs: z.number().int().positive().default(60_000),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(20 * 1024 * 1024),
+      retries: z.number().int().min(0).max(10).default(3),
+      backoffBaseMs: z.number().int().positive().default(1_000),
+      backoffMaxMs: z.number().int().positive().default(60_000),
+      /** At most one request per host per interval: arXiv asks for one every 3 s. */
+      perHostIntervalMs: z.number().int().min(0).default(3_000),
+      maxRetryAfterMs: z.number().int().positive().default(120_000),
+    })
+    .prefault({}),
+  ingest: z
+    .strictObject({
+      /** A source failing this many cycles in a row is marked failing and backs off. */
+      failingAfter: z.number().int().positive().default(3),
+      /** Backoff for a failing source: doubles per further failure, capped. */
+      failingBackoffMinutes: z.number().positive().default(30),
+      failingBackoffMaxMinutes: z.number().positive().default(24 * 60),
+      /** Sources fetched at once (politeness per host still applies). */
+      concurrency: z.number().int().positive().max(32).default(4),
+    })
+    .prefault({}),
+  sources: z.array(SourceSchema).default([{ name: 'seeds', type: 'digest', path: 'seeds', enabled: true }]),
+  discord: z
+    .strictObject({
+      /** Secret: only from DISCORD_TOKEN. */
+      token: z.string().min(1).optional(),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export const DEFAULT_CONFIG_PATH = 'config/paperboy.jsonc';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly file: string | undefined,
+    readonly problems: readonly string[],
+  ) {
+    super(`invalid configuration${file ? ` in ${file}` : ''}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The file read, or undefined when none exists and defaults were used. */
+  file: string | undefined;
+}
+
+/**
+ * Reads the config file (`PAPERBOY_CONFIG`, else config/paperboy.jsonc when present), applies
+ * environment overrides and validates the result. Throws {@link ConfigError} listing every
+ * problem with its path.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): LoadedConfig {
+  const explicit = env.PAPERBOY_CONFIG;
+  const path = resolve(cwd, explicit ?? DEFAULT_CONFIG_PATH);
+  let raw: unknown = {};
+  let file: string | undefined;
+  if (explicit !== undefined || existsSync(path)) {
+    file = path;
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(path, [`cannot read the file: ${(err as Error).message}`]);
+    }
+    try {
+      raw = JSON.parse(stripJsonComments(text));
+    } catch (err) {
+      throw new ConfigError(path, [`not valid JSON (comments allowed): ${(err as Error).message}`]);
+    }
+  }
+  return { config: parseConfig(raw, env, file), file };
+}
+
+/** Validates a parsed config object with environment overrides applied. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, file?: string): Config {
+  const merged = applyEnv(raw, env);
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    throw new ConfigError(
+      file,
+      result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`),
+    );
+  }
+  return result.data;
+}
+
+function applyEnv(raw: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const out: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+  const section = (name: string): Record<string, unknown> => {
+    const v = out[name];
+    const copy = typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...v } : {};
+    out[name] = copy;
+    return copy;
+  };
+  if (env.PAPERBOY_STORE_URL) section('store').url = env.PAPERBOY_STORE_URL;
+  if (env.PAPERBOY_CONTACT) section('http').contact = env.PAPERBOY_CONTACT;
+  if (env.DISCORD_TOKEN) section('discord').token = env.DISCORD_TOKEN;
+  return out;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('');
+}
+
+/** The effective config with secrets replaced, for printing. */
+export function redactConfig(config: Config): unknown {
+  return {
+    ...config,
+    store: { url: redactUrl(config.store.url) },
+    discord: { token: config.discord.token ? '[redacted]' : '(not set: DISCORD_TOKEN)' },
+  };
+}
+
+/** A URL with its password hidden (`redis://:secret@host` → `redis://:***@host`). */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^/@:]*:)[^/@]*@/i, '$1***@');
+}
+
+/** JSON with `//` and `/* *\/` comments and trailing commas, as in config/paperboy.jsonc. */
+export function stripJsonComments(text: string): string {
+  return scanJson(scanJson(text, 'comments'), 'trailing-commas');
+}
+
+function scanJson(text: string, strip: 'comments' | 'trailing-commas'): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i] as string;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (strip === 'comments' && c === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (strip === 'comments' && c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      const stop = end === -1 ? text.length : end + 2;
+      // Keep newlines so JSON.parse positions stay on the file's lines.
+      out += text.slice(i, stop).replace(/[^\n]/g, ' ');
+      i = stop;
+    } else if (strip === 'trailing-commas' && c === ',' && /^\s*[}\]]/.test(text.slice(i + 1, i + 200))) {
+      out += ' ';
+      i++;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** The User-Agent paperboy sends: its name and version plus the operator's contact. */
+export function userAgent(config: Config, version: string): string {
+  return `paperboy/${version} (+${config.http.contact})`;
+}
+
+/** A digest source's path, resolved against the working directory. */
+export function resolveSourcePath(path: string, cwd = process.cwd()): string {
+  return isAbsolute(path) ? path : resolve(cwd, path);
+}
