@@ -33,15 +33,15 @@ const FeedSource = z.strictObject({
 
 export const SourceSchema = z.discriminatedUnion('type', [DigestSource, FeedSource], {
   error: (issue) =>
-    issue.code === 'invalid_union' ? 'type must be "digest" (a file or directory) or "feed" (a URL)' : undefined,
+    issue.code === 'invalid_union'
+      ? 'type must be "digest" (a file or directory) or "feed" (a URL)'
+      : undefined,
 });
 export type SourceConfig = z.infer<typeof SourceSchema>;
 
-const storeUrl = z
-  .string()
-  .refine((s) => /^(sqlite|redis|rediss|postgres|postgresql):\/\//.test(s), {
-    message: 'must start with sqlite://, redis://, rediss:// or postgres://',
-  });
+const storeUrl = z.string().refine((s) => /^(sqlite|redis|rediss|postgres|postgresql):\/\//.test(s), {
+  message: 'must start with sqlite://, redis://, rediss:// or postgres://',
+});
 
 export const ConfigSchema = z.strictObject({
   store: z
@@ -76,7 +76,10 @@ export const ConfigSchema = z.strictObject({
       failingAfter: z.number().int().positive().default(3),
       /** Backoff for a failing source: doubles per further failure, capped. */
       failingBackoffMinutes: z.number().positive().default(30),
-      failingBackoffMaxMinutes: z.number().positive().default(24 * 60),
+      failingBackoffMaxMinutes: z
+        .number()
+        .positive()
+        .default(24 * 60),
       /** Sources fetched at once (politeness per host still applies). */
       concurrency: z.number().int().positive().max(32).default(4),
     })

@@ -41,7 +41,8 @@ const BOILERPLATE = new Set(
   ].map((s) => s.toLowerCase()),
 );
 /** Lines that prove the text came from the Daily Papers page. */
-const MARKER = /^(?:get trending papers in your email inbox|daily papers$|by ?ak and the research community$)/i;
+const MARKER =
+  /^(?:get trending papers in your email inbox|daily papers$|by ?ak and the research community$)/i;
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const DATE_LINE = /^(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? (\d{1,2})(?:,? (\d{4}))?$/i;
 /** The header sits within the first lines of the page. */
@@ -85,7 +86,8 @@ export function parseDigest(text: string, opts: DigestParseOptions = {}): Digest
   if (!marker) {
     return {
       ok: false,
-      error: 'not an HF Daily Papers digest: no "Daily Papers" / "Get trending papers" header in the first lines',
+      error:
+        'not an HF Daily Papers digest: no "Daily Papers" / "Get trending papers" header in the first lines',
     };
   }
 
@@ -122,7 +124,11 @@ export function parseDigest(text: string, opts: DigestParseOptions = {}): Digest
     const title = items[k] as Item;
     const abstract = items[k + 1];
     if (abstract === undefined) {
-      return { ok: false, error: `line ${title.line}: title without an abstract at the end of the digest`, line: title.line };
+      return {
+        ok: false,
+        error: `line ${title.line}: title without an abstract at the end of the digest`,
+        line: title.line,
+      };
     }
     const problem = checkPair(title.text, abstract.text);
     if (problem) {

@@ -18,13 +18,7 @@ export type SourceSpec =
   | { name: string; type: 'digest'; path: string }
   | { name: string; type: 'feed'; url: string };
 
-export type SourceStatus =
-  | 'ok'
-  | 'unchanged'
-  | 'not-modified'
-  | 'no-announcement'
-  | 'failed'
-  | 'backing-off';
+export type SourceStatus = 'ok' | 'unchanged' | 'not-modified' | 'no-announcement' | 'failed' | 'backing-off';
 
 export interface Counts {
   parsed: number;
@@ -217,7 +211,13 @@ async function readSource(
   if (prev.lastModified !== undefined) validators.lastModified = prev.lastModified;
   const fetched = await opts.fetcher.fetch(url, validators);
   if (fetched.status === 'not-modified') {
-    return { status: 'not-modified', units: [], details: [`${url}: 304 not modified`], problems: [], next: (s) => s };
+    return {
+      status: 'not-modified',
+      units: [],
+      details: [`${url}: 304 not modified`],
+      problems: [],
+      next: (s) => s,
+    };
   }
   const text = decodeBody(fetched.body, fetched.contentType);
   const parsed = await parseFeed(text, { sourceName: spec.name });
@@ -297,7 +297,12 @@ export async function mergeSightings(
 
 function failedState(prev: SourceState, error: string, at: Date, opts: IngestOptions): SourceState {
   const failures = prev.consecutiveFailures + 1;
-  const state: SourceState = { ...prev, consecutiveFailures: failures, lastError: error, lastErrorAt: at.toISOString() };
+  const state: SourceState = {
+    ...prev,
+    consecutiveFailures: failures,
+    lastError: error,
+    lastErrorAt: at.toISOString(),
+  };
   if (failures >= opts.failingAfter) {
     state.failingSince = prev.failingSince ?? at.toISOString();
     const minutes = Math.min(
@@ -312,7 +317,8 @@ function failedState(prev: SourceState, error: string, at: Date, opts: IngestOpt
 function describeError(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return `${(err as NodeJS.ErrnoException).path ?? 'path'}: no such file or directory`;
+    if (code === 'ENOENT')
+      return `${(err as NodeJS.ErrnoException).path ?? 'path'}: no such file or directory`;
     if (code === 'EACCES') return `${(err as NodeJS.ErrnoException).path ?? 'path'}: permission denied`;
     return err.message;
   }

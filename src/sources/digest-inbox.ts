@@ -48,7 +48,13 @@ export async function readDigestSource(
     }
     const text = decodeUtf8(bytes);
     if (text === undefined) {
-      out.push({ file, hash, status: 'failed', papers: [], error: `${basename(file)}: not a digest: not UTF-8 text` });
+      out.push({
+        file,
+        hash,
+        status: 'failed',
+        papers: [],
+        error: `${basename(file)}: not a digest: not UTF-8 text`,
+      });
       continue;
     }
     const mtime = (await stat(file)).mtime;
