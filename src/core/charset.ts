@@ -89,6 +89,30 @@ export function detectCharset(bytes: Uint8Array, contentType?: string): Detected
   return { encoding: 'utf-8', source: 'default', bomLength: 0 };
 }
 
+// WHATWG index-windows-1252 for 0x80–0x9F; every other byte is its own code point.
+const WINDOWS_1252_HIGH = [
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d,
+  0x17d, 0x8f, 0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a,
+  0x153, 0x9d, 0x17e, 0x178,
+];
+
+/**
+ * windows-1252 by hand: Node 20.18.3+ decodes it as ISO-8859-1, turning smart quotes and dashes
+ * into C1 control characters (nodejs/node#60888). It is also what the ISO-8859-1, latin1 and
+ * ASCII labels mean, so most "Latin-1" feeds go through here.
+ */
+function decodeWindows1252(bytes: Uint8Array): string {
+  const CHUNK = 8192;
+  let out = '';
+  for (let i = 0; i < bytes.length; i += CHUNK) {
+    const units = Array.from(bytes.subarray(i, i + CHUNK), (b) =>
+      b >= 0x80 && b <= 0x9f ? (WINDOWS_1252_HIGH[b - 0x80] ?? b) : b,
+    );
+    out += String.fromCharCode(...units);
+  }
+  return out;
+}
+
 /**
  * Decodes a fetched feed body to a string. The encoding comes from {@link detectCharset};
  * undecodable bytes become U+FFFD rather than an error, and a leading BOM is removed.
@@ -98,6 +122,7 @@ export function detectCharset(bytes: Uint8Array, contentType?: string): Detected
  */
 export function decodeBody(bytes: Uint8Array, contentType?: string): string {
   const { encoding, bomLength } = detectCharset(bytes, contentType);
-  const text = new TextDecoder(encoding).decode(bytes.subarray(bomLength));
+  const body = bytes.subarray(bomLength);
+  const text = encoding === 'windows-1252' ? decodeWindows1252(body) : new TextDecoder(encoding).decode(body);
   return text.startsWith('\uFEFF') ? text.slice(1) : text;
 }

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { findCodeLinks, parseArxivRef, titleFingerprint } from '../../src/core/paper.js';
+
+describe('parseArxivRef', () => {
+  it.each([
+    // bare ids, new style
+    ['2411.17700', '2411.17700', undefined],
+    ['2411.17700v2', '2411.17700', 2],
+    ['arXiv:2411.17700v12', '2411.17700', 12],
+    ['arxiv:2411.17700', '2411.17700', undefined],
+    ['  2411.17700v1\n', '2411.17700', 1],
+    ['0704.0001', '0704.0001', undefined],
+    ['1412.6980v9', '1412.6980', 9],
+    // bare ids, old style
+    ['astro-ph/9812133', 'astro-ph/9812133', undefined],
+    ['astro-ph/9812133v2', 'astro-ph/9812133', 2],
+    ['hep-th/9901001', 'hep-th/9901001', undefined],
+    ['math.GT/0309136v1', 'math.GT/0309136', 1],
+    ['Math.GT/0309136', 'math.GT/0309136', undefined],
+    ['cond-mat/0207270v1', 'cond-mat/0207270', 1],
+    // OAI identifiers in arXiv RSS GUIDs
+    ['oai:arXiv.org:2411.17700v1', '2411.17700', 1],
+    ['oai:arXiv.org:hep-th/9901001v3', 'hep-th/9901001', 3],
+    // arXiv URLs
+    ['https://arxiv.org/abs/2411.17700', '2411.17700', undefined],
+    ['http://arxiv.org/abs/2411.17700v2', '2411.17700', 2],
+    ['https://arxiv.org/pdf/2411.17700', '2411.17700', undefined],
+    ['https://arxiv.org/pdf/2411.17700v2.pdf', '2411.17700', 2],
+    ['https://arxiv.org/html/2411.17700v1#S2', '2411.17700', 1],
+    ['https://export.arxiv.org/abs/math/0309136v1', 'math/0309136', 1],
+    ['http://arxiv.org/abs/astro-ph/9812133?context=astro-ph', 'astro-ph/9812133', undefined],
+    ['https://www.arxiv.org/abs/2411.17700v3?context=cs.LG', '2411.17700', 3],
+    // Hugging Face paper pages and API
+    ['https://huggingface.co/papers/2411.17700', '2411.17700', undefined],
+    ['https://huggingface.co/api/papers/2411.17700', '2411.17700', undefined],
+    // the old RSS 1.0 title suffix
+    ['Measurement of X at Belle. (arXiv:1805.08875v1 [hep-ex] UPDATED)', '1805.08875', 1],
+    ['Old paper. (arXiv:hep-ex/0307015v2 [hep-ex])', 'hep-ex/0307015', 2],
+  ])('reads %j as %s version %s', (text, id, version) => {
+    expect(parseArxivRef(text)).toEqual(version === undefined ? { id } : { id, version });
+  });
+
+  it.each([
+    [undefined],
+    [null],
+    [''],
+    ['   '],
+    ['10.1145/3292500.3330701'],
+    ['https://doi.org/10.1038/s41586-021-03819-2'],
+    ['2024-11-27'],
+    ['2024.11.27'],
+    ['1234.567'],
+    ['https://example.com/abs/2411.17700'],
+    ['see page 2411 of volume 17700'],
+    ['ASTRO-PH'],
+  ])('finds no arXiv id in %j', (text) => {
+    expect(parseArxivRef(text)).toBeUndefined();
+  });
+});
+
+describe('titleFingerprint', () => {
+  it.each([
+    ['Attention Is All You Need', 'attention is all you need'],
+    ['  Attention   is all\nyou need!  ', 'attention is all you need'],
+    ['Self-Supervised Learning: A Survey', 'self supervised learning a survey'],
+    ['ＦＵＬＬ－ＷＩＤＴＨ Ｔｉｔｌｅ', 'full width title'],
+    ['ﬁne-tuning ﬂows', 'fine tuning flows'],
+    ['Über Schätzung', 'über schätzung'],
+    ['基于深度学习的论文推荐系统', '基于深度学习的论文推荐系统'],
+    ['GPT-4 vs. GPT-3.5', 'gpt 4 vs gpt 3 5'],
+    ['$\\alpha$-Entmax', 'alpha entmax'],
+    ['!!! ???', ''],
+  ])('fingerprints %j as %j', (title, fingerprint) => {
+    expect(titleFingerprint(title)).toBe(fingerprint);
+  });
+
+  it('gives titles that differ only in case, punctuation and spacing the same fingerprint', () => {
+    expect(titleFingerprint('LoRA: Low-Rank Adaptation of Large Language Models')).toBe(
+      titleFingerprint('LORA -- low rank adaptation of large language models.'),
+    );
+  });
+
+  it('tells apart titles that differ in a word', () => {
+    expect(titleFingerprint('Scaling Laws for Language Models')).not.toBe(
+      titleFingerprint('Scaling Laws for Vision Models'),
+    );
+  });
+});
+
+describe('findCodeLinks', () => {
+  it.each([
+    ['Code is available at https://github.com/a/b.', ['https://github.com/a/b']],
+    [
+      'See https://github.com/a/b, and https://a.github.io/page/!',
+      ['https://github.com/a/b', 'https://a.github.io/page/'],
+    ],
+    [
+      'Code (https://gitlab.com/x/y) and data [https://huggingface.co/datasets/x/y].',
+      ['https://gitlab.com/x/y', 'https://huggingface.co/datasets/x/y'],
+    ],
+    ['Twice: https://github.com/a/b and again https://github.com/a/b.', ['https://github.com/a/b']],
+    [
+      'Extends https://arxiv.org/abs/2411.17700 and http://export.arxiv.org/abs/1/2; code: http://github.com/a/b',
+      ['http://github.com/a/b'],
+    ],
+    ['Project page: https://example.org/p?x=1&y=2#top;', ['https://example.org/p?x=1&y=2#top']],
+    ['No links here, only github.com/a/b without a scheme.', []],
+    ['', []],
+  ])('finds in %j the links %j', (text, links) => {
+    expect(findCodeLinks(text)).toEqual(links);
+  });
+});
