@@ -33,7 +33,10 @@ import {
 export type FeedKind = 'auto' | 'rss' | 'atom' | 'arxiv-api' | 'hf-json';
 
 export interface FeedParseOptions {
-  /** The configured source's name. */
+  /**
+   * The configured source's name. Error texts do not repeat it: the caller, which knows the
+   * URL too, adds both.
+   */
   sourceName: string;
   /**
    * `hf-json` reads the body as Hugging Face JSON and `arxiv-api` reads Atom entries as arXiv
@@ -66,7 +69,8 @@ function errorMessage(e: unknown): string {
 export async function parseFeed(text: string, opts: FeedParseOptions): Promise<FeedParseResult> {
   try {
     const kind = opts.kind ?? 'auto';
-    const body = text.replace(/^\uFEFF/, '').trimStart();
+    const unmarked = text.replace(/^\uFEFF/, '');
+    const body = unmarked.trimStart();
     if (body === '') return fail('not a feed: the body is empty');
     const looksJson = body.startsWith('[') || body.startsWith('{');
     if (kind === 'hf-json') {
@@ -78,7 +82,8 @@ export async function parseFeed(text: string, opts: FeedParseOptions): Promise<F
     }
     const html = describeHtmlPage(body);
     if (html !== undefined) return fail(`not a feed: ${html}`);
-    return await parseXmlFeed(body, kind);
+    // The untrimmed text, so that line numbers in XML errors match the document.
+    return await parseXmlFeed(unmarked, kind);
   } catch (e) {
     // Only a bug in this module gets here; the source is still reported rather than crashing a cycle.
     return fail(`could not read the feed: ${errorMessage(e)}`);
@@ -146,13 +151,22 @@ type Raw = Record<string, unknown>;
 const parserOptions = (): Parser.ParserOptions<Raw, Raw> => ({
   // Channels without a version attribute are read as RSS 2.0 rather than rejected.
   defaultRSS: 2,
+  xml2js: {
+    // rss-parser converts Atom <published>/<updated> with `new Date(…).toISOString()`, which
+    // throws on a malformed date and loses the whole feed. Renamed, it never sees them; they
+    // are read below as custom fields and a bad date only loses that entry's date.
+    tagNameProcessors: [
+      (name: string) => (name === 'published' || name === 'updated' ? `atom-${name}` : name),
+    ],
+  },
   customFields: {
     feed: ['subtitle', 'id', 'dc:date'],
     item: [
       'description',
       'summary',
       'id',
-      'published',
+      ['atom-published', 'published'],
+      ['atom-updated', 'updated'],
       'content:encoded',
       ['arxiv:announce_type', 'announceType'],
       ['arxiv:primary_category', 'primaryCategory'],
@@ -199,12 +213,11 @@ async function parseXmlFeed(body: string, kind: FeedKind): Promise<FeedParseResu
     if (s) papers.push(s);
   }
 
-  const withTitle = <T extends object>(r: T): T & { title?: string } =>
-    title === undefined ? r : { ...r, title };
+  const titled = title === undefined ? {} : { title };
   if (items.length === 0 && !api && isArxivListing(feed, title)) {
-    return withTitle({ ok: true as const, status: 'no-announcement' as const, papers: [] as [] });
+    return { ok: true, status: 'no-announcement', ...titled, papers: [] };
   }
-  return withTitle({ ok: true as const, status: 'papers' as const, papers });
+  return { ok: true, status: 'papers', ...titled, papers };
 }
 
 function feedTitle(feed: Raw): string | undefined {
@@ -317,7 +330,10 @@ function toIsoDate(value: string | undefined): string | undefined {
 
 function publishedOf(item: Raw): string | undefined {
   return (
-    toIsoDate(textOf(item.published)) ?? toIsoDate(textOf(item.isoDate)) ?? toIsoDate(textOf(item.pubDate))
+    toIsoDate(textOf(item.published)) ??
+    toIsoDate(textOf(item.updated)) ??
+    toIsoDate(textOf(item.isoDate)) ??
+    toIsoDate(textOf(item.pubDate))
   );
 }
 

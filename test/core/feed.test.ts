@@ -468,6 +468,21 @@ describe('generic feeds', () => {
     expect(await parse(feed)).toMatchObject({ ok: true, status: 'papers', papers: [{ title: 'Only' }] });
   });
 
+  it('keeps an Atom entry whose date is malformed, without the date', async () => {
+    const feed = `<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title>
+      <entry><title>Bad date</title><id>a</id><published>not a date</published><link href="https://e.com/a"/></entry>
+      <entry><title>Good date</title><id>b</id><updated>2024-11-27T08:30:00Z</updated></entry></feed>`;
+    const result = await parse(feed);
+    expect(result).toMatchObject({
+      ok: true,
+      papers: [
+        { title: 'Bad date', links: { abs: 'https://e.com/a' } },
+        { title: 'Good date', published: '2024-11-27T08:30:00.000Z' },
+      ],
+    });
+    expect(result.ok && result.papers[0]?.published).toBeUndefined();
+  });
+
   it('leaves out a date it cannot read', async () => {
     const result = await parse(rss('<item><title>T</title><pubDate>someday</pubDate></item>'));
     expect(result.ok && result.papers[0]?.published).toBeUndefined();
@@ -502,6 +517,12 @@ describe('input that is not a feed', () => {
     ],
   ])('reports %s', async (_what, body, error) => {
     expect(await errorOf(body)).toBe(error);
+  });
+
+  it('counts lines from the start of the body, blank lines included', async () => {
+    expect(await errorOf('\n\n\n<rss version="2.0"><channel><item></channel></rss>')).toBe(
+      'not a feed: invalid XML at line 4: Unexpected close tag',
+    );
   });
 
   it('refuses JSON when told to expect RSS', async () => {
