@@ -118,14 +118,18 @@ export class FeedFetchError extends Error {
 
 /** Fetches feeds politely; one per process, so the per-host spacing covers every source. */
 export interface Fetcher {
-  /** Resolves with the body or `not-modified`; rejects only with {@link FeedFetchError}. */
+  /**
+   * Resolves with the body or `not-modified`. Whatever the URL, server or network did wrong rejects
+   * with {@link FeedFetchError}; anything else is a bug in the caller or here, and is rethrown.
+   */
   fetch(url: string, validators?: Validators): Promise<FetchOutcome>;
-  /** Closes the connection pool it created (an injected dispatcher is left to its owner). */
+  /** Closes the connection pool it created (an injected dispatcher is left to its owner). Idempotent. */
   close(): Promise<void>;
 }
 
 /** Hooks for tests: a dispatcher of their own, and a clock, sleep and randomness they control. */
 export interface FetcherDeps {
+  /** Used instead of an own Agent; `connectTimeoutMs` is then the dispatcher's business. */
   dispatcher?: Dispatcher;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -188,9 +192,7 @@ export function createFetcher(opts: Partial<HttpOptions> & FetcherDeps = {}): Fe
       const fail = (reason: FeedFetchReason, detail: string) =>
         new FeedFetchError(
           { url, status: result.status, reason, attempts: failures, detail: detail + where },
-          {
-            cause: result.cause,
-          },
+          result.cause === undefined ? undefined : { cause: result.cause },
         );
       if (!result.retryable || failures > o.retries) throw fail(result.reason, result.detail);
       let wait: number;
@@ -299,10 +301,13 @@ export function createFetcher(opts: Partial<HttpOptions> & FetcherDeps = {}): Fe
     };
   }
 
+  let closing: Promise<void> | undefined;
   return {
     fetch: fetchFeed,
-    async close() {
-      if (injected === undefined) await dispatcher.close();
+    close() {
+      // Idempotent: shutdown paths tend to close twice, and undici rejects a second close.
+      closing ??= injected === undefined ? dispatcher.close() : Promise.resolve();
+      return closing;
     },
   };
 }
@@ -412,8 +417,8 @@ function createDecoders(contentEncoding: string | undefined): Transform[] | stri
 
 /**
  * HTTP "deflate" is meant to be zlib-wrapped, but some servers send raw deflate. A zlib stream's
- * first byte always has 8 (deflate) in its low nibble; raw deflate's never does for the block
- * types a compressor emits first, so one byte tells which inflater to use.
+ * first byte has 8 (the deflate method) in its low nibble; raw deflate would only if it began with
+ * a non-final stored block padded with a 1 bit, which compressors do not emit. One byte decides.
  */
 function createDeflateDecoder(): Transform {
   let inner: Transform | undefined;
@@ -421,6 +426,7 @@ function createDeflateDecoder(): Transform {
     transform(chunk: Buffer, _encoding, done) {
       if (inner === undefined) {
         inner = ((chunk[0] ?? 0) & 0x0f) === 8 ? createInflate() : createInflateRaw();
+        // No backpressure to honour: the sink downstream never pauses, and the byte cap bounds it.
         inner.on('data', (data: Buffer) => this.push(data));
         inner.on('error', (err) => this.destroy(err));
       }
@@ -479,6 +485,15 @@ function describeError(err: unknown, o: HttpOptions): Failure {
       return timeout(`timed out waiting for headers after ${o.headersTimeoutMs} ms`);
     case 'UND_ERR_BODY_TIMEOUT':
       return timeout(`timed out reading the body (no data for ${o.bodyTimeoutMs} ms)`);
+    case 'UND_ERR_CLOSED':
+    case 'UND_ERR_DESTROYED':
+      return {
+        kind: 'failed',
+        reason: 'network',
+        retryable: false,
+        detail: 'the fetcher is closed',
+        cause: err,
+      };
     case 'UND_ERR_INVALID_ARG':
       // Our own request was malformed (say, a control character in the User-Agent): a bug, not weather.
       throw err;

@@ -511,6 +511,19 @@ describe('per-host politeness', () => {
   });
 });
 
+describe('lifecycle', () => {
+  it('fails without retrying once closed', async () => {
+    const server = await startServer((_req, res) => res.end(FEED));
+    const { fetcher, sleeps } = testFetcher();
+    await fetcher.close();
+    const err = await failure(fetcher.fetch(server.url()));
+    expect(err).toMatchObject({ reason: 'network', attempts: 1 });
+    expect(err.message).toMatch(/the fetcher is closed/);
+    expect(sleeps).toEqual([]);
+    expect(server.hits).toHaveLength(0);
+  });
+});
+
 describe('URLs', () => {
   it.each(['ftp://example.org/feed', 'file:///etc/passwd', 'not a url', ''])('rejects %j', async (url) => {
     const { fetcher } = testFetcher();
