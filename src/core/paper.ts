@@ -89,6 +89,8 @@ const EMBEDDED_RES: readonly RegExp[] = [
   new RegExp(String.raw`huggingface\.co\/(?:api\/)?papers\/${NEW_ID}`, 'i'),
   // OAI identifiers in arXiv RSS GUIDs: oai:arXiv.org:2411.17700v1
   new RegExp(String.raw`oai:arxiv\.org:${ID_BODY}`, 'i'),
+  // arXiv's DOIs: 10.48550/arXiv.2411.17700
+  new RegExp(String.raw`10\.48550\/arxiv\.${ID_BODY}`, 'i'),
   // "arXiv:1805.08875v1" in RSS 1.0 titles and in abstracts
   new RegExp(String.raw`\barxiv:\s?${ID_BODY}`, 'i'),
 ];
@@ -106,7 +108,12 @@ function refFromMatch(m: RegExpExecArray): ArxivRef {
   if (id === undefined) throw new Error('arXiv id pattern matched without an id group');
   const oldStyle = m[1] === undefined;
   // Old-style archives are lowercase; the optional subject class is uppercase (math.GT).
-  const norm = oldStyle ? id.replace(/^([a-zA-Z-]+)/, (a) => a.toLowerCase()) : id;
+  const norm = oldStyle
+    ? id.replace(
+        /^([a-zA-Z-]+)(\.[a-zA-Z]{2})?/,
+        (_m, a: string, sub: string | undefined) => a.toLowerCase() + (sub ?? '').toUpperCase(),
+      )
+    : id;
   return v === undefined ? { id: norm } : { id: norm, version: Number(v) };
 }
 

@@ -17,6 +17,7 @@ describe('parseArxivRef', () => {
     ['hep-th/9901001', 'hep-th/9901001', undefined],
     ['math.GT/0309136v1', 'math.GT/0309136', 1],
     ['Math.GT/0309136', 'math.GT/0309136', undefined],
+    ['math.gt/0309136', 'math.GT/0309136', undefined],
     ['cond-mat/0207270v1', 'cond-mat/0207270', 1],
     // OAI identifiers in arXiv RSS GUIDs
     ['oai:arXiv.org:2411.17700v1', '2411.17700', 1],
@@ -33,6 +34,9 @@ describe('parseArxivRef', () => {
     // Hugging Face paper pages and API
     ['https://huggingface.co/papers/2411.17700', '2411.17700', undefined],
     ['https://huggingface.co/api/papers/2411.17700', '2411.17700', undefined],
+    // arXiv DOIs
+    ['https://doi.org/10.48550/arXiv.2411.17700', '2411.17700', undefined],
+    ['10.48550/ARXIV.2411.17700', '2411.17700', undefined],
     // the old RSS 1.0 title suffix
     ['Measurement of X at Belle. (arXiv:1805.08875v1 [hep-ex] UPDATED)', '1805.08875', 1],
     ['Old paper. (arXiv:hep-ex/0307015v2 [hep-ex])', 'hep-ex/0307015', 2],
