@@ -91,31 +91,17 @@ export function parseDigest(text: string, opts: DigestParseOptions = {}): Digest
     };
   }
 
-  // 2. The body: paragraphs when the page separated them with blank lines, else lines.
+  // 2. The body. Both layouts put every title and every abstract on a line of its own; they
+  // differ only in blank lines between them. Lines are never joined: a line that is neither a
+  // title nor an abstract breaks the pairing below and rejects the file instead of being glued
+  // onto a neighbour.
   const body = lines.slice(i);
-  const start = i;
   const blankSeparated = gluedTitle === undefined && hasInnerBlank(body);
   const items: Item[] = gluedTitle ? [gluedTitle] : [];
-  if (blankSeparated) {
-    let para: string[] = [];
-    let paraLine = 0;
-    body.forEach((raw, k) => {
-      const line = raw.trim();
-      if (line === '') {
-        if (para.length > 0) items.push({ text: para.join(' '), line: paraLine });
-        para = [];
-        return;
-      }
-      if (para.length === 0) paraLine = start + k + 1;
-      para.push(line);
-    });
-    if (para.length > 0) items.push({ text: para.join(' '), line: paraLine });
-  } else {
-    body.forEach((raw, k) => {
-      const line = raw.trim();
-      if (line !== '') items.push({ text: line, line: start + k + 1 });
-    });
-  }
+  body.forEach((raw, k) => {
+    const line = raw.trim();
+    if (line !== '') items.push({ text: line, line: i + k + 1 });
+  });
 
   // 3. Title/abstract pairs, every one checked before any is returned.
   if (items.length === 0) return { ok: false, error: 'digest has a header but no papers' };

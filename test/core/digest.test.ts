@@ -71,9 +71,20 @@ describe('parseDigest on other inputs', () => {
     expect(r.ok && r.papers.map((p) => p.title)).toEqual(['A Title']);
   });
 
-  it('joins an abstract wrapped over several lines in the blank-separated layout', () => {
-    const r = parseDigest(`${HEADER}A Title\n\nWe study a thing\ncarefully and find that it works better.\n`);
-    expect(r.ok && r.papers[0]?.abstract).toBe('We study a thing carefully and find that it works better.');
+  it('rejects a hard-wrapped abstract rather than gluing lines together', () => {
+    const r = parseDigest(
+      `${HEADER}A Title\n\nWe study a thing\ncarefully and find that it works better than before.\n`,
+    );
+    expect(r.ok).toBe(false);
+    if (!r.ok)
+      expect(r.error).toMatch(
+        /line 9: "A Title" is not followed by an abstract \(found "We study a thing"\)/,
+      );
+  });
+
+  it('reads a pair appended without blank lines to a blank-separated digest', () => {
+    const r = parseDigest(`${HEADER}A Title\n\n${ABSTRACT}\nAnother Title\n${ABSTRACT}\n`);
+    expect(r.ok && r.papers.map((p) => p.title)).toEqual(['A Title', 'Another Title']);
   });
 
   it('resolves a year-less date to the latest such day not after the reference date', () => {
