@@ -74,8 +74,10 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     return 0;
   }
   try {
-    const { config, file } = loadConfig(env);
-    if (values.store !== undefined) config.store.url = values.store;
+    // --store is validated like every other setting: it is the strongest store override.
+    const { config, file } = loadConfig(
+      values.store === undefined ? env : { ...env, PAPERBOY_STORE_URL: values.store },
+    );
     switch (command) {
       case 'config':
         return configCommand(args, config, file, io);
