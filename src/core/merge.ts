@@ -7,6 +7,7 @@ import {
   arxivLinks,
   fingerprintKey,
   hash64,
+  identityKeys,
   newPaperId,
   type Paper,
   type PaperId,
@@ -30,12 +31,14 @@ export function chooseTarget(
   s: Pick<PaperSighting, 'arxivId' | 'title'>,
   resolved: ReadonlyMap<string, PaperId>,
   papers: ReadonlyMap<PaperId, Paper>,
+  keys: readonly string[] = identityKeys(s),
 ): PaperId | undefined {
   if (s.arxivId) {
     const byId = resolved.get(arxivKey(s.arxivId));
     if (byId !== undefined) return byId;
   }
-  const byTitle = resolved.get(fingerprintKey(s.title));
+  const titleKey = keys.find((k) => k.startsWith('fp:'));
+  const byTitle = titleKey === undefined ? undefined : resolved.get(titleKey);
   if (byTitle === undefined) return undefined;
   const candidate = papers.get(byTitle);
   if (candidate === undefined) return undefined;
@@ -48,13 +51,14 @@ export function newAliases(
   paper: Paper,
   s: Pick<PaperSighting, 'arxivId' | 'title'>,
   resolved: ReadonlyMap<string, PaperId>,
+  keys: readonly string[] = identityKeys(s),
 ): Array<[string, PaperId]> {
   const out: Array<[string, PaperId]> = [];
-  const keys = [paper.id];
-  if (paper.arxivId) keys.push(arxivKey(paper.arxivId));
-  if (titleFingerprint(s.title) !== '') keys.push(fingerprintKey(s.title));
-  if (titleFingerprint(paper.title) !== '') keys.push(fingerprintKey(paper.title));
-  for (const k of new Set(keys)) {
+  const all = [paper.id, ...keys];
+  if (paper.arxivId) all.push(arxivKey(paper.arxivId));
+  // A retitled version is also found under its new title.
+  if (paper.title !== s.title && titleFingerprint(paper.title) !== '') all.push(fingerprintKey(paper.title));
+  for (const k of new Set(all)) {
     // First writer wins for a fingerprint: a later same-titled paper never steals it.
     if (!resolved.has(k)) out.push([k, paper.id]);
   }

@@ -139,12 +139,14 @@ export function parseArxivRef(text: string | undefined | null): ArxivRef | undef
  * Unicode compatibility forms have the same fingerprint.
  */
 export function titleFingerprint(title: string): string {
-  return title
-    .normalize('NFKC')
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, ' ')
-    .trim();
+  // Most titles and abstracts are ASCII: NFKC and case folding change nothing there except
+  // A-Z, and an ASCII-only pattern is several times faster than the Unicode one.
+  if (ASCII_ONLY.test(title)) return title.toLowerCase().replace(NON_ALNUM_ASCII, ' ').trim();
+  return title.normalize('NFKC').toLowerCase().replace(NON_ALNUM, ' ').trim();
 }
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
+const NON_ALNUM_ASCII = /[^a-z0-9]+/g;
+const NON_ALNUM = /[^\p{L}\p{N}]+/gu;
 
 /**
  * A 64-bit non-cryptographic hash (two independent 32-bit FNV-1a/murmur-mixed lanes) as 16

@@ -260,14 +260,16 @@ export async function mergeSightings(
   const counts: Counts = { parsed: sightings.length, new: 0, updated: 0, duplicates: 0 };
   for (let start = 0; start < sightings.length; start += opts.batchSize) {
     const batch = sightings.slice(start, start + opts.batchSize);
+    const keyLists = batch.map((s) => identityKeys(s));
     const keys = new Set<string>();
-    for (const s of batch) for (const k of identityKeys(s)) keys.add(k);
+    for (const list of keyLists) for (const k of list) keys.add(k);
     const resolved = await store.papers.resolve([...keys]);
     const papers = new Map<PaperId, Paper>(await store.papers.getMany([...new Set(resolved.values())]));
     const dirty = new Map<PaperId, Paper>();
     const aliases = new Map<string, PaperId>();
-    for (const s of batch) {
-      const target = chooseTarget(s, resolved, papers);
+    for (const [i, s] of batch.entries()) {
+      const sKeys = keyLists[i] ?? [];
+      const target = chooseTarget(s, resolved, papers, sKeys);
       const existing = target === undefined ? undefined : papers.get(target);
       let paper: Paper;
       if (existing === undefined) {
@@ -285,7 +287,7 @@ export async function mergeSightings(
         if (merged.changed) dirty.set(paper.id, paper);
       }
       papers.set(paper.id, paper);
-      for (const [k, id] of newAliases(paper, s, resolved)) {
+      for (const [k, id] of newAliases(paper, s, resolved, sKeys)) {
         resolved.set(k, id);
         aliases.set(k, id);
       }

@@ -40,7 +40,15 @@ describe('ingesting the seed digests', () => {
 
   it('records the paper whose abstract differs between two dumps as an update, keeping the newer text', async () => {
     await ingest(seeds, opts());
-    const id = (await store.papers.resolve([fingerprintKey('AgentOrchestra: A Hierarchical Multi-Agent Framework for General-Purpose Task Solving')])).values().next().value;
+    const id = (
+      await store.papers.resolve([
+        fingerprintKey(
+          'AgentOrchestra: A Hierarchical Multi-Agent Framework for General-Purpose Task Solving',
+        ),
+      ])
+    )
+      .values()
+      .next().value;
     expect(id).toBeDefined();
     const paper = (await store.papers.getMany([id as string])).get(id as string);
     expect(paper?.updates).toEqual([expect.objectContaining({ kind: 'abstract', source: 'seeds' })]);
@@ -64,7 +72,10 @@ describe('ingesting the seed digests', () => {
     const first = await ingest([{ name: 'inbox', type: 'digest', path: inbox }], opts());
     expect(first.new).toBe(544);
     expect(first.failedSources).toEqual([
-      { source: `inbox: ${join(inbox, 'notes.txt')}`, error: expect.stringMatching(/notes\.txt: not an HF Daily Papers digest/) },
+      {
+        source: `inbox: ${join(inbox, 'notes.txt')}`,
+        error: expect.stringMatching(/notes\.txt: not an HF Daily Papers digest/),
+      },
     ]);
     const file = join(inbox, '001_fa158a471daef1c5.txt');
     writeFileSync(
@@ -84,7 +95,9 @@ describe('ingesting the seed digests', () => {
       opts(),
     );
     expect(r.new).toBeGreaterThan(0);
-    expect(r.failedSources).toEqual([{ source: 'missing', error: `${join(dir, 'nope')}: no such file or directory` }]);
+    expect(r.failedSources).toEqual([
+      { source: 'missing', error: `${join(dir, 'nope')}: no such file or directory` },
+    ]);
   });
 
   it('marks a source failing after repeated failures and backs off from it', async () => {
@@ -95,10 +108,16 @@ describe('ingesting the seed digests', () => {
     expect(r1.sources[0]).toMatchObject({ status: 'failed', consecutiveFailures: 1 });
     expect(r1.sources[0]?.failingSince).toBeUndefined();
     const r2 = await ingest(missing, o);
-    expect(r2.sources[0]).toMatchObject({ status: 'failed', consecutiveFailures: 2, failingSince: clock.toISOString() });
+    expect(r2.sources[0]).toMatchObject({
+      status: 'failed',
+      consecutiveFailures: 2,
+      failingSince: clock.toISOString(),
+    });
     const r3 = await ingest(missing, o);
     expect(r3.sources[0]?.status).toBe('backing-off');
-    expect(r3.failedSources[0]?.error).toMatch(/failing since 2026-11-22T08:00:00.000Z \(2 failures in a row\), next attempt after 2026-11-22T08:30:00.000Z: .*no such file/);
+    expect(r3.failedSources[0]?.error).toMatch(
+      /failing since 2026-11-22T08:00:00.000Z \(2 failures in a row\), next attempt after 2026-11-22T08:30:00.000Z: .*no such file/,
+    );
     clock = new Date('2026-11-22T08:31:00Z');
     const r4 = await ingest(missing, o);
     expect(r4.sources[0]).toMatchObject({ status: 'failed', consecutiveFailures: 3 });
@@ -110,10 +129,17 @@ describe('ingesting the seed digests', () => {
 describe('identity across sources', () => {
   it('never counts a digest paper as new again when it arrives from arXiv with an id, in any batch size', async () => {
     const title = 'Learning to Branch for Multi-Task Learning';
-    const abstract = 'Training multiple tasks jointly in one deep network yields reduced latency during inference.';
+    const abstract =
+      'Training multiple tasks jointly in one deep network yields reduced latency during inference.';
     const now = '2026-11-22T00:00:00.000Z';
     const digest = { title, abstract, authors: [], categories: [], links: { code: [] } };
-    const arxiv = { ...digest, title: 'Learning to branch for multi-task learning', arxivId: '2006.01895', version: 1, authors: ['Pengsheng Guo'] };
+    const arxiv = {
+      ...digest,
+      title: 'Learning to branch for multi-task learning',
+      arxivId: '2006.01895',
+      version: 1,
+      authors: ['Pengsheng Guo'],
+    };
     const c1 = await mergeSightings(store, [digest], 'seeds', now, { batchSize: 1000 });
     const c2 = await mergeSightings(store, [arxiv, { ...arxiv, version: 2 }], 'arxiv', now, { batchSize: 1 });
     expect(c1.new).toBe(1);
@@ -121,6 +147,11 @@ describe('identity across sources', () => {
     const resolved = await store.papers.resolve([arxivKey('2006.01895'), fingerprintKey(title)]);
     expect(new Set(resolved.values()).size).toBe(1);
     const paper = [...(await store.papers.getMany([...resolved.values()])).values()][0];
-    expect(paper).toMatchObject({ arxivId: '2006.01895', version: 2, sources: ['seeds', 'arxiv'], authors: ['Pengsheng Guo'] });
+    expect(paper).toMatchObject({
+      arxivId: '2006.01895',
+      version: 2,
+      sources: ['seeds', 'arxiv'],
+      authors: ['Pengsheng Guo'],
+    });
   });
 });

@@ -1,0 +1,143 @@
+/**
+ * A deterministic synthetic corpus for the benchmarks: papers built from the seeds' vocabulary,
+ * rendered as arXiv RSS 2.0 feeds (2000 items each, like a busy category's daily announcement)
+ * and as HF Daily Papers text dumps, with the repeats a real stream has: cross-listings, new
+ * versions and digest copies of papers that arXiv also announced.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Mulberry32: a tiny seeded PRNG, so every run builds the same corpus. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function seedVocabulary(seedsDir: string): string[] {
+  const words = new Set<string>();
+  for (const f of readdirSync(seedsDir)) {
+    for (const w of readFileSync(join(seedsDir, f), 'utf8').match(/[A-Za-z][A-Za-z-]{2,}/g) ?? [])
+      words.add(w);
+  }
+  return [...words].sort();
+}
+
+export interface SyntheticPaper {
+  arxivId: string;
+  version: number;
+  title: string;
+  abstract: string;
+  authors: string[];
+  categories: string[];
+  announce: 'new' | 'cross' | 'replace' | 'replace-cross';
+}
+
+const CATEGORIES = ['cs.LG', 'cs.CL', 'cs.CV', 'cs.AI', 'stat.ML', 'cs.RO', 'cs.IR', 'math.OC'];
+
+/**
+ * `total` sightings: ~85% first announcements, ~10% repeats of an earlier paper (cross-lists,
+ * same version) and ~5% new versions with a changed abstract. A generator: each paper's text is
+ * rebuilt from its serial number, so a 100k corpus never sits in memory at once.
+ */
+export function* generateCorpus(
+  total: number,
+  vocab: readonly string[],
+  seed = 42,
+): Generator<SyntheticPaper> {
+  const rnd = prng(seed);
+  const history: Array<{ serial: number; version: number }> = [];
+  let serial = 0;
+  for (let i = 0; i < total; i++) {
+    const r = rnd();
+    const earlier = history.length > 0 ? history[Math.floor(rnd() * history.length)] : undefined;
+    if (earlier && r < 0.1) {
+      yield { ...paperText(earlier.serial, earlier.version, vocab), announce: 'cross' };
+    } else if (earlier && r < 0.15) {
+      earlier.version++;
+      yield { ...paperText(earlier.serial, earlier.version, vocab), announce: 'replace' };
+    } else {
+      serial++;
+      history.push({ serial, version: 1 });
+      yield { ...paperText(serial, 1, vocab), announce: 'new' };
+    }
+  }
+}
+
+/** The whole corpus as an array (small corpora and tests). */
+export function makeCorpus(total: number, vocab: readonly string[], seed = 42): SyntheticPaper[] {
+  return [...generateCorpus(total, vocab, seed)];
+}
+
+/** Paper `serial`'s text at `version`: the same every time; each new version adds a sentence. */
+function paperText(
+  serial: number,
+  version: number,
+  vocab: readonly string[],
+): Omit<SyntheticPaper, 'announce'> {
+  const rnd = prng(serial * 7919 + 1);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+  const words = (n: number) => Array.from({ length: n }, () => pick(vocab)).join(' ');
+  const month = 2401 + Math.floor(serial / 30000);
+  let abstract = `${words(40)}. We propose ${words(20)}. ${words(60 + Math.floor(rnd() * 60))}.`;
+  const authors = Array.from({ length: 1 + Math.floor(rnd() * 6) }, () => `${pick(vocab)} ${pick(vocab)}`);
+  const title = `${words(3)}: ${words(5 + Math.floor(rnd() * 6))} (#${serial})`;
+  const categories = [pick(CATEGORIES), pick(CATEGORIES)];
+  for (let v = 2; v <= version; v++) abstract += ` In version ${v} we add ${words(12)}.`;
+  return {
+    arxivId: `${month}.${String(serial % 30000).padStart(5, '0')}`,
+    version,
+    title,
+    abstract,
+    authors,
+    categories,
+  };
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** One arXiv RSS 2.0 feed, in the format rss.arxiv.org serves. */
+export function toArxivRss(papers: readonly SyntheticPaper[], category: string): string {
+  const items = papers.map(
+    (p) => `<item>
+<title>${esc(p.title)}</title>
+<link>https://arxiv.org/abs/${p.arxivId}</link>
+<description>arXiv:${p.arxivId}v${p.version} Announce Type: ${p.announce} 
+Abstract: ${esc(p.abstract)}</description>
+<guid isPermaLink="false">oai:arXiv.org:${p.arxivId}v${p.version}</guid>
+${p.categories.map((c) => `<category>${c}</category>`).join('\n')}
+<pubDate>Fri, 22 Nov 2024 00:00:00 -0500</pubDate>
+<arxiv:announce_type>${p.announce}</arxiv:announce_type>
+<dc:rights>http://creativecommons.org/licenses/by/4.0/</dc:rights>
+<dc:creator>${esc(p.authors.join(', '))}</dc:creator>
+</item>`,
+  );
+  return `<?xml version='1.0' encoding='UTF-8'?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom" xmlns:content="http://purl.org/rss/1.0/modules/content/" version="2.0">
+<channel>
+<title>${category} updates on arXiv.org</title>
+<link>http://rss.arxiv.org/rss/${category}</link>
+<description>${category} updates on the arXiv.org e-print archive.</description>
+<atom:link href="https://rss.arxiv.org/rss/${category}" rel="self" type="application/rss+xml"/>
+<docs>http://www.rssboard.org/rss-specification</docs>
+<language>en-us</language>
+<lastBuildDate>Fri, 22 Nov 2024 00:30:00 +0000</lastBuildDate>
+<managingEditor>rss-help@arxiv.org</managingEditor>
+<pubDate>Fri, 22 Nov 2024 00:00:00 -0500</pubDate>
+<skipDays><day>Saturday</day><day>Sunday</day></skipDays>
+${items.join('\n')}
+</channel>
+</rss>
+`;
+}
+
+/** One HF Daily Papers text dump in the "consecutive" layout (no arXiv ids: titles only). */
+export function toDigestText(papers: readonly SyntheticPaper[]): string {
+  const body = papers.map((p) => `${p.title}\n${p.abstract}`).join('\n');
+  return `Get trending papers in your email inbox once a day!\nGet trending papers in your email inbox!\nSubscribe${body}\n`;
+}
