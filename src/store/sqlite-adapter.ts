@@ -1,0 +1,444 @@
+/**
+ * A Keyv storage adapter over node-sqlite3-wasm (SQLite compiled to WebAssembly with real file
+ * I/O), see docs/adr/0001-sqlite-store.md.
+ *
+ * One {@link SqliteKeyvDatabase} (the connection, its prepared statements and the file lock) is
+ * shared by any number of {@link KeyvSqliteWasm} adapters, one per Keyv namespace. Keyv prefixes
+ * keys with `<namespace>:` itself; the adapter stores what it is given, serialized by Keyv.
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { KeyvEntry, KeyvStoreAdapter, StoredData } from 'keyv';
+import sqlite from 'node-sqlite3-wasm';
+
+const { Database } = sqlite;
+type Db = InstanceType<typeof Database>;
+type Stmt = ReturnType<Db['prepare']>;
+
+/** The path that opens an in-memory database. */
+export const SQLITE_MEMORY = ':memory:';
+
+/** Keys per `WHERE key IN (…)` statement: far below SQLite's bound-parameter limit. */
+export const SQLITE_IN_CHUNK = 500;
+
+export interface SqliteDatabaseOptions {
+  /** Page cache in KiB (`PRAGMA cache_size=-N`). Default 64 MiB: the whole paper set of a busy year. */
+  cacheSizeKiB?: number;
+}
+
+/** Why a SQLite file could not be opened, with what an operator can do about it. */
+export class SqliteLockedError extends Error {
+  override readonly name = 'SqliteLockedError';
+  constructor(
+    readonly path: string,
+    readonly ownerPid: number | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(
+      ownerPid === process.pid
+        ? `${path} is already open in this process`
+        : `${path} is locked by another process${ownerPid === undefined ? '' : ` (pid ${ownerPid})`}: ` +
+            `one process per SQLite file; use Redis or Postgres to share a store. If no such process ` +
+            `runs, remove ${path}.lock`,
+      options,
+    );
+  }
+}
+
+interface Row {
+  key: string;
+  value: string;
+}
+
+/** Files this process holds open, to tell our own lock from a stale one. */
+const openHere = new Set<string>();
+
+/** A stale lock directory is only taken over once it is older than this and its owner is gone. */
+const STALE_LOCK_MIN_AGE_MS = 10_000;
+
+/**
+ * The SQLite connection behind one or more {@link KeyvSqliteWasm} adapters.
+ *
+ * node-sqlite3-wasm's file system layer has no shared memory, so WAL only works in
+ * `locking_mode=EXCLUSIVE`: the connection holds the file (a `<file>.lock` directory) from open
+ * to close. That is the ADR's one-process-per-file rule, and it also removes a lock round trip
+ * per statement (single gets run ~40× faster than with normal locking). A process killed
+ * without closing leaves the lock directory behind; the owner's pid in `<file>.pid` lets the
+ * next open tell a stale lock from a live one.
+ */
+export class SqliteKeyvDatabase {
+  readonly path: string;
+  private db: Db | undefined;
+  private readonly statements = new Map<string, Stmt>();
+
+  private constructor(path: string, db: Db) {
+    this.path = path;
+    this.db = db;
+  }
+
+  /**
+   * Opens (creating it and its parent directories when missing) the SQLite file at `path`,
+   * relative to the working directory, or {@link SQLITE_MEMORY}.
+   */
+  static open(path: string, options: SqliteDatabaseOptions = {}): SqliteKeyvDatabase {
+    const file = path === SQLITE_MEMORY ? path : resolve(path);
+    if (file !== SQLITE_MEMORY) {
+      if (openHere.has(file)) throw new SqliteLockedError(file, process.pid);
+      mkdirSync(dirname(file), { recursive: true });
+    }
+    let db: Db;
+    try {
+      db = configure(new Database(file), file, options);
+    } catch (err) {
+      if (file === SQLITE_MEMORY || !isLockedError(err)) throw err;
+      const owner = readOwner(file);
+      if (!isStaleLock(file, owner)) throw new SqliteLockedError(file, owner, { cause: err });
+      rmSync(`${file}.lock`, { recursive: true, force: true });
+      db = configure(new Database(file), file, options);
+    }
+    if (file !== SQLITE_MEMORY) {
+      writeFileSync(`${file}.pid`, `${process.pid}\n`);
+      openHere.add(file);
+    }
+    return new SqliteKeyvDatabase(file, db);
+  }
+
+  get isOpen(): boolean {
+    return this.db !== undefined;
+  }
+
+  get(key: string, now: number): string | undefined {
+    const row = this.stmt('SELECT value FROM keyv WHERE key = ? AND (expires IS NULL OR expires > ?)').get([
+      key,
+      now,
+    ]);
+    return row === null ? undefined : (row.value as string);
+  }
+
+  /** Values in the order of `keys`; missing and expired keys give `undefined`. */
+  getMany(keys: readonly string[], now: number): (string | undefined)[] {
+    const found = new Map<string, string>();
+    for (let i = 0; i < keys.length; i += SQLITE_IN_CHUNK) {
+      const chunk = keys.slice(i, i + SQLITE_IN_CHUNK);
+      for (const row of this.inStatement('SELECT key, value', chunk.length).all([...chunk, now])) {
+        const { key, value } = row as unknown as Row;
+        found.set(key, value);
+      }
+    }
+    return keys.map((key) => found.get(key));
+  }
+
+  has(key: string, now: number): boolean {
+    return (
+      this.stmt('SELECT 1 FROM keyv WHERE key = ? AND (expires IS NULL OR expires > ?)').get([key, now]) !==
+      null
+    );
+  }
+
+  hasMany(keys: readonly string[], now: number): boolean[] {
+    const found = new Set<string>();
+    for (let i = 0; i < keys.length; i += SQLITE_IN_CHUNK) {
+      const chunk = keys.slice(i, i + SQLITE_IN_CHUNK);
+      for (const row of this.inStatement('SELECT key', chunk.length).all([...chunk, now])) {
+        found.add(row.key as string);
+      }
+    }
+    return keys.map((key) => found.has(key));
+  }
+
+  /** Upserts all entries in one transaction. `expires` is epoch ms, or null for no expiry. */
+  setMany(entries: readonly { key: string; value: string; expires: number | null }[]): void {
+    const upsert = this.stmt(
+      'INSERT INTO keyv (key, value, expires) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires',
+    );
+    this.transaction(() => {
+      for (const { key, value, expires } of entries) upsert.run([key, value, expires]);
+    });
+  }
+
+  /** Deletes the keys; true when at least one existed. */
+  deleteMany(keys: readonly string[]): boolean {
+    let changes = 0;
+    this.transaction(() => {
+      for (let i = 0; i < keys.length; i += SQLITE_IN_CHUNK) {
+        const chunk = keys.slice(i, i + SQLITE_IN_CHUNK);
+        changes += this.db_().run(
+          `DELETE FROM keyv WHERE key IN (${placeholders(chunk.length)})`,
+          chunk,
+        ).changes;
+      }
+    });
+    return changes > 0;
+  }
+
+  /** Deletes every key starting with `prefix` (every key when it is empty). */
+  clear(prefix: string): void {
+    if (prefix === '') this.db_().run('DELETE FROM keyv');
+    else this.db_().run('DELETE FROM keyv WHERE key >= ? AND key < ?', prefixRange(prefix));
+  }
+
+  /** Live keys starting with `prefix`. */
+  count(prefix: string, now: number): number {
+    const row = this.stmt(
+      'SELECT count(*) AS n FROM keyv WHERE key >= ? AND key < ? AND (expires IS NULL OR expires > ?)',
+    ).get([...prefixRange(prefix), now]);
+    return Number(row?.n ?? 0);
+  }
+
+  /** One page of live entries with keys starting with `prefix`, after `afterKey`, in key order. */
+  page(prefix: string, afterKey: string | undefined, limit: number, now: number): Row[] {
+    const [from, to] = prefixRange(prefix);
+    const rows =
+      afterKey === undefined
+        ? this.stmt(
+            'SELECT key, value FROM keyv WHERE key >= ? AND key < ? AND (expires IS NULL OR expires > ?) ' +
+              'ORDER BY key LIMIT ?',
+          ).all([from, to, now, limit])
+        : this.stmt(
+            'SELECT key, value FROM keyv WHERE key > ? AND key < ? AND (expires IS NULL OR expires > ?) ' +
+              'ORDER BY key LIMIT ?',
+          ).all([afterKey, to, now, limit]);
+    return rows as unknown as Row[];
+  }
+
+  /** Deletes expired rows; returns how many. Reads never return them, this only reclaims space. */
+  deleteExpired(now: number): number {
+    return this.db_().run('DELETE FROM keyv WHERE expires IS NOT NULL AND expires <= ?', [now]).changes;
+  }
+
+  /** Round-trips the connection. */
+  ping(): void {
+    this.db_().get('SELECT 1');
+  }
+
+  /** Finalizes the statements and closes the file (a no-op when already closed). */
+  close(): void {
+    const db = this.db;
+    if (db === undefined) return;
+    this.db = undefined;
+    for (const stmt of this.statements.values()) stmt.finalize();
+    this.statements.clear();
+    try {
+      db.close();
+    } finally {
+      if (this.path !== SQLITE_MEMORY) {
+        openHere.delete(this.path);
+        rmSync(`${this.path}.pid`, { force: true });
+      }
+    }
+  }
+
+  private db_(): Db {
+    if (this.db === undefined) throw new Error(`SQLite store ${this.path} is closed`);
+    return this.db;
+  }
+
+  /** Prepared once, finalized on close: preparing costs about as much as running. */
+  private stmt(sql: string): Stmt {
+    let stmt = this.statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.db_().prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** `<select> FROM keyv WHERE key IN (?…) AND live`; only the full-chunk shape is kept prepared. */
+  private inStatement(
+    select: string,
+    n: number,
+  ): { all(values: (string | number)[]): Record<string, unknown>[] } {
+    const sql = `${select} FROM keyv WHERE key IN (${placeholders(n)}) AND (expires IS NULL OR expires > ?)`;
+    if (n === SQLITE_IN_CHUNK) return this.stmt(sql);
+    return { all: (values) => this.db_().all(sql, values) };
+  }
+
+  private transaction(fn: () => void): void {
+    const db = this.db_();
+    db.exec('BEGIN');
+    try {
+      fn();
+      db.exec('COMMIT');
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+}
+
+function configure(db: Db, file: string, options: SqliteDatabaseOptions): Db {
+  try {
+    if (file !== SQLITE_MEMORY) {
+      // Must precede the first read: a WAL file cannot be opened without shared memory otherwise.
+      db.exec('PRAGMA locking_mode = EXCLUSIVE');
+      db.all('PRAGMA journal_mode = WAL');
+    }
+    db.exec(
+      'PRAGMA synchronous = NORMAL;' +
+        `PRAGMA cache_size = -${Math.trunc(options.cacheSizeKiB ?? 65_536)};` +
+        'PRAGMA temp_store = MEMORY;' +
+        'CREATE TABLE IF NOT EXISTS keyv (key TEXT PRIMARY KEY, value TEXT, expires INTEGER);' +
+        'CREATE INDEX IF NOT EXISTS keyv_expires ON keyv (expires) WHERE expires IS NOT NULL;',
+    );
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function isLockedError(err: unknown): boolean {
+  return err instanceof Error && /database is locked/i.test(err.message);
+}
+
+function readOwner(file: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(`${file}.pid`, 'utf8'), 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A lock is stale when its recorded owner is gone — or is this very process (a container
+ * restarted with the same pid), which has not got it open. Without a pid file, only an old lock
+ * counts as stale: a live owner writes its pid right after taking the lock.
+ */
+function isStaleLock(file: string, owner: number | undefined): boolean {
+  if (owner === undefined) {
+    const lock = `${file}.lock`;
+    return existsSync(lock) && Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MIN_AGE_MS;
+  }
+  if (owner === process.pid) return !openHere.has(file);
+  try {
+    process.kill(owner, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function placeholders(n: number): string {
+  return '?,'.repeat(n).slice(0, -1);
+}
+
+/** `[prefix, prefix with its last character incremented]`: a range the primary key index serves. */
+function prefixRange(prefix: string): [string, string] {
+  if (prefix === '') return ['', '\u{10FFFF}'];
+  const last = prefix.charCodeAt(prefix.length - 1);
+  return [prefix, prefix.slice(0, -1) + String.fromCharCode(last + 1)];
+}
+
+export interface KeyvSqliteWasmOptions extends SqliteDatabaseOptions {
+  /** Rows per page of {@link KeyvSqliteWasm.iterator}. */
+  iterationLimit?: number;
+}
+
+/**
+ * The Keyv storage adapter. Keyv serializes `{ value, expires }` itself and checks `expires` on
+ * reads; the adapter keeps `expires` in its own column as well so that `has`, `count`, the
+ * iterator and `getMany` skip expired rows without deserializing them.
+ */
+export class KeyvSqliteWasm extends EventEmitter implements KeyvStoreAdapter {
+  /** Keyv reads `dialect` to decide that the adapter can iterate. */
+  readonly opts: { dialect: 'sqlite'; url: string; iterationLimit: number };
+  /** Set by Keyv to its namespace; `clear()` only clears this namespace. */
+  namespace?: string | undefined;
+  readonly database: SqliteKeyvDatabase;
+  private readonly ownsDatabase: boolean;
+
+  /**
+   * @param target a file path (opened and owned by this adapter: `disconnect()` closes it) or an
+   *   open {@link SqliteKeyvDatabase} shared with other adapters (closed by its opener).
+   */
+  constructor(target: string | SqliteKeyvDatabase, options: KeyvSqliteWasmOptions = {}) {
+    super();
+    this.ownsDatabase = typeof target === 'string';
+    this.database = typeof target === 'string' ? SqliteKeyvDatabase.open(target, options) : target;
+    this.opts = {
+      dialect: 'sqlite',
+      url: `sqlite://${this.database.path}`,
+      iterationLimit: options.iterationLimit ?? 1000,
+    };
+  }
+
+  async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
+    return this.database.get(key, Date.now()) as StoredData<Value> | undefined;
+  }
+
+  async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
+    return this.database.getMany(keys, Date.now()) as Array<StoredData<Value | undefined>>;
+  }
+
+  async set(key: string, value: unknown, ttl?: number): Promise<void> {
+    this.database.setMany([entry({ key, value, ...(ttl === undefined ? {} : { ttl }) })]);
+  }
+
+  async setMany(entries: KeyvEntry[]): Promise<void> {
+    this.database.setMany(entries.map(entry));
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.database.deleteMany([key]);
+  }
+
+  async deleteMany(keys: string[]): Promise<boolean> {
+    return this.database.deleteMany(keys);
+  }
+
+  async has(key: string): Promise<boolean> {
+    return this.database.has(key, Date.now());
+  }
+
+  async hasMany(keys: string[]): Promise<boolean[]> {
+    return this.database.hasMany(keys, Date.now());
+  }
+
+  /** Clears this adapter's namespace, or the whole table when it has none. */
+  async clear(): Promise<void> {
+    this.database.clear(this.namespace ? `${this.namespace}:` : '');
+  }
+
+  /** Live keys in `namespace` (this adapter's namespace by default). */
+  async count(namespace: string | undefined = this.namespace): Promise<number> {
+    return this.database.count(namespace ? `${namespace}:` : '', Date.now());
+  }
+
+  /** Yields `[key, serialized value]` for the live keys of `namespace`, a page at a time, in key order. */
+  async *iterator<Value>(
+    namespace?: string,
+  ): AsyncGenerator<Array<string | Awaited<Value> | undefined>, void> {
+    const prefix = namespace ? `${namespace}:` : '';
+    let after: string | undefined;
+    for (;;) {
+      const rows = this.database.page(prefix, after, this.opts.iterationLimit, Date.now());
+      for (const row of rows) yield [row.key, row.value as Awaited<Value>];
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < this.opts.iterationLimit) return;
+      after = last.key;
+    }
+  }
+
+  /** Closes the database when this adapter opened it; a shared one is closed by its opener. */
+  async disconnect(): Promise<void> {
+    if (this.ownsDatabase) this.database.close();
+  }
+}
+
+function entry({ key, value, ttl }: KeyvEntry): { key: string; value: string; expires: number | null } {
+  if (typeof value !== 'string') {
+    throw new TypeError(`KeyvSqliteWasm stores Keyv-serialized strings; got ${typeof value} for ${key}`);
+  }
+  return { key, value, expires: typeof ttl === 'number' && ttl > 0 ? Date.now() + ttl : null };
+}
+
+/** A Keyv adapter over the SQLite file at `path` (or over an already open, shared database). */
+export function createSqliteKeyvAdapter(
+  target: string | SqliteKeyvDatabase,
+  options: KeyvSqliteWasmOptions = {},
+): KeyvSqliteWasm {
+  return new KeyvSqliteWasm(target, options);
+}
