@@ -1,0 +1,147 @@
+/**
+ * `npm run bench`: paperboy's figures, each next to a naive baseline measured in the same run.
+ *
+ *   npm run bench                      everything, 100k papers
+ *   npm run bench -- --papers 20000    a smaller corpus
+ *   npm run bench -- --only ingest     one section: store | ingest
+ *
+ * Redis and PostgreSQL are started on 127.0.0.1 (free ports, stopped by pid) when their binaries
+ * are installed; otherwise those rows are skipped with a note. Medians of --reps runs.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import {
+  findPostgresBinDir,
+  findRedisServer,
+  type RunningPostgres,
+  type RunningServer,
+  startPostgres,
+  startRedis,
+} from '../test/setup/servers.js';
+import type { IngestRun } from './ingest-worker.js';
+import { benchStoreUrl, formatStoreBench, type StoreBenchResult } from './store.js';
+
+const run = promisify(execFile);
+
+const { values } = parseArgs({
+  options: {
+    papers: { type: 'string', default: '100000' },
+    naive: { type: 'string', default: '5000' },
+    reps: { type: 'string', default: '3' },
+    only: { type: 'string' },
+  },
+});
+const PAPERS = Number(values.papers);
+const NAIVE = Math.min(Number(values.naive), PAPERS);
+const REPS = Number(values.reps);
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
+
+interface Backend {
+  name: string;
+  /** A fresh, empty store URL for each call. */
+  fresh(label: string): Promise<string>;
+}
+
+async function startBackends(dir: string, cleanup: Array<() => Promise<void>>): Promise<Backend[]> {
+  let n = 0;
+  const backends: Backend[] = [
+    { name: 'sqlite', fresh: async (label) => `sqlite://${join(dir, `${label}-${++n}.sqlite`)}` },
+  ];
+  const redisBin = findRedisServer();
+  if (redisBin) {
+    const redis: RunningServer = await startRedis(redisBin);
+    cleanup.push(() => redis.stop());
+    // Redis databases 0–15 are separate keyspaces: one per run keeps every run's store empty.
+    let db = 0;
+    backends.push({ name: 'redis', fresh: async () => `${redis.url}/${db++ % 16}` });
+  } else {
+    console.log('# redis-server not installed: Redis rows skipped (apt-get install redis-server)');
+  }
+  const pgDir = findPostgresBinDir();
+  if (pgDir) {
+    const pg: RunningPostgres = await startPostgres(pgDir, { durable: true });
+    cleanup.push(() => pg.stop());
+    backends.push({ name: 'postgres', fresh: (label) => pg.createDatabase(`bench_${label}_${++n}`) });
+  } else {
+    console.log('# PostgreSQL not installed: Postgres rows skipped (apt-get install postgresql)');
+  }
+  return backends;
+}
+
+async function ingestWorker(url: string, papers: number, mode: 'batched' | 'naive'): Promise<IngestRun> {
+  const { stdout } = await run(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', join(import.meta.dirname, 'ingest-worker.ts'), url, String(papers), mode],
+    { maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as IngestRun;
+}
+
+async function benchStoreSection(backends: readonly Backend[]): Promise<void> {
+  console.log(`\n## Store: ${fmt(PAPERS)} papers (+2 aliases each), batches of 2000; naive = one awaited get + set per paper`);
+  for (const b of backends) {
+    const results: StoreBenchResult[] = [];
+    for (let r = 0; r < REPS; r++) results.push(await benchStoreUrl(await b.fresh('store'), PAPERS, { naivePapers: NAIVE }));
+    const pick = (k: 'putMany' | 'resolve' | 'getMany' | 'iterate' | 'naive') =>
+      median(results.map((x) => x[k] ?? Number.NaN));
+    console.log(
+      formatStoreBench(b.name, {
+        papers: PAPERS,
+        putMany: pick('putMany'),
+        resolve: pick('resolve'),
+        getMany: pick('getMany'),
+        iterate: pick('iterate'),
+        naive: pick('naive'),
+      }),
+    );
+  }
+}
+
+async function benchIngestSection(backends: readonly Backend[]): Promise<void> {
+  console.log(
+    `\n## Ingest: ${fmt(PAPERS)} sightings (arXiv RSS feeds of 2000 + HF digests; ~15% repeats and new versions)` +
+      `\n#  parse + identify + dedupe + store, each run in its own process; medians of ${REPS}; naive on ${fmt(NAIVE)}`,
+  );
+  console.log('backend   parse p/s   store p/s   end-to-end p/s   naive store p/s   ×naive   peak RSS   new/updated/dup');
+  for (const b of backends) {
+    const batched: IngestRun[] = [];
+    for (let r = 0; r < REPS; r++) batched.push(await ingestWorker(await b.fresh('ingest'), PAPERS, 'batched'));
+    const naive: IngestRun[] = [];
+    for (let r = 0; r < REPS; r++) naive.push(await ingestWorker(await b.fresh('naive'), NAIVE, 'naive'));
+    const parse = median(batched.map((x) => x.papers / (x.parseMs / 1000)));
+    const store = median(batched.map((x) => x.papers / (x.storeMs / 1000)));
+    const total = median(batched.map((x) => x.papers / ((x.parseMs + x.storeMs) / 1000)));
+    const naiveStore = median(naive.map((x) => x.papers / (x.storeMs / 1000)));
+    const rss = median(batched.map((x) => x.maxRssMb));
+    const c = batched[0]?.counts;
+    console.log(
+      `${b.name.padEnd(9)} ${fmt(parse).padStart(9)}   ${fmt(store).padStart(9)}   ${fmt(total).padStart(14)}   ` +
+        `${fmt(naiveStore).padStart(15)}   ${(store / naiveStore).toFixed(1).padStart(5)}×   ${fmt(rss).padStart(5)} MB   ` +
+        `${c?.new}/${c?.updated}/${c?.duplicates}`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'paperboy-bench-'));
+  const cleanup: Array<() => Promise<void>> = [async () => rmSync(dir, { recursive: true, force: true })];
+  console.log(`# paperboy bench — node ${process.version}, ${fmt(PAPERS)} papers, ${REPS} reps, medians`);
+  try {
+    const backends = await startBackends(dir, cleanup);
+    if (!values.only || values.only === 'store') await benchStoreSection(backends);
+    if (!values.only || values.only === 'ingest') await benchIngestSection(backends);
+  } finally {
+    for (const fn of cleanup.reverse()) await fn();
+  }
+}
+
+await main();
