@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Keyv } from 'keyv';
+import sqlite from 'node-sqlite3-wasm';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeyvSqliteWasm, SqliteKeyvDatabase, SqliteLockedError } from '../../src/store/sqlite-adapter.js';
 
@@ -115,6 +116,24 @@ describe('KeyvSqliteWasm as a raw adapter', () => {
     expect(existsSync(file)).toBe(true);
     expect(existsSync(`${file}.lock`)).toBe(false);
     expect(await adapter(file).get('k')).toBe('v');
+  });
+
+  it('leaves a plain SQLite file: WAL, 16 KiB pages, values as TEXT', async () => {
+    const file = join(dir, 'plain.sqlite');
+    const a = new KeyvSqliteWasm(file);
+    await a.setMany([{ key: 'papers:x', value: '{"value":"Ünï"}' }]);
+    await a.disconnect();
+    const db = new sqlite.Database(file);
+    try {
+      db.exec('PRAGMA locking_mode = EXCLUSIVE');
+      expect(db.get('PRAGMA journal_mode')).toEqual({ journal_mode: 'wal' });
+      expect(db.get('PRAGMA page_size')).toEqual({ page_size: 16384 });
+      expect(db.all('SELECT key, typeof(value) AS type, value, expires FROM keyv')).toEqual([
+        { key: 'papers:x', type: 'text', value: '{"value":"Ünï"}', expires: null },
+      ]);
+    } finally {
+      db.close();
+    }
   });
 
   it('works in memory', async () => {
