@@ -80,17 +80,28 @@ async function startBackends(dir: string, cleanup: Array<() => Promise<void>>): 
 async function ingestWorker(url: string, papers: number, mode: 'batched' | 'naive'): Promise<IngestRun> {
   const { stdout } = await run(
     process.execPath,
-    ['--expose-gc', '--import', 'tsx', join(import.meta.dirname, 'ingest-worker.ts'), url, String(papers), mode],
+    [
+      '--expose-gc',
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'ingest-worker.ts'),
+      url,
+      String(papers),
+      mode,
+    ],
     { maxBuffer: 1 << 20 },
   );
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as IngestRun;
 }
 
 async function benchStoreSection(backends: readonly Backend[]): Promise<void> {
-  console.log(`\n## Store: ${fmt(PAPERS)} papers (+2 aliases each), batches of 2000; naive = one awaited get + set per paper`);
+  console.log(
+    `\n## Store: ${fmt(PAPERS)} papers (+2 aliases each), batches of 2000; naive = one awaited get + set per paper`,
+  );
   for (const b of backends) {
     const results: StoreBenchResult[] = [];
-    for (let r = 0; r < REPS; r++) results.push(await benchStoreUrl(await b.fresh('store'), PAPERS, { naivePapers: NAIVE }));
+    for (let r = 0; r < REPS; r++)
+      results.push(await benchStoreUrl(await b.fresh('store'), PAPERS, { naivePapers: NAIVE }));
     const pick = (k: 'putMany' | 'resolve' | 'getMany' | 'iterate' | 'naive') =>
       median(results.map((x) => x[k] ?? Number.NaN));
     console.log(
@@ -111,10 +122,13 @@ async function benchIngestSection(backends: readonly Backend[]): Promise<void> {
     `\n## Ingest: ${fmt(PAPERS)} sightings (arXiv RSS feeds of 2000 + HF digests; ~15% repeats and new versions)` +
       `\n#  parse + identify + dedupe + store, each run in its own process; medians of ${REPS}; naive on ${fmt(NAIVE)}`,
   );
-  console.log('backend   parse p/s   store p/s   end-to-end p/s   naive store p/s   ×naive   peak RSS   new/updated/dup');
+  console.log(
+    'backend   parse p/s   store p/s   end-to-end p/s   naive store p/s   ×naive   peak RSS   new/updated/dup',
+  );
   for (const b of backends) {
     const batched: IngestRun[] = [];
-    for (let r = 0; r < REPS; r++) batched.push(await ingestWorker(await b.fresh('ingest'), PAPERS, 'batched'));
+    for (let r = 0; r < REPS; r++)
+      batched.push(await ingestWorker(await b.fresh('ingest'), PAPERS, 'batched'));
     const naive: IngestRun[] = [];
     for (let r = 0; r < REPS; r++) naive.push(await ingestWorker(await b.fresh('naive'), NAIVE, 'naive'));
     const parse = median(batched.map((x) => x.papers / (x.parseMs / 1000)));

@@ -141,10 +141,10 @@ export function parseArxivRef(text: string | undefined | null): ArxivRef | undef
 export function titleFingerprint(title: string): string {
   // Most titles and abstracts are ASCII: NFKC and case folding change nothing there except
   // A-Z, and an ASCII-only pattern is several times faster than the Unicode one.
-  if (ASCII_ONLY.test(title)) return title.toLowerCase().replace(NON_ALNUM_ASCII, ' ').trim();
+  if (!NON_ASCII.test(title)) return title.toLowerCase().replace(NON_ALNUM_ASCII, ' ').trim();
   return title.normalize('NFKC').toLowerCase().replace(NON_ALNUM, ' ').trim();
 }
-const ASCII_ONLY = /^[\x00-\x7f]*$/;
+const NON_ASCII = /[^\p{ASCII}]/u;
 const NON_ALNUM_ASCII = /[^a-z0-9]+/g;
 const NON_ALNUM = /[^\p{L}\p{N}]+/gu;
 
