@@ -111,8 +111,13 @@ function openSqlite(path: string): KeyvBackend {
 
 type RedisClient = ReturnType<typeof createClient>;
 
-/** The official adapter plus the count it lacks. */
-class CountingKeyvRedis extends KeyvRedis<string> {
+/**
+ * The official adapter plus a count, and an iterator that pages by 1000: the stock one SCANs
+ * with Redis' default COUNT of 10, two round trips per ~10 papers (measured over 100k papers:
+ * 12k/s against 60k/s for `getMany`), and yields `null` for a key deleted between SCAN and MGET,
+ * which Keyv then fails to deserialize.
+ */
+class PagedKeyvRedis extends KeyvRedis<string> {
   constructor(
     private readonly redis: RedisClient,
     namespace: string,
@@ -120,15 +125,32 @@ class CountingKeyvRedis extends KeyvRedis<string> {
     super(redis, { namespace, throwOnErrors: true });
   }
 
-  async count(namespace = this.namespace): Promise<number> {
+  private async *keyPages(namespace: string | undefined): AsyncGenerator<string[]> {
     const match = namespace ? `${namespace}${this.keyPrefixSeparator}*` : '*';
     let cursor = '0';
-    let n = 0;
     do {
       const page = await this.redis.scan(cursor, { MATCH: match, COUNT: 1000, TYPE: 'string' });
       cursor = String(page.cursor);
-      n += page.keys.length;
+      // Without a namespace, only keys outside every namespace (as the stock iterator does).
+      yield namespace ? page.keys : page.keys.filter((key) => !key.includes(this.keyPrefixSeparator));
     } while (cursor !== '0');
+  }
+
+  override async *iterator<U = string>(namespace?: string): AsyncGenerator<[string, U | undefined], void> {
+    const skip = namespace ? namespace.length + this.keyPrefixSeparator.length : 0;
+    for await (const keys of this.keyPages(namespace)) {
+      if (keys.length === 0) continue;
+      const values = await this.redis.mGet(keys);
+      for (const [i, key] of keys.entries()) {
+        const value = values[i];
+        if (value !== null && value !== undefined) yield [key.slice(skip), value as U];
+      }
+    }
+  }
+
+  async count(namespace = this.namespace): Promise<number> {
+    let n = 0;
+    for await (const keys of this.keyPages(namespace)) n += keys.length;
     return n;
   }
 }
@@ -154,7 +176,7 @@ async function openRedis(url: string, options: BackendOptions): Promise<KeyvBack
   connected = true;
   return {
     // @keyv/redis prefixes keys itself (`papers::<key>`), so Keyv must not.
-    keyv: (namespace) => keyvOver(new CountingKeyvRedis(client, namespace), namespace, false),
+    keyv: (namespace) => keyvOver(new PagedKeyvRedis(client, namespace), namespace, false),
     ping: async () => {
       await client.ping();
     },
