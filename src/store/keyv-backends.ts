@@ -70,6 +70,23 @@ export interface KeyvBackend {
   ping(): Promise<void>;
   /** Closes the connection; later calls do nothing. */
   close(): Promise<void>;
+  /**
+   * Writes entries of several namespaces in one transaction, in exactly the format the Keyvs of
+   * {@link keyv} read. Only where it beats Keyv's `setMany` (SQLite: Keyv's per-entry promises
+   * and one commit per namespace cost a third of the write rate, measured).
+   */
+  writeMany?(entries: readonly NamespacedEntry[]): Promise<void>;
+}
+
+export interface NamespacedEntry {
+  namespace: string;
+  key: string;
+  value: unknown;
+}
+
+/** The key Keyv stores for `key` in `namespace` (it leaves an already-prefixed key alone). */
+function keyvKey(namespace: string, key: string): string {
+  return key.startsWith(`${namespace}:`) ? key : `${namespace}:${key}`;
 }
 
 /**
@@ -106,6 +123,15 @@ function openSqlite(path: string): KeyvBackend {
     keyv: (namespace) => keyvOver(new KeyvSqliteWasm(database), namespace, true),
     ping: async () => database.ping(),
     close: async () => database.close(),
+    // Keyv's stored form is serialize({ value, expires }); without a TTL, expires is left out.
+    writeMany: async (entries) =>
+      database.setMany(
+        entries.map((e) => ({
+          key: keyvKey(e.namespace, e.key),
+          value: JSON.stringify({ value: e.value }),
+          expires: null,
+        })),
+      ),
   };
 }
 

@@ -7,6 +7,7 @@ import type { Paper, PaperId } from '../core/paper.js';
 import {
   type BackendOptions,
   countKeys,
+  type KeyvBackend,
   openKeyvBackend,
   parseStoreUrl,
   redactUrl,
@@ -63,7 +64,11 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   let closing: Promise<void> | undefined;
   return {
     url,
-    papers: createKeyvPaperStore(keyvs.papers, keyvs.aliases),
+    papers: createKeyvPaperStore(
+      keyvs.papers,
+      keyvs.aliases,
+      backend.writeMany ? { writeMany: backend.writeMany.bind(backend) } : {},
+    ),
     sources: createKeyvSourceStateStore(keyvs.sources),
     ping: () => backend.ping(),
     close: () => {
@@ -113,6 +118,8 @@ async function setMany(
 export interface KeyvPaperStoreOptions {
   /** Keys per round trip. Default {@link STORE_BATCH_SIZE}. */
   batchSize?: number;
+  /** The backend's one-transaction write across namespaces, when it has one. */
+  writeMany?: KeyvBackend['writeMany'];
 }
 
 /**
@@ -133,6 +140,17 @@ export function createKeyvPaperStore(
       // Last write wins within a call; Postgres also refuses a key twice in one upsert.
       const byId = new Map<PaperId, Paper>();
       for (const paper of items) byId.set(paper.id, paper);
+      const { writeMany } = options;
+      if (writeMany) {
+        // One transaction for the whole call, papers and their aliases together: commits of
+        // random keys rewrite whole B-tree pages, so bigger transactions write far less.
+        const entries = [
+          ...[...byId].map(([key, value]) => ({ namespace: papers.namespace ?? 'papers', key, value })),
+          ...[...aliasMap].map(([key, value]) => ({ namespace: aliases.namespace ?? 'aliases', key, value })),
+        ];
+        await writeMany(entries);
+        return;
+      }
       // Papers before the aliases that point at them: a failure in between leaves an unreachable
       // paper, never an alias to nothing.
       await setMany(
