@@ -12,8 +12,12 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+# /healthz and /metrics listen on all interfaces inside the container (publish the port, or not);
+# outside a container they default to 127.0.0.1.
 ENV NODE_ENV=production \
-    PAPERBOY_STORE_URL=sqlite:///data/paperboy.sqlite
+    PAPERBOY_STORE_URL=sqlite:///data/paperboy.sqlite \
+    PAPERBOY_HTTP_HOST=0.0.0.0 \
+    PAPERBOY_HTTP_PORT=8080
 WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --chown=root:root package.json tsconfig.json ./
@@ -25,5 +29,11 @@ COPY --chown=root:root seeds ./seeds
 RUN mkdir -p /data && chown node:node /data
 VOLUME ["/data"]
 USER node
+EXPOSE 8080
+# node:*-slim has no curl or wget; Node itself asks /healthz (503 → unhealthy).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PAPERBOY_HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# SIGTERM from `docker stop` reaches node directly (exec form): paperboy stops within 10 s.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "bin/paperboy.js"]
-CMD ["ingest"]
+CMD ["run"]

@@ -15,8 +15,13 @@ import {
   resolveSourcePath,
   userAgent,
 } from './config.js';
-import { arxivKey, fingerprintKey, type Paper, parseArxivRef } from './core/paper.js';
+import type { Paper } from './core/paper.js';
+import { analyzePaper, explainMatch, formatExplanation, type Query } from './core/query/index.js';
+import { normalizeQueryText, parseTarget, subscriptionId, targetKey } from './core/subscription.js';
+import { subscribe } from './pipeline/cycle.js';
 import { type IngestReport, ingest, type SourceSpec } from './pipeline/ingest.js';
+import { compileQuery, PaperLibrary, QueryError } from './pipeline/library.js';
+import { findPaper } from './pipeline/lookup.js';
 import { createFetcher } from './sources/http.js';
 import { openStore } from './store/keyv-store.js';
 import type { Store } from './store/types.js';
@@ -30,18 +35,27 @@ const USAGE = `paperboy ${VERSION} — research papers delivered to Discord
 Usage:
   paperboy ingest [<file|dir|url>...] [--json] [--force]   ingest digests and feeds (default: the configured sources)
   paperboy show <id | arXiv id | URL | title> [--json]     one paper, every field
-  paperboy search "<words>" [--limit N] [--json]           papers whose title or abstract has every word
+  paperboy search "<query>" [--limit N] [--json]           ranked papers matching a filter (see README: filters)
+  paperboy explain "<query>" <paper>                       why a paper matches a filter, or not
+  paperboy subs add <channel:ID|user:ID> "<query>" [--updates] [--daily]
+  paperboy subs list [<channel:ID|user:ID>] [--json]       subscriptions (all, or one target's)
+  paperboy subs remove <subscription id>                   remove one
+  paperboy once [--dry-run] [--json]                       one whole cycle: ingest, match, post (or print with --dry-run)
   paperboy config check                                    print the effective config (secrets redacted)
 
 Options:
   --store URL      store to use (sqlite://path, redis://…, postgres://…); overrides PAPERBOY_STORE_URL
   --json           machine-readable output on stdout
   --force          re-read digest files even when their content is unchanged
+  --dry-run        once: print what would be posted to whom instead of posting
+  --updates        subs add: also post when a matched paper gets a new version or abstract
+  --daily          subs add: the target gets a daily digest (default: after each cycle)
   -h, --help       this text
   -v, --version    the version
 
 Environment: PAPERBOY_CONFIG (config file, default config/paperboy.jsonc), PAPERBOY_STORE_URL,
-PAPERBOY_CONTACT (sent in the User-Agent), DISCORD_TOKEN.`;
+PAPERBOY_CONTACT (sent in the User-Agent), DISCORD_TOKEN, DISCORD_API_URL, DISCORD_GUILD_ID,
+PAPERBOY_HTTP_HOST, PAPERBOY_HTTP_PORT, PAPERBOY_LOG_LEVEL.`;
 
 /** Something the person typed or configured is wrong: print it and exit 2. */
 class UsageError extends Error {
@@ -87,8 +101,16 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
         return await withStore(config, (store) => showCommand(args, values, store, io));
       case 'search':
         return await withStore(config, (store) => searchCommand(args, values, store, io));
+      case 'explain':
+        return await withStore(config, (store) => explainCommand(args, store, io));
+      case 'subs':
+        return await withStore(config, (store) => subsCommand(args, values, config, store, io));
+      case 'once':
+        return await onceCommand(values, config, env, io);
       default:
-        throw new UsageError(`unknown command "${command}" (try: ingest, show, search, config check)`);
+        throw new UsageError(
+          `unknown command "${command}" (try: ingest, show, search, explain, subs, once, config check)`,
+        );
     }
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -113,6 +135,9 @@ function parse(argv: readonly string[]) {
       force: { type: 'boolean', default: false },
       store: { type: 'string' },
       limit: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      updates: { type: 'boolean', default: false },
+      daily: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -215,24 +240,6 @@ export function formatIngestReport(r: IngestReport): string {
   return lines.join('\n');
 }
 
-/** Finds a paper by record id, arXiv id, arXiv/HF URL or exact title. */
-export async function findPaper(store: Store, ref: string): Promise<Paper | undefined> {
-  const trimmed = ref.trim();
-  const candidates: string[] = [];
-  if (/^(?:arxiv|fp):/i.test(trimmed)) candidates.push(trimmed.replace(/^arxiv:/i, 'arxiv:'));
-  const arxiv = parseArxivRef(trimmed);
-  if (arxiv) candidates.push(arxivKey(arxiv.id));
-  candidates.push(fingerprintKey(trimmed));
-  const resolved = await store.papers.resolve(candidates);
-  for (const key of candidates) {
-    const id = resolved.get(key);
-    if (id === undefined) continue;
-    const paper = (await store.papers.getMany([id])).get(id);
-    if (paper) return paper;
-  }
-  return undefined;
-}
-
 async function showCommand(args: readonly string[], values: Values, store: Store, io: Io): Promise<number> {
   const ref = args.join(' ');
   if (ref.trim() === '') throw new UsageError('usage: paperboy show <id | arXiv id | URL | title>');
@@ -276,61 +283,166 @@ export function formatPaper(p: Paper): string {
 }
 
 async function searchCommand(args: readonly string[], values: Values, store: Store, io: Io): Promise<number> {
-  const query = args.join(' ');
-  const words = searchWords(query);
-  if (words.length === 0) throw new UsageError('usage: paperboy search "<words>" [--limit N] [--json]');
+  const text = args.join(' ');
+  if (text.trim() === '') throw new UsageError('usage: paperboy search "<query>" [--limit N] [--json]');
+  const query = parseOrThrow(text);
   const limit = values.limit === undefined ? 20 : Number(values.limit);
   if (!Number.isInteger(limit) || limit <= 0)
     throw new UsageError(`--limit must be a positive integer, got "${values.limit}"`);
-  const hits: Array<{ paper: Paper; score: number }> = [];
-  for await (const paper of store.papers.iterate()) {
-    const score = scorePlainWords(paper, words);
-    if (score > 0) hits.push({ paper, score });
-  }
-  hits.sort((a, b) => b.score - a.score || a.paper.title.localeCompare(b.paper.title));
-  const top = hits.slice(0, limit);
+  const library = await PaperLibrary.load(store);
+  const result = library.search(query, { limit });
+  const papers = await library.papers(result.hits.map((h) => h.paperId));
+  const byId = new Map(papers.map((p) => [p.id, p]));
   if (values.json) {
     io.out(
       JSON.stringify(
-        top.map(({ paper, score }) => ({
-          id: paper.id,
-          arxivId: paper.arxivId ?? null,
-          title: paper.title,
-          score,
-        })),
+        result.hits.map((h) => {
+          const p = byId.get(h.paperId);
+          return {
+            id: h.paperId,
+            arxivId: p?.arxivId ?? null,
+            title: p?.title ?? '',
+            score: Math.round(h.score * 1000) / 1000,
+            terms: h.terms,
+            firstSeen: p?.firstSeen ?? null,
+            url: p?.links.abs ?? p?.links.hf ?? null,
+          };
+        }),
         null,
         2,
       ),
     );
   } else {
-    io.out(`${hits.length} paper(s) match "${query}"${hits.length > limit ? `, showing ${limit}` : ''}`);
-    for (const { paper } of top) io.out(`  ${paper.arxivId ?? paper.id}  ${paper.title}`);
+    io.out(`${result.total} paper(s) match ${text}${result.total > limit ? `, showing ${limit}` : ''}`);
+    for (const h of result.hits) {
+      const p = byId.get(h.paperId);
+      io.out(`  ${h.score.toFixed(2).padStart(6)}  ${p?.arxivId ?? h.paperId}  ${p?.title ?? ''}`);
+    }
   }
   return 0;
 }
 
-/** Words of a plain search: NFKC, case-folded runs of letters and digits. */
-export function searchWords(text: string): string[] {
-  return (
-    text
-      .normalize('NFKC')
-      .toLowerCase()
-      .match(/[\p{L}\p{N}]+/gu) ?? []
-  );
+/** Parses a filter, or throws a usage error that points at the column. */
+function parseOrThrow(text: string): Query {
+  try {
+    return compileQuery(text);
+  } catch (err) {
+    if (err instanceof QueryError) {
+      throw new UsageError(`${err.problem}\n  ${text}\n  ${' '.repeat(Math.max(0, err.column - 1))}^`);
+    }
+    throw err;
+  }
 }
 
-/** Every word must occur (as a word) in the title or abstract; title hits count triple. */
-export function scorePlainWords(paper: Paper, words: readonly string[]): number {
-  const title = new Set(searchWords(paper.title));
-  const abstract = new Set(searchWords(paper.abstract));
-  let score = 0;
-  for (const w of words) {
-    const inTitle = title.has(w);
-    const inAbstract = abstract.has(w);
-    if (!inTitle && !inAbstract) return 0;
-    score += (inTitle ? 3 : 0) + (inAbstract ? 1 : 0);
+async function explainCommand(args: readonly string[], store: Store, io: Io): Promise<number> {
+  const [text, ...rest] = args;
+  const ref = rest.join(' ');
+  if (text === undefined || ref.trim() === '')
+    throw new UsageError('usage: paperboy explain "<query>" <paper>');
+  const query = parseOrThrow(text);
+  const paper = await findPaper(store, ref);
+  if (!paper) {
+    io.err(`paperboy: no paper "${ref}" in the store (try: paperboy search "${ref}")`);
+    return 1;
   }
-  return score;
+  const explanation = explainMatch(query, analyzePaper(paper));
+  io.out(`${paper.arxivId ?? paper.id}  ${paper.title}`);
+  io.out(formatExplanation(explanation));
+  return explanation.matched ? 0 : 3;
+}
+
+async function subsCommand(
+  args: readonly string[],
+  values: Values,
+  config: Config,
+  store: Store,
+  io: Io,
+): Promise<number> {
+  const [action, ...rest] = args;
+  if (action === 'add') {
+    const [targetText, ...queryParts] = rest;
+    const target = targetText === undefined ? undefined : parseTarget(targetText);
+    const text = normalizeQueryText(queryParts.join(' '));
+    if (!target || text === '')
+      throw new UsageError('usage: paperboy subs add <channel:ID|user:ID> "<query>" [--updates] [--daily]');
+    parseOrThrow(text);
+    const now = new Date();
+    const library = await PaperLibrary.load(store);
+    const result = await subscribe(
+      store,
+      library,
+      {
+        id: subscriptionId(target, text),
+        target,
+        query: text,
+        createdBy: 'cli',
+        createdAt: now.toISOString(),
+        mode: values.daily ? 'daily' : 'immediate',
+        notifyUpdates: values.updates ?? false,
+        backfillHours: config.subscriptions.backfillHours,
+      },
+      { previewDays: config.subscriptions.previewDays, now },
+    );
+    if (values.json) {
+      io.out(
+        JSON.stringify(
+          { ...result, preview: { ...result.preview, top: result.preview.top.map((p) => p.id) } },
+          null,
+          2,
+        ),
+      );
+      return 0;
+    }
+    io.out(
+      `${result.created ? 'added' : 'already there'} ${result.subscription.id}  ${targetKey(target)}  ${text}`,
+    );
+    io.out(`  matched ${result.preview.total} paper(s) first seen in the last ${result.preview.days} days`);
+    for (const p of result.preview.top) io.out(`    ${p.arxivId ?? p.id}  ${p.title}`);
+    if (result.backfilled > 0) io.out(`  ${result.backfilled} queued for the first digest`);
+    return 0;
+  }
+  if (action === 'list') {
+    const filter = rest[0];
+    if (filter !== undefined && !parseTarget(filter))
+      throw new UsageError(`"${filter}" is not a target: use channel:<id> or user:<id>`);
+    const subs =
+      filter === undefined
+        ? await store.subscriptions.list()
+        : await store.subscriptions.listByTarget(filter);
+    subs.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    if (values.json) io.out(JSON.stringify(subs, null, 2));
+    else if (subs.length === 0) io.out('no subscriptions');
+    else
+      for (const s of subs) {
+        const paused = s.paused ? `  [paused since ${s.paused.at}: ${s.paused.reason}]` : '';
+        io.out(`${s.id}  ${targetKey(s.target).padEnd(28)} ${s.mode.padEnd(9)} ${s.query}${paused}`);
+      }
+    return 0;
+  }
+  if (action === 'remove') {
+    const id = rest[0];
+    if (id === undefined) throw new UsageError('usage: paperboy subs remove <subscription id>');
+    if (!(await store.subscriptions.remove(id))) {
+      io.err(`paperboy: no subscription ${id} (see: paperboy subs list)`);
+      return 1;
+    }
+    io.out(`removed ${id}`);
+    return 0;
+  }
+  throw new UsageError('usage: paperboy subs add|list|remove …');
+}
+
+async function onceCommand(values: Values, config: Config, env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  const { runOnce } = await import('./main.js');
+  const result = await runOnce(config, {
+    dryRun: values['dry-run'] ?? false,
+    version: VERSION,
+    env,
+    ...(io.isTty ? { onProgress: (m: string) => io.err(m) } : {}),
+  });
+  if (values.json) io.out(JSON.stringify(result.json, null, 2));
+  else io.out(result.text);
+  return result.exitCode;
 }
 
 /** Entry point for bin/paperboy.js. */

@@ -89,9 +89,91 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** Secret: only from DISCORD_TOKEN. */
       token: z.string().min(1).optional(),
+      /** REST base for a proxy (e.g. @discordjs/proxy) or a test emulator; DISCORD_API_URL. */
+      apiUrl: httpUrl.optional(),
+      /** Register commands to this guild only (instant, for development); DISCORD_GUILD_ID. */
+      guildId: z
+        .string()
+        .regex(/^\d{17,20}$/, { message: 'must be a Discord guild id (a snowflake of 17-20 digits)' })
+        .optional(),
+      /** Shards this process runs: "auto" (discord.js decides), or a list of shard ids with shardCount. */
+      shards: z.union([z.literal('auto'), z.array(z.number().int().min(0)).min(1)]).optional(),
+      shardCount: z.number().int().positive().optional(),
+    })
+    .prefault({}),
+  delivery: z
+    .strictObject({
+      /** A digest with more papers than this opens a thread from a header message. */
+      threadThreshold: z.number().int().min(1).default(10),
+      /** At most this many papers per digest; the rest are counted in an "…and N more" notice. */
+      maxPerDigest: z.number().int().min(1).max(500).default(50),
+      /** Attempts with exponential backoff for 5xx and network errors, per message. */
+      retries: z.number().int().min(0).max(10).default(3),
+      backoffBaseMs: z.number().int().positive().default(1_000),
+      /** Targets delivered at once (discord.js's REST queue keeps the rate limits). */
+      concurrency: z.number().int().positive().max(100).default(16),
+      /** A paused target (403/404) is tried again this often; a post that works resumes it. */
+      pausedRetryHours: z.number().positive().default(6),
+    })
+    .prefault({}),
+  subscriptions: z
+    .strictObject({
+      /** A new subscription's first digest includes matches first seen this many hours ago (0: off). */
+      backfillHours: z
+        .number()
+        .min(0)
+        .max(24 * 30)
+        .default(24),
+      /** `/subscribe` previews what the filter matched in this many days. */
+      previewDays: z.number().int().min(1).max(365).default(7),
+      /** Defaults of `/digest schedule`. */
+      defaultTime: z
+        .string()
+        .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'must be HH:MM (24 h)' })
+        .default('09:00'),
+      defaultTimezone: z
+        .string()
+        .refine(isTimeZone, { message: 'must be an IANA timezone such as Europe/Berlin or UTC' })
+        .default('UTC'),
+      /** Results per page of `/paper search`. */
+      pageSize: z.number().int().min(1).max(25).default(10),
+    })
+    .prefault({}),
+  schedule: z
+    .strictObject({
+      /** When sources are read (cron, 5 or 6 fields). Default: hourly, on the hour. */
+      ingestCron: z.string().min(9).default('0 * * * *'),
+      /** Timezone of ingestCron. */
+      timezone: z
+        .string()
+        .refine(isTimeZone, { message: 'must be an IANA timezone such as Europe/Berlin or UTC' })
+        .default('UTC'),
+      /** Run a cycle right after start-up (besides sending digests missed while down). */
+      runAtStart: z.boolean().default(true),
+    })
+    .prefault({}),
+  service: z
+    .strictObject({
+      /** /healthz and /metrics; PAPERBOY_HTTP_HOST. Loopback unless you mean otherwise. */
+      host: z.string().min(1).default('127.0.0.1'),
+      /** PAPERBOY_HTTP_PORT; 0 picks a free port. */
+      port: z.number().int().min(0).max(65_535).default(8080),
+      /** PAPERBOY_LOG_LEVEL. */
+      logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+      /** /healthz reports unhealthy when the last cycle is older than this many minutes. */
+      maxCycleAgeMinutes: z.number().positive().default(180),
     })
     .prefault({}),
 });
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -165,6 +247,11 @@ function applyEnv(raw: unknown, env: NodeJS.ProcessEnv): unknown {
   if (env.PAPERBOY_STORE_URL) section('store').url = env.PAPERBOY_STORE_URL;
   if (env.PAPERBOY_CONTACT) section('http').contact = env.PAPERBOY_CONTACT;
   if (env.DISCORD_TOKEN) section('discord').token = env.DISCORD_TOKEN;
+  if (env.DISCORD_API_URL) section('discord').apiUrl = env.DISCORD_API_URL;
+  if (env.DISCORD_GUILD_ID) section('discord').guildId = env.DISCORD_GUILD_ID;
+  if (env.PAPERBOY_HTTP_HOST) section('service').host = env.PAPERBOY_HTTP_HOST;
+  if (env.PAPERBOY_HTTP_PORT) section('service').port = Number(env.PAPERBOY_HTTP_PORT);
+  if (env.PAPERBOY_LOG_LEVEL) section('service').logLevel = env.PAPERBOY_LOG_LEVEL;
   return out;
 }
 
@@ -180,7 +267,7 @@ export function redactConfig(config: Config): unknown {
   return {
     ...config,
     store: { url: redactUrl(config.store.url) },
-    discord: { token: config.discord.token ? '[redacted]' : '(not set: DISCORD_TOKEN)' },
+    discord: { ...config.discord, token: config.discord.token ? '[redacted]' : '(not set: DISCORD_TOKEN)' },
   };
 }
 

@@ -43,6 +43,8 @@ export interface IngestReport extends Counts {
   failedSources: Array<{ source: string; error: string }>;
   /** Ids of the papers first stored in this pass, in order. */
   newPaperIds: PaperId[];
+  /** Ids of known papers that got a new version or abstract in this pass (each once). */
+  updatedPaperIds: PaperId[];
   startedAt: string;
   durationMs: number;
 }
@@ -94,6 +96,7 @@ export async function ingest(sources: readonly SourceSpec[], opts: IngestOptions
     sources: [],
     failedSources: [],
     newPaperIds: [],
+    updatedPaperIds: [],
     startedAt: started.toISOString(),
     durationMs: 0,
   };
@@ -148,6 +151,7 @@ export async function ingest(sources: readonly SourceSpec[], opts: IngestOptions
         const c = await mergeSightings(opts.store, unit.papers, spec.name, now().toISOString(), {
           batchSize: opts.batchSize ?? MAX_BATCH,
           newIds: report.newPaperIds,
+          updatedIds: report.updatedPaperIds,
         });
         addCounts(counts, c);
       }
@@ -255,7 +259,7 @@ export async function mergeSightings(
   sightings: readonly PaperSighting[],
   source: string,
   now: string,
-  opts: { batchSize: number; newIds?: PaperId[] },
+  opts: { batchSize: number; newIds?: PaperId[]; updatedIds?: PaperId[] },
 ): Promise<Counts> {
   const counts: Counts = { parsed: sightings.length, new: 0, updated: 0, duplicates: 0 };
   for (let start = 0; start < sightings.length; start += opts.batchSize) {
@@ -282,8 +286,10 @@ export async function mergeSightings(
       } else {
         const merged = mergeSighting(existing, s, source, now);
         paper = merged.paper;
-        if (merged.outcome === 'updated') counts.updated++;
-        else counts.duplicates++;
+        if (merged.outcome === 'updated') {
+          counts.updated++;
+          if (opts.updatedIds && !opts.updatedIds.includes(paper.id)) opts.updatedIds.push(paper.id);
+        } else counts.duplicates++;
         if (merged.changed) dirty.set(paper.id, paper);
       }
       papers.set(paper.id, paper);

@@ -8,7 +8,14 @@ import { isAbsolute, resolve } from 'node:path';
 import { KeyvPostgres } from '@keyv/postgres';
 import KeyvRedis, { createClient } from '@keyv/redis';
 import { type Deserialize, type DeserializedData, Keyv, type Serialize } from 'keyv';
+import {
+  createLocalCoordinator,
+  createPostgresCoordinator,
+  createRedisCoordinator,
+  type RedisLike,
+} from './roles.js';
 import { KeyvSqliteWasm, SQLITE_MEMORY, SqliteKeyvDatabase } from './sqlite-adapter.js';
+import type { Coordinator } from './types.js';
 
 /** Where a store URL points. SQLite paths are absolute (or {@link SQLITE_MEMORY}). */
 export type StoreLocation =
@@ -70,6 +77,8 @@ export interface KeyvBackend {
   ping(): Promise<void>;
   /** Closes the connection; later calls do nothing. */
   close(): Promise<void>;
+  /** Atomic leases for every process on this backend. */
+  readonly coordinator: Coordinator;
   /**
    * Writes entries of several namespaces in one transaction, in exactly the format the Keyvs of
    * {@link keyv} read. Only where it beats Keyv's `setMany` (SQLite: Keyv's per-entry promises
@@ -121,6 +130,8 @@ function openSqlite(path: string): KeyvBackend {
   const database = SqliteKeyvDatabase.open(path);
   return {
     keyv: (namespace) => keyvOver(new KeyvSqliteWasm(database), namespace, true),
+    // The file is locked by this process alone: no other process can contend for a lease.
+    coordinator: createLocalCoordinator(),
     ping: async () => database.ping(),
     close: async () => database.close(),
     // Keyv's stored form is serialize({ value, expires }); without a TTL, expires is left out.
@@ -203,6 +214,7 @@ async function openRedis(url: string, options: BackendOptions): Promise<KeyvBack
   return {
     // @keyv/redis prefixes keys itself (`papers::<key>`), so Keyv must not.
     keyv: (namespace) => keyvOver(new PagedKeyvRedis(client, namespace), namespace, false),
+    coordinator: createRedisCoordinator(client as unknown as RedisLike),
     ping: async () => {
       await client.ping();
     },
@@ -288,6 +300,7 @@ async function openPostgres(url: string, options: BackendOptions): Promise<KeyvB
   }
   return {
     keyv: (namespace) => keyvOver(adapter(namespace), namespace, true),
+    coordinator: createPostgresCoordinator(pool),
     ping: async () => {
       await pool.query('SELECT 1');
     },

@@ -14,12 +14,23 @@ import {
   SUPPORTED_STORE_SCHEMES,
   UnsupportedStoreUrlError,
 } from './keyv-backends.js';
+import { createKeyvOutboxStore, createKeyvSubscriptionStore, createKeyvTargetStore } from './roles.js';
 import type { PaperStore, SourceState, SourceStateStore, Store } from './types.js';
 
 export { parseStoreUrl, redactUrl, SUPPORTED_STORE_SCHEMES, UnsupportedStoreUrlError };
 
 /** The Keyv namespaces of a store; a new role store adds its namespace here. */
-export const STORE_NAMESPACES = ['papers', 'aliases', 'sources'] as const;
+export const STORE_NAMESPACES = [
+  'papers',
+  'aliases',
+  'sources',
+  'subscriptions',
+  'targets',
+  'deliveries',
+  'pending',
+  'batches',
+  'meta',
+] as const;
 export type StoreNamespace = (typeof STORE_NAMESPACES)[number];
 
 /** Entries per `getMany`/`setMany` round trip: one transaction / one pipeline / one statement each. */
@@ -70,6 +81,10 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
       backend.writeMany ? { writeMany: backend.writeMany.bind(backend) } : {},
     ),
     sources: createKeyvSourceStateStore(keyvs.sources),
+    subscriptions: createKeyvSubscriptionStore(keyvs.subscriptions),
+    targets: createKeyvTargetStore(keyvs.targets),
+    outbox: createKeyvOutboxStore(keyvs.deliveries, keyvs.pending, keyvs.batches, keyvs.meta),
+    coordination: backend.coordinator,
     ping: () => backend.ping(),
     close: () => {
       closing ??= backend.close();

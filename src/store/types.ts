@@ -1,4 +1,5 @@
 import type { Paper, PaperId } from '../core/paper.js';
+import type { Delivery, Subscription, TargetSettings } from '../core/subscription.js';
 
 /**
  * Papers and the aliases they are found under (`arxiv:<id>`, `fp:<fingerprint hash>`).
@@ -41,11 +42,82 @@ export interface SourceStateStore {
   set(name: string, state: SourceState): Promise<void>;
 }
 
+/** Subscriptions by id; two subscriptions with the same target and query share an id. */
+export interface SubscriptionStore {
+  put(sub: Subscription): Promise<void>;
+  get(id: string): Promise<Subscription | undefined>;
+  /** True when it existed. */
+  remove(id: string): Promise<boolean>;
+  list(): Promise<Subscription[]>;
+  listByTarget(targetKey: string): Promise<Subscription[]>;
+  setPaused(id: string, paused: Subscription['paused'] | undefined): Promise<void>;
+}
+
+/** Delivery settings per target (`channel:<id>` / `user:<id>`). */
+export interface TargetSettingsStore {
+  get(targetKey: string): Promise<TargetSettings | undefined>;
+  set(settings: TargetSettings): Promise<void>;
+  list(): Promise<TargetSettings[]>;
+}
+
+/** One message's worth of deliveries, recorded before the message is sent. */
+export interface OutboxBatch {
+  id: string;
+  targetKey: string;
+  deliveryIds: string[];
+  /** Sent with `enforce_nonce`: a resend after a crash returns the first message. */
+  nonce: string;
+  createdAt: string;
+  /** Order inside its digest (header 0, messages 1…, notice last). */
+  seq: number;
+  channelId?: string;
+  /** The exact message body. */
+  body: unknown;
+  /** A header that opens a thread for the rest of its digest. */
+  threadName?: string;
+  /** A notice counting deliveries instead of showing them. */
+  summarizes?: boolean;
+}
+
+export interface OutboxStats {
+  pending: number;
+  sent: number;
+  /** Deliveries given up on (paper gone, body refused, over the digest cap). */
+  failed: number;
+}
+
+export interface OutboxStore {
+  /** Adds deliveries whose id was never planned before; returns the ids added. */
+  enqueue(deliveries: readonly Delivery[]): Promise<string[]>;
+  pending(targetKey?: string): Promise<Delivery[]>;
+  get(ids: readonly string[]): Promise<Map<string, Delivery>>;
+  markSent(ids: readonly string[], info: { messageId: string; sentAt: string }): Promise<void>;
+  recordFailure(ids: readonly string[], error: string): Promise<void>;
+  drop(ids: readonly string[], reason: string): Promise<void>;
+  openBatch(batch: OutboxBatch): Promise<void>;
+  openBatches(targetKey?: string): Promise<OutboxBatch[]>;
+  closeBatch(id: string): Promise<void>;
+  stats(): Promise<OutboxStats>;
+}
+
+/** Atomic leases shared by every process on the same store. */
+export interface Coordinator {
+  /** Takes `key` if it is free, expired or already `owner`'s (then renews it). */
+  acquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Gives `key` up, only if `owner` holds it. */
+  release(key: string, owner: string): Promise<void>;
+  holder(key: string): Promise<string | undefined>;
+}
+
 /** The opened store: the role-named stores plus the lifecycle of the connection behind them. */
 export interface Store {
   readonly url: string;
   readonly papers: PaperStore;
   readonly sources: SourceStateStore;
+  readonly subscriptions: SubscriptionStore;
+  readonly targets: TargetSettingsStore;
+  readonly outbox: OutboxStore;
+  readonly coordination: Coordinator;
   /** Round-trips the backend; throws when it is unreachable. */
   ping(): Promise<void>;
   close(): Promise<void>;

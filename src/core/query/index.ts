@@ -1,0 +1,30 @@
+/** The filter language and matching engine: parse → analyse → match / rank / explain / search. */
+export { analyzeTerm, foldText, stem, type Token, tokenize } from './analyze.js';
+export {
+  type AnalyzedPaper,
+  analyzePaper,
+  type CorpusStats,
+  compileMatcher,
+  documentKeys,
+  type ExplainedTerm,
+  type Explanation,
+  explainMatch,
+  formatExplanation,
+  type MatchablePaper,
+  type Matcher,
+  type MatchHit,
+  matchesQuery,
+  requiredKeys,
+  scoreMatch,
+} from './match.js';
+export {
+  FIELDS,
+  type Field,
+  formatQuery,
+  LIMITS,
+  type ParseResult,
+  parseQuery,
+  type Query,
+  type QueryError,
+} from './parse.js';
+export { createSearchIndex, type SearchHit, type SearchIndex } from './search.js';

@@ -1,0 +1,132 @@
+/**
+ * One cycle: ingest every source, match what is new against every subscription, and put the
+ * matches in the outbox. Posting is separate (`deliver.ts`): a match is in the store before any
+ * message is sent, so a crash after this point loses nothing.
+ */
+import type { Paper } from '../core/paper.js';
+import { type Subscription, type Target, targetKey } from '../core/subscription.js';
+import type { Store } from '../store/types.js';
+import { type IngestOptions, type IngestReport, ingest, type SourceSpec } from './ingest.js';
+import { compileQuery, type PaperLibrary, planDeliveries } from './library.js';
+
+export interface MatchReport {
+  /** Papers matched against the subscriptions (new, plus updated ones). */
+  papers: number;
+  /** (paper, target) pairs that matched. */
+  matched: number;
+  /** Deliveries added to the outbox (a pair already there is not added again). */
+  enqueued: number;
+  /** Targets that have pending deliveries after this cycle. */
+  targets: Target[];
+}
+
+export interface CycleReport {
+  startedAt: string;
+  durationMs: number;
+  ingest: IngestReport;
+  match: MatchReport;
+}
+
+export interface CycleOptions extends Omit<IngestOptions, 'store'> {
+  store: Store;
+  library: PaperLibrary;
+  sources: readonly SourceSpec[];
+}
+
+/** Ingest + match + enqueue. Never throws for a source's failure (see the ingest report). */
+export async function runCycle(opts: CycleOptions): Promise<CycleReport> {
+  const now = opts.now ?? (() => new Date());
+  const started = now();
+  const t0 = performance.now();
+  const report = await ingest(opts.sources, opts);
+  const match = await matchNewPapers(opts.store, opts.library, report, now());
+  return {
+    startedAt: started.toISOString(),
+    durationMs: Math.round(performance.now() - t0),
+    ingest: report,
+    match,
+  };
+}
+
+/** Adds the pass's new and updated papers to the library and enqueues their matches. */
+export async function matchNewPapers(
+  store: Store,
+  library: PaperLibrary,
+  report: Pick<IngestReport, 'newPaperIds' | 'updatedPaperIds'>,
+  now: Date,
+): Promise<MatchReport> {
+  const subs = await store.subscriptions.list();
+  const { matcher, subs: byId } = library.matcherFor(subs);
+  const out: MatchReport = { papers: 0, matched: 0, enqueued: 0, targets: [] };
+  const targets = new Map<string, Target>();
+  const ids = [...report.newPaperIds, ...report.updatedPaperIds];
+  const newIds = new Set(report.newPaperIds);
+  const CHUNK = 2000;
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const papers = await library.papers(ids.slice(i, i + CHUNK));
+    library.add(papers);
+    out.papers += papers.length;
+    if (subs.length === 0) continue;
+    const planned = planDeliveries(
+      papers.map((paper) => ({ paper, kind: newIds.has(paper.id) ? 'new' : 'update' })),
+      matcher,
+      byId,
+      now,
+    );
+    out.matched += planned.length;
+    const added = await store.outbox.enqueue(planned);
+    out.enqueued += added.length;
+  }
+  for (const d of await store.outbox.pending()) targets.set(targetKey(d.target), d.target);
+  out.targets = [...targets.values()];
+  return out;
+}
+
+export interface SubscribeResult {
+  subscription: Subscription;
+  /** False when the same target already had the same query (the existing one is kept). */
+  created: boolean;
+  /** Papers first seen in the preview window that match, and the best few. */
+  preview: { days: number; total: number; top: Paper[] };
+  /** Deliveries added so the first digest is not empty (papers of the last `backfillHours`). */
+  backfilled: number;
+}
+
+/**
+ * Saves a subscription (validating its query first), previews what it would have matched, and
+ * backfills the outbox with matches first seen in the last `backfillHours`.
+ */
+export async function subscribe(
+  store: Store,
+  library: PaperLibrary,
+  sub: Subscription,
+  opts: { previewDays: number; now: Date },
+): Promise<SubscribeResult> {
+  const query = compileQuery(sub.query);
+  const existing = await store.subscriptions.get(sub.id);
+  const saved = existing ?? sub;
+  if (!existing) await store.subscriptions.put(sub);
+  const since = new Date(opts.now.getTime() - opts.previewDays * 86_400_000);
+  const preview = library.search(query, { limit: 3, since });
+  const top = await library.papers(preview.hits.map((h) => h.paperId));
+  let backfilled = 0;
+  if (!existing && sub.backfillHours > 0) {
+    const from = new Date(opts.now.getTime() - sub.backfillHours * 3_600_000);
+    const recent = library.search(query, { limit: 500, since: from });
+    const papers = await library.papers(recent.hits.map((h) => h.paperId));
+    const { matcher } = library.matcherFor([sub], { cache: false });
+    const planned = planDeliveries(
+      papers.map((paper) => ({ paper, kind: 'new' as const })),
+      matcher,
+      new Map([[sub.id, sub]]),
+      opts.now,
+    );
+    backfilled = (await store.outbox.enqueue(planned)).length;
+  }
+  return {
+    subscription: saved,
+    created: !existing,
+    preview: { days: opts.previewDays, total: preview.total, top },
+    backfilled,
+  };
+}
