@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
 import { openStore } from '../../src/store/keyv-store.js';
+import { runRolesContract } from '../contracts/roles-contract.js';
 import { fullPaper, runStoreContract } from '../contracts/store-contract.js';
 
 const run = promisify(execFile);
@@ -23,6 +24,11 @@ describe.skipIf(url === undefined || binDir === undefined)('postgres', () => {
   }
 
   runStoreContract('postgres', async () => openStore(await freshDatabase()), openStore);
+  runRolesContract(
+    'postgres',
+    async () => openStore(await freshDatabase()),
+    (first) => openStore(first.url),
+  );
 
   it('serves two stores on different databases at the same time', async () => {
     const [a, b] = await Promise.all([openStore(await freshDatabase()), openStore(await freshDatabase())]);

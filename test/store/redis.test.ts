@@ -1,6 +1,7 @@
 import { createClient } from '@keyv/redis';
 import { describe, inject } from 'vitest';
 import { openStore } from '../../src/store/keyv-store.js';
+import { runRolesContract } from '../contracts/roles-contract.js';
 import { runStoreContract } from '../contracts/store-contract.js';
 
 const url = inject('redisUrl');
@@ -21,5 +22,13 @@ describe.skipIf(url === undefined)('redis', () => {
       return openStore(redisUrl);
     },
     openStore,
+  );
+  runRolesContract(
+    'redis',
+    async () => {
+      await flush(redisUrl);
+      return openStore(redisUrl);
+    },
+    (first) => openStore(first.url),
   );
 });

@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { openStore } from '../../src/store/keyv-store.js';
+import { delivery, runRolesContract, sub } from '../contracts/roles-contract.js';
 import { runStoreContract } from '../contracts/store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'paperboy-sqlite-'));
@@ -17,3 +18,31 @@ runStoreContract(
   openStore,
 );
 runStoreContract('sqlite in memory', () => openStore('sqlite://:memory:'));
+
+runRolesContract('sqlite', () => openStore(`sqlite://${join(dir, String(++n), 'paperboy.sqlite')}`));
+
+it('keeps subscriptions, pending deliveries and open batches across a restart', async () => {
+  const url = `sqlite://${join(dir, String(++n), 'paperboy.sqlite')}`;
+  const first = await openStore(url);
+  const target = { kind: 'channel', channelId: '9' } as const;
+  await first.subscriptions.put(sub(target, 'multi-task'));
+  await first.outbox.enqueue([delivery(target, 'fp:1')]);
+  await first.outbox.openBatch({
+    id: 'd:1',
+    targetKey: 'channel:9',
+    deliveryIds: [],
+    nonce: 'n',
+    createdAt: 'x',
+    seq: 1,
+    body: {},
+  });
+  await first.close();
+  const again = await openStore(url);
+  try {
+    expect(await again.subscriptions.list()).toHaveLength(1);
+    expect(await again.outbox.pending('channel:9')).toHaveLength(1);
+    expect((await again.outbox.openBatches()).map((b) => b.id)).toEqual(['d:1']);
+  } finally {
+    await again.close();
+  }
+});

@@ -36,6 +36,7 @@ export function foldText(text: string): string {
 export function stem(word: string): string {
   const n = word.length;
   if (n < 2 || word.charCodeAt(n - 1) !== 115 /* s */) return word;
+  if (word === 'es' || word === 'ies') return word;
   if (n > 3 && word.endsWith('ies')) {
     const before = word[n - 4];
     if (before !== 'e' && before !== 'a') return `${word.slice(0, -3)}y`;

@@ -1,0 +1,214 @@
+/**
+ * The contract of subscriptions, target settings, the outbox and leases: run once per backend,
+ * on real servers. `open` gives an empty store; `second` a second, independent connection to the
+ * same data (another process, as far as the backend can tell) when the backend has one.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type Delivery,
+  deliveryId,
+  type Subscription,
+  subscriptionId,
+  type Target,
+  targetKey,
+} from '../../src/core/subscription.js';
+import type { OutboxBatch, Store } from '../../src/store/types.js';
+
+const channel = (id: string): Target => ({ kind: 'channel', channelId: id, guildId: '1' });
+const user = (id: string): Target => ({ kind: 'user', userId: id });
+
+export function sub(target: Target, query: string, extra: Partial<Subscription> = {}): Subscription {
+  return {
+    id: subscriptionId(target, query),
+    target,
+    query,
+    createdBy: '42',
+    createdAt: '2026-11-22T10:00:00.000Z',
+    mode: 'immediate',
+    notifyUpdates: false,
+    backfillHours: 24,
+    ...extra,
+  };
+}
+
+export function delivery(target: Target, paperId: string, score = 1): Delivery {
+  return {
+    id: deliveryId(target, paperId),
+    target,
+    paperId,
+    subscriptionIds: ['sub:1'],
+    score,
+    terms: ['multi-task'],
+    kind: 'new',
+    createdAt: '2026-11-22T10:00:00.000Z',
+    state: 'pending',
+    attempts: 0,
+  };
+}
+
+export function runRolesContract(
+  name: string,
+  open: () => Promise<Store>,
+  second?: (first: Store) => Promise<Store>,
+): void {
+  describe(`${name}: subscriptions, outbox and leases`, () => {
+    const opened: Store[] = [];
+    const track = (s: Store) => {
+      opened.push(s);
+      return s;
+    };
+    const fresh = async () => track(await open());
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    });
+
+    it('keeps one subscription per target and query, lists by target, pauses and removes', async () => {
+      const store = await fresh();
+      const a = sub(channel('100'), 'multi-task');
+      await store.subscriptions.put(a);
+      await store.subscriptions.put(sub(channel('100'), 'multi-task', { createdBy: 'other' }));
+      await store.subscriptions.put(sub(user('7'), 'multi-task'));
+      await store.subscriptions.put(sub(channel('100'), '"mixture of experts"'));
+      expect(await store.subscriptions.list()).toHaveLength(3);
+      expect((await store.subscriptions.listByTarget('channel:100')).map((s) => s.query).sort()).toEqual([
+        '"mixture of experts"',
+        'multi-task',
+      ]);
+      expect(await store.subscriptions.listByTarget('user:7')).toHaveLength(1);
+      await store.subscriptions.setPaused(a.id, {
+        reason: 'Missing Permissions',
+        at: '2026-11-22T11:00:00.000Z',
+        code: 50013,
+      });
+      expect((await store.subscriptions.get(a.id))?.paused).toEqual({
+        reason: 'Missing Permissions',
+        at: '2026-11-22T11:00:00.000Z',
+        code: 50013,
+      });
+      await store.subscriptions.setPaused(a.id, undefined);
+      expect((await store.subscriptions.get(a.id))?.paused).toBeUndefined();
+      expect(await store.subscriptions.remove(a.id)).toBe(true);
+      expect(await store.subscriptions.remove(a.id)).toBe(false);
+      expect(await store.subscriptions.listByTarget('channel:100')).toHaveLength(1);
+    });
+
+    it('round-trips 10,000 subscriptions', async () => {
+      const store = await fresh();
+      const many = Array.from({ length: 10_000 }, (_, i) =>
+        sub(channel(String(i % 500)), `term${i} OR "a phrase ${i}"`),
+      );
+      await Promise.all(many.map((s) => store.subscriptions.put(s)));
+      const listed = await store.subscriptions.list();
+      expect(listed).toHaveLength(10_000);
+      expect(new Set(listed.map((s) => s.id))).toEqual(new Set(many.map((s) => s.id)));
+    });
+
+    it('stores target settings by target', async () => {
+      const store = await fresh();
+      await store.targets.set({
+        target: channel('5'),
+        mode: 'daily',
+        time: '09:30',
+        timezone: 'Europe/Berlin',
+      });
+      expect(await store.targets.get('channel:5')).toMatchObject({ mode: 'daily', time: '09:30' });
+      expect(await store.targets.get('channel:6')).toBeUndefined();
+      expect(await store.targets.list()).toHaveLength(1);
+    });
+
+    it('never plans a delivery twice, pending or sent', async () => {
+      const store = await fresh();
+      const t = channel('100');
+      const ds = [
+        delivery(t, 'arxiv:2411.17700'),
+        delivery(t, 'fp:abc'),
+        delivery(user('7'), 'arxiv:2411.17700'),
+      ];
+      expect((await store.outbox.enqueue(ds)).sort()).toEqual(ds.map((d) => d.id).sort());
+      expect(await store.outbox.enqueue(ds)).toEqual([]);
+      expect((await store.outbox.pending('channel:100')).map((d) => d.paperId).sort()).toEqual([
+        'arxiv:2411.17700',
+        'fp:abc',
+      ]);
+      expect(await store.outbox.pending()).toHaveLength(3);
+      await store.outbox.markSent([ds[0]?.id as string], {
+        messageId: 'm1',
+        sentAt: '2026-11-22T12:00:00.000Z',
+      });
+      expect(await store.outbox.enqueue([delivery(t, 'arxiv:2411.17700')])).toEqual([]);
+      expect((await store.outbox.pending('channel:100')).map((d) => d.paperId)).toEqual(['fp:abc']);
+      expect((await store.outbox.get([ds[0]?.id as string])).get(ds[0]?.id as string)).toMatchObject({
+        state: 'sent',
+        messageId: 'm1',
+      });
+      await store.outbox.recordFailure([ds[1]?.id as string], 'HTTP 502');
+      await store.outbox.recordFailure([ds[1]?.id as string], 'HTTP 502');
+      expect((await store.outbox.get([ds[1]?.id as string])).get(ds[1]?.id as string)).toMatchObject({
+        attempts: 2,
+        lastError: 'HTTP 502',
+        state: 'pending',
+      });
+      await store.outbox.drop([ds[2]?.id as string], 'paper gone');
+      expect(await store.outbox.pending('user:7')).toEqual([]);
+      expect(await store.outbox.stats()).toEqual({ pending: 1, sent: 1, failed: 1 });
+    });
+
+    it('keeps open batches until they are closed, across connections', async () => {
+      const store = await fresh();
+      const b: OutboxBatch = {
+        id: 'digest1:1',
+        targetKey: targetKey(channel('100')),
+        deliveryIds: ['channel:100|arxiv:1'],
+        nonce: 'pb0123456789abcdef',
+        createdAt: '2026-11-22T12:00:00.000Z',
+        seq: 1,
+        channelId: '100',
+        body: { embeds: [{ title: 'x' }], allowed_mentions: { parse: [] } },
+      };
+      await store.outbox.openBatch(b);
+      await store.outbox.openBatch({ ...b, id: 'digest1:2', seq: 2, targetKey: 'user:7' });
+      expect((await store.outbox.openBatches('channel:100')).map((x) => x.id)).toEqual(['digest1:1']);
+      if (second) {
+        const other = track(await second(store));
+        expect(await other.outbox.openBatches()).toHaveLength(2);
+        expect((await other.outbox.openBatches('channel:100'))[0]).toEqual(b);
+      }
+      await store.outbox.closeBatch('digest1:1');
+      expect((await store.outbox.openBatches()).map((x) => x.id)).toEqual(['digest1:2']);
+    });
+
+    it('gives a lease to one owner at a time, renews it for that owner, and lets it expire', async () => {
+      const store = await fresh();
+      const c = store.coordination;
+      expect(await c.acquire('tick:ingest:1', 'a', 60_000)).toBe(true);
+      expect(await c.acquire('tick:ingest:1', 'b', 60_000)).toBe(false);
+      expect(await c.acquire('tick:ingest:1', 'a', 60_000)).toBe(true);
+      expect(await c.holder('tick:ingest:1')).toBe('a');
+      await c.release('tick:ingest:1', 'b');
+      expect(await c.holder('tick:ingest:1')).toBe('a');
+      await c.release('tick:ingest:1', 'a');
+      expect(await c.holder('tick:ingest:1')).toBeUndefined();
+      expect(await c.acquire('short', 'a', 30)).toBe(true);
+      await new Promise((r) => setTimeout(r, 80));
+      expect(await c.acquire('short', 'b', 60_000)).toBe(true);
+      expect(await c.holder('short')).toBe('b');
+    });
+
+    if (second) {
+      it('lets exactly one of two connections win each contended lease', async () => {
+        const a = await fresh();
+        const b = track(await second(a));
+        for (let round = 0; round < 25; round++) {
+          const key = `claim:target:channel:${round}`;
+          const results = await Promise.all([
+            a.coordination.acquire(key, 'instance-a', 60_000),
+            b.coordination.acquire(key, 'instance-b', 60_000),
+            a.coordination.acquire(key, 'instance-c', 60_000),
+            b.coordination.acquire(key, 'instance-d', 60_000),
+          ]);
+          expect(results.filter(Boolean)).toHaveLength(1);
+        }
+      });
+    }
+  });
+}

@@ -1,0 +1,303 @@
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Paper } from '../../../src/core/paper.js';
+import {
+  analyzePaper,
+  compileMatcher,
+  createSearchIndex,
+  explainMatch,
+  formatExplanation,
+  formatQuery,
+  matchesQuery,
+  parseQuery,
+  type Query,
+  stem,
+  tokenize,
+} from '../../../src/core/query/index.js';
+import { ingest } from '../../../src/pipeline/ingest.js';
+import { openStore } from '../../../src/store/keyv-store.js';
+import type { Store } from '../../../src/store/types.js';
+
+function q(text: string): Query {
+  const r = parseQuery(text);
+  if (!r.ok) throw new Error(`${text}: ${r.error.message}`);
+  return r.query;
+}
+
+function paper(p: Partial<Paper> & { title: string }): Paper {
+  return {
+    id: `fp:${p.title}`,
+    abstract: '',
+    authors: [],
+    categories: [],
+    links: { code: [] },
+    sources: ['test'],
+    firstSeen: '2026-11-22T00:00:00.000Z',
+    ...p,
+  };
+}
+
+const matches = (query: string, p: Paper) => matchesQuery(q(query), analyzePaper(p));
+
+describe('text analysis', () => {
+  it.each([
+    ['policies', 'policy'],
+    ['agents', 'agent'],
+    ['classes', 'classe'],
+    ['glasses', 'glasse'],
+    ['bus', 'bus'],
+    ['class', 'class'],
+    ['series', 'sery'],
+    ['toes', 'toe'],
+    ['aies', 'aie'],
+    ['s', 's'],
+    ['es', 'es'],
+    ['ies', 'ies'],
+    ['data', 'data'],
+  ])('stems %s to %s (Harman S)', (word, expected) => {
+    expect(stem(word)).toBe(expected);
+  });
+
+  it('splits on everything but letters and digits, NFKC and case-folded', () => {
+    expect(tokenize('Ｇｐｔ-４o, AND Café!').map((t) => t.raw)).toEqual([
+      'gpt',
+      '4o',
+      'gpt4o',
+      'and',
+      'café',
+    ]);
+  });
+
+  it('gives compound parts and the joined form, for ASCII hyphen, U+2010 and U+2011', () => {
+    for (const h of ['-', '\u2010', '\u2011']) {
+      expect(tokenize(`Multi${h}Task`).map((t) => t.stem)).toEqual(['multi', 'task', 'multitask']);
+    }
+    expect(tokenize('multi – task').map((t) => t.stem)).toEqual(['multi', 'task']);
+  });
+});
+
+describe('query semantics', () => {
+  const p = paper({
+    title: 'Multi-Task Learning with Mixture-of-Experts Policies',
+    abstract: 'We propose agents that learn robotic skills. Code: https://github.com/a/b',
+    authors: ['Ada Lovelace', 'Alan Turing'],
+    categories: ['cs.LG', 'cs.RO'],
+    sources: ['arxiv-cs-lg'],
+  });
+
+  it.each([
+    ['multi-task', true],
+    ['multitask', true],
+    ['"multi task"', true],
+    ['Multi-Task', true],
+    ['"mixture of experts"', true],
+    ['mixture-of-experts', true],
+    ['policy', true],
+    ['agent', true],
+    ['robot*', true],
+    ['robots', false],
+    ['title:agents', false],
+    ['abstract:agents', true],
+    ['author:turing', true],
+    ['author:"lovelace alan"', false],
+    ['author:"ada lovelace"', true],
+    ['category:cs.RO', true],
+    ['category:cs.*', true],
+    ['category:cs', false],
+    ['source:arxiv-cs-lg', true],
+    ['source:arxiv*', true],
+    ['/github\\.com\\/a/', true],
+    ['/MULTI-TASK/', false],
+    ['/MULTI-TASK/i', true],
+    ['-survey', true],
+    ['NOT policy', false],
+    ['agents survey', false],
+    ['agents AND survey', false],
+    ['agents OR survey', true],
+    ['agents | survey', true],
+    ['survey OR agents -robotic', false],
+    ['(survey OR agents) -robotic', false],
+    ['survey OR (agents -robotic)', false],
+    ['survey OR agents -dogs', true],
+    ['NOT survey agents', true],
+    ['title:(multitask policy)', true],
+    ['title:(multitask agent)', false],
+  ])('%s → %s', (query, expected) => {
+    expect(matches(query, p)).toBe(expected);
+  });
+
+  it('binds NOT tighter than AND, and AND tighter than OR', () => {
+    expect(formatQuery(q('a b OR c -d'))).toBe('a b OR c NOT d');
+    expect(q('a b OR c').type).toBe('or');
+    const and = q('NOT a b');
+    expect(and.type).toBe('and');
+  });
+
+  it('runs a catastrophic-backtracking regex in linear time', () => {
+    const long = paper({ title: 't', abstract: `${'a'.repeat(50_000)}!` });
+    // (a+)+$ takes exponential time in a backtracking engine on this input.
+    expect(matchesQuery(q('/(a+)+$/'), analyzePaper(long))).toBe(false);
+  });
+
+  it('explains which terms matched where, with a snippet', () => {
+    const e = explainMatch(q('multi-task author:turing -survey'), analyzePaper(p));
+    expect(e.matched).toBe(true);
+    expect(e.terms.find((t) => t.term === 'multi-task')).toMatchObject({ matched: true, field: 'title' });
+    expect(e.terms.find((t) => t.term === 'turing')).toMatchObject({
+      matched: true,
+      field: 'author',
+      snippet: 'Ada Lovelace, Alan Turing',
+    });
+    expect(e.terms.find((t) => t.term === 'survey')).toMatchObject({ matched: false, negated: true });
+    expect(formatExplanation(e)).toContain('✓ multi-task in title: "Multi-Task Learning');
+    const no = explainMatch(q('agents survey'), analyzePaper(p));
+    expect(no.matched).toBe(false);
+    expect(formatExplanation(no)).toContain('✗ not found: survey');
+  });
+});
+
+// ---- the compiled matcher answers exactly like the interpreter --------------------------------
+
+const VOCAB = [
+  'model',
+  'models',
+  'multi-task',
+  'multitask',
+  'task',
+  'policy',
+  'policies',
+  'agent',
+  'agents',
+  'robot',
+  'robotic',
+  'café',
+  'Ｍｏｅ',
+  'moe',
+  'expert',
+  'experts',
+  'survey',
+  'learning',
+];
+const word = fc.constantFrom(...VOCAB.map((w) => w.replace('Ｍｏｅ', 'moe')));
+const field = fc.constantFrom('', 'title:', 'abstract:', 'author:');
+const leaf: fc.Arbitrary<string> = fc.oneof(
+  fc.tuple(field, word).map(([f, w]) => `${f}${w}`),
+  fc.tuple(field, word, word).map(([f, a, b]) => `${f}"${a} ${b}"`),
+  fc.tuple(field, fc.constantFrom('mo', 'rob', 'pol', 'ta', 'ex', 'su')).map(([f, p]) => `${f}${p}*`),
+  fc.constantFrom('category:cs.lg', 'category:cs.*', 'source:feed', '/ro+b/i', '/task$/'),
+);
+const queryText: fc.Arbitrary<string> = fc.letrec<{ node: string }>((tie) => ({
+  node: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    leaf,
+    fc.tuple(tie('node'), tie('node')).map(([a, b]) => `(${a} ${b})`),
+    fc.tuple(tie('node'), tie('node')).map(([a, b]) => `(${a} OR ${b})`),
+    tie('node').map((a) => `-(${a})`),
+  ),
+})).node;
+const text = fc
+  .array(fc.constantFrom(...VOCAB, 'of', 'the', 'Multi‐Task', 'MoE', 'robots'), { maxLength: 12 })
+  .map((ws) => ws.join(' '));
+const paperArb = fc.record({
+  title: text,
+  abstract: text,
+  authors: fc.array(text, { maxLength: 2 }),
+  categories: fc.subarray(['cs.LG', 'cs.CL', 'stat.ML']),
+  sources: fc.subarray(['feed', 'seeds']),
+});
+
+describe('compiled matcher', () => {
+  it('gives the same answers as the interpreter for random queries and papers', () => {
+    fc.assert(
+      fc.property(
+        fc.array(queryText, { minLength: 1, maxLength: 12 }),
+        fc.array(paperArb, { minLength: 1, maxLength: 8 }),
+        (texts, papers) => {
+          const subs = texts.map((t, i) => ({ id: `s${i}`, query: q(t) }));
+          const matcher = compileMatcher(subs);
+          for (const [i, raw] of papers.entries()) {
+            const doc = analyzePaper({ id: `p${i}`, ...raw });
+            const compiled = new Set(matcher.match(doc).map((h) => h.subscriptionId));
+            const interpreted = new Set(subs.filter((s) => matchesQuery(s.query, doc)).map((s) => s.id));
+            expect(compiled).toEqual(interpreted);
+          }
+        },
+      ),
+      { numRuns: 300, seed: 20261122 },
+    );
+  });
+
+  it('round-trips every random query through its canonical text', () => {
+    fc.assert(
+      fc.property(queryText, (t) => {
+        const once = formatQuery(q(t));
+        expect(formatQuery(q(once))).toBe(once);
+      }),
+      { numRuns: 300, seed: 7 },
+    );
+  });
+
+  it('ranks a title match above an abstract match', () => {
+    const inTitle = analyzePaper(paper({ title: 'Agents everywhere', abstract: 'nothing here' }));
+    const inAbstract = analyzePaper(paper({ title: 'Nothing here', abstract: 'agents everywhere' }));
+    const m = compileMatcher([{ id: 's', query: q('agents') }]);
+    expect((m.match(inTitle)[0]?.score ?? 0) > (m.match(inAbstract)[0]?.score ?? 0)).toBe(true);
+    expect(m.match(inTitle)[0]?.terms).toEqual(['agents']);
+  });
+});
+
+// ---- the seeds ---------------------------------------------------------------------------------
+
+describe('on the seeds', () => {
+  let store: Store;
+  const papers: Paper[] = [];
+  beforeAll(async () => {
+    store = await openStore('sqlite://:memory:');
+    await ingest([{ name: 'seeds', type: 'digest', path: join(import.meta.dirname, '../../../seeds') }], {
+      store,
+      failingAfter: 3,
+      failingBackoffMinutes: 30,
+      failingBackoffMaxMinutes: 60,
+      concurrency: 1,
+    });
+    for await (const p of store.papers.iterate()) papers.push(p);
+  });
+  afterAll(() => store.close());
+
+  it.each([
+    ['multi-task', 143],
+    ['"mixture of experts"', 14],
+    ['multitask', 143],
+  ])('%s matches %i distinct papers, in the index and by the interpreter', (query, count) => {
+    expect(papers).toHaveLength(544);
+    const index = createSearchIndex();
+    for (const p of papers) index.add(p);
+    expect(index.search(q(query), { limit: 10_000 })).toHaveLength(count);
+    expect(papers.filter((p) => matchesQuery(q(query), analyzePaper(p)))).toHaveLength(count);
+  });
+
+  it('search gives the interpreter answer for every kind of term', () => {
+    const index = createSearchIndex();
+    for (const p of papers) index.add(p);
+    for (const text of [
+      'robot* -survey',
+      'title:diffusion',
+      '/diffusion/i',
+      'author:wang',
+      '"language model" OR agents',
+      '-learning',
+      'category:cs.*',
+    ]) {
+      const expected = papers
+        .filter((p) => matchesQuery(q(text), analyzePaper(p)))
+        .map((p) => p.id)
+        .sort();
+      const got = index
+        .search(q(text), { limit: 10_000 })
+        .map((h) => h.paperId)
+        .sort();
+      expect(got, text).toEqual(expected);
+    }
+  });
+});
