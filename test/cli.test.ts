@@ -120,4 +120,69 @@ describe('paperboy CLI', () => {
     expect(cmd.code).toBe(2);
     expect(cmd.stderr).toMatch(/unknown command "frobnicate"/);
   });
+
+  it('searches with the filter language: 143 papers for multi-task, ranked, with scores', async () => {
+    const r = await paperboy(['search', 'multi-task', '--limit', '200', '--json', '--store', storeUrl]);
+    expect(r.code).toBe(0);
+    const hits = JSON.parse(r.stdout) as Array<{ id: string; title: string; score: number }>;
+    expect(hits).toHaveLength(143);
+    const scores = hits.map((h) => h.score);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    const bad = await paperboy(['search', 'title:"unclosed', '--store', storeUrl]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unclosed quote at column 7');
+  });
+
+  it('explains why a paper matches a filter, or not', async () => {
+    const yes = await paperboy([
+      'explain',
+      'multi-task -survey',
+      'Gradient Surgery for Multi-Task Learning',
+      '--store',
+      storeUrl,
+    ]);
+    expect(yes.code).toBe(0);
+    expect(yes.stdout).toContain('✓ multi-task in title: "Gradient Surgery for Multi-Task Learning"');
+    const no = await paperboy([
+      'explain',
+      'title:robot*',
+      'Gradient Surgery for Multi-Task Learning',
+      '--store',
+      storeUrl,
+    ]);
+    expect(no.code).toBe(3);
+    expect(no.stdout).toContain('does not match');
+  });
+
+  it('manages subscriptions and prints what one cycle would post to whom', async () => {
+    const url = `sqlite://${join(mkdtempSync(join(tmpdir(), 'paperboy-once-')), 'once.sqlite')}`;
+    expect((await paperboy(['ingest', 'seeds', '--store', url])).code).toBe(0);
+    const add = await paperboy(['subs', 'add', 'channel:123', '"mixture of experts"', '--store', url]);
+    expect(add.code).toBe(0);
+    expect(add.stdout).toContain('matched 14 paper(s)');
+    const again = await paperboy(['subs', 'add', 'channel:123', '"mixture  of experts"', '--store', url]);
+    expect(again.stdout).toMatch(/^already there/);
+    expect((await paperboy(['subs', 'add', 'nowhere', 'x', '--store', url])).code).toBe(2);
+    const list = JSON.parse((await paperboy(['subs', 'list', '--json', '--store', url])).stdout) as Array<{
+      id: string;
+    }>;
+    expect(list).toHaveLength(1);
+
+    const dry = await paperboy(['once', '--dry-run', '--json', '--store', url]);
+    expect(dry.code).toBe(0);
+    const out = JSON.parse(dry.stdout);
+    expect(out.digests).toHaveLength(1);
+    expect(out.digests[0]).toMatchObject({ target: 'channel:123', papers: 14 });
+    const posted = out.digests[0].posts.reduce((n: number, p: { papers: number }) => n + p.papers, 0);
+    expect(posted).toBe(14);
+    // A dry run posts nothing: the same 14 are still pending the next time.
+    const twice = JSON.parse((await paperboy(['once', '--dry-run', '--json', '--store', url])).stdout);
+    expect(twice.digests[0].papers).toBe(14);
+    const noToken = await paperboy(['once', '--store', url]);
+    expect(noToken.code).toBe(2);
+    expect(noToken.stdout).toContain('DISCORD_TOKEN is not set');
+
+    expect((await paperboy(['subs', 'remove', list[0]?.id ?? '', '--store', url])).code).toBe(0);
+    expect((await paperboy(['subs', 'remove', list[0]?.id ?? '', '--store', url])).code).toBe(1);
+  });
 });

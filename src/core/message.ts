@@ -65,7 +65,9 @@ export function neutralizeMentions(text: string): string {
 
 /** Escapes Discord markdown so paper text shows as written. */
 export function escapeMarkdown(text: string): string {
-  return neutralizeMentions(text.replace(/([\\*_~`|>#[\]()-])/g, '\\$1').replace(/^(\d+)\./gm, '$1\\.'));
+  return neutralizeMentions(text)
+    .replace(/([\\*_~`|>#[\]()-])/g, '\\$1')
+    .replace(/^(\d+)\./gm, '$1\\.');
 }
 
 /** Bolds whole words of `text` (already escaped) that are among `terms` or their simple plurals. */
