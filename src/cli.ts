@@ -41,6 +41,7 @@ Usage:
   paperboy subs list [<channel:ID|user:ID>] [--json]       subscriptions (all, or one target's)
   paperboy subs remove <subscription id>                   remove one
   paperboy once [--dry-run] [--json]                       one whole cycle: ingest, match, post (or print with --dry-run)
+  paperboy run                                             the service: scheduler, Discord bot, /healthz and /metrics
   paperboy config check                                    print the effective config (secrets redacted)
 
 Options:
@@ -107,9 +108,11 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
         return await withStore(config, (store) => subsCommand(args, values, config, store, io));
       case 'once':
         return await onceCommand(values, config, env, io);
+      case 'run':
+        return await runService(config, VERSION);
       default:
         throw new UsageError(
-          `unknown command "${command}" (try: ingest, show, search, explain, subs, once, config check)`,
+          `unknown command "${command}" (try: ingest, show, search, explain, subs, once, run, config check)`,
         );
     }
   } catch (err) {
@@ -430,6 +433,11 @@ async function subsCommand(
     return 0;
   }
   throw new UsageError('usage: paperboy subs add|list|remove …');
+}
+
+async function runService(config: Config, version: string): Promise<number> {
+  const { runServiceUntilStopped } = await import('./service.js');
+  return runServiceUntilStopped(config, version);
 }
 
 async function onceCommand(values: Values, config: Config, env: NodeJS.ProcessEnv, io: Io): Promise<number> {

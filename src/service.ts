@@ -1,0 +1,399 @@
+/**
+ * `paperboy run`: the long-running service. Wires the store, the library, the sources, the
+ * Discord bot (when a token is set), the scheduler and the health/metrics server, and shuts
+ * them down in order on SIGTERM/SIGINT.
+ */
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { type Target, type TargetSettings, targetKey } from './core/subscription.js';
+import { type Bot, createBot } from './discord/bot.js';
+import type { CommandContext } from './discord/commands.js';
+import {
+  createConfiguredFetcher,
+  cycleSummary,
+  deliverAll,
+  deliveryOptions,
+  sourcesFromConfig,
+} from './main.js';
+import { type HealthServer, startHealthServer } from './observability/http.js';
+import { createLogger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { type CycleReport, runCycle } from './pipeline/cycle.js';
+import {
+  type DeliverOptions,
+  type DiscordPort,
+  deliverTarget,
+  planTargetDigest,
+  type TargetDeliveryReport,
+  UnauthorizedError,
+} from './pipeline/deliver.js';
+import { PaperLibrary } from './pipeline/library.js';
+import { createScheduler, type Scheduler } from './schedule.js';
+import type { Fetcher } from './sources/http.js';
+import { openStore } from './store/keyv-store.js';
+import type { Store } from './store/types.js';
+
+export interface ServiceOptions {
+  config: Config;
+  version: string;
+  logger?: Logger;
+  now?: () => Date;
+  /** Called when the service decides to stop by itself (401 from Discord). */
+  onFatal?: (reason: string) => void;
+}
+
+export interface LastCycle {
+  summary: ReturnType<typeof cycleSummary>;
+  deliveries: TargetDeliveryReport[];
+  finishedAt: string;
+  stale: string[];
+}
+
+export interface Service {
+  readonly store: Store;
+  readonly library: PaperLibrary;
+  readonly bot: Bot | undefined;
+  readonly health: HealthServer;
+  readonly metrics: Metrics;
+  readonly instanceId: string;
+  /** Runs a cycle now (or waits for the running one) and delivers to immediate targets. */
+  cycle(): Promise<CycleReport | undefined>;
+  lastCycle(): LastCycle | undefined;
+  /** Stops scheduling, waits for in-flight work (bounded), closes the gateway and the store. */
+  stop(reason?: string): Promise<void>;
+}
+
+export async function startService(opts: ServiceOptions): Promise<Service> {
+  const { config } = opts;
+  const now = opts.now ?? (() => new Date());
+  const logger =
+    opts.logger ?? createLogger({ level: config.service.logLevel, pretty: process.stdout.isTTY === true });
+  const metrics = createMetrics();
+  const instanceId = `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const store = await openStore(config.store.url, {
+    onError: (err) => logger.warn({ err }, 'store connection problem'),
+  });
+  const library = await PaperLibrary.load(store);
+  logger.info({ papers: library.size, store: redact(config.store.url) }, 'store opened');
+  const sources = sourcesFromConfig(config);
+  const fetcher: Fetcher | undefined = sources.some((s) => s.type === 'feed')
+    ? createConfiguredFetcher(config, opts.version)
+    : undefined;
+
+  let last: LastCycle | undefined;
+  let running: Promise<CycleReport | undefined> | undefined;
+  let stopping = false;
+  let bot: Bot | undefined;
+  let scheduler: Scheduler | undefined;
+
+  const port: DiscordPort = {
+    send: (...a) => requireBot().port.send(...a),
+    openDm: (...a) => requireBot().port.openDm(...a),
+    startThread: (...a) => requireBot().port.startThread(...a),
+  };
+  function requireBot(): Bot {
+    if (!bot) throw new Error('no Discord connection');
+    return bot;
+  }
+  const deliverOpts = (): DeliverOptions => ({
+    ...deliveryOptions(config, store, port, instanceId),
+    logger,
+    onPaused: (target, reason) => {
+      metrics.deliveryFailure('refused');
+      logger.warn({ target: targetKey(target), reason }, 'target paused');
+    },
+  });
+
+  /** Delivers to `targets`, or, without a bot, logs what would be posted. */
+  const deliver = async (targets: readonly Target[]): Promise<TargetDeliveryReport[]> => {
+    if (targets.length === 0) return [];
+    if (!bot) {
+      for (const target of targets) {
+        const key = targetKey(target);
+        const subs = await store.subscriptions.listByTarget(key);
+        const plan = await planTargetDigest(target, subs, deliverOpts());
+        logger.info(
+          { target: key, papers: plan.total, messages: plan.batches.length },
+          'no DISCORD_TOKEN: would post',
+        );
+      }
+      return [];
+    }
+    try {
+      const reports = await deliverAll(targets, deliverOpts(), config.delivery.concurrency);
+      for (const r of reports) {
+        metrics.posts(r.delivered);
+        if (r.outcome === 'failed') metrics.deliveryFailure('transient');
+      }
+      return reports;
+    } catch (err) {
+      if (err instanceof UnauthorizedError) {
+        logger.fatal(err.message);
+        opts.onFatal?.(err.message);
+        return [];
+      }
+      throw err;
+    }
+  };
+
+  const immediateTargets = async (candidates: readonly Target[]): Promise<Target[]> => {
+    const settings = new Map((await store.targets.list()).map((s) => [targetKey(s.target), s]));
+    return candidates.filter((t) => settings.get(targetKey(t))?.mode !== 'daily');
+  };
+
+  const runOneCycle = async (): Promise<CycleReport | undefined> => {
+    const started = performance.now();
+    const report = await runCycle({
+      store,
+      library,
+      sources,
+      ...(fetcher ? { fetcher } : {}),
+      ...config.ingest,
+      now,
+    });
+    const targets = await immediateTargets(report.match.targets);
+    const deliveries = await deliver(targets);
+    deliveries.push(...(await probePaused()));
+    const summary = cycleSummary(report);
+    const stale = report.ingest.sources.filter((s) => s.status === 'no-announcement').map((s) => s.source);
+    last = { summary, deliveries, finishedAt: now().toISOString(), stale };
+    const seconds = (performance.now() - started) / 1000;
+    metrics.recordCycle({
+      papersNew: report.ingest.new,
+      papersUpdated: report.ingest.updated,
+      matches: report.match.matched,
+      durationSeconds: seconds,
+      sourcesFailing: report.ingest.sources.filter((s) => s.failingSince !== undefined).length,
+      finishedAt: now(),
+    });
+    metrics.subscriptions((await store.subscriptions.list()).length);
+    metrics.outboxPending((await store.outbox.stats()).pending);
+    logger.info(
+      {
+        sources: summary.sources,
+        papers: summary.papers,
+        matches: summary.matched,
+        queued: summary.enqueued,
+        posted: deliveries.reduce((n, d) => n + d.delivered, 0),
+        failedDeliveries: deliveries.filter((d) => d.outcome === 'failed').length,
+        pausedTargets: deliveries.filter((d) => d.outcome === 'paused').length,
+        durationMs: Math.round(seconds * 1000),
+      },
+      'cycle',
+    );
+    for (const f of summary.failedSources) logger.warn({ source: f.source, error: f.error }, 'source failed');
+    return report;
+  };
+
+  const cycle = (): Promise<CycleReport | undefined> => {
+    if (stopping) return Promise.resolve(undefined);
+    running ??= runOneCycle().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  /**
+   * A paused target (Discord refused posts) is tried again every `pausedRetryHours`: a post
+   * that works resumes its subscriptions; another refusal keeps them paused, at the cost of
+   * one invalid request per target per interval.
+   */
+  const probePaused = async (): Promise<TargetDeliveryReport[]> => {
+    if (!bot) return [];
+    const cutoff = now().getTime() - config.delivery.pausedRetryHours * 3_600_000;
+    const due = new Map<string, Target>();
+    const all = await store.subscriptions.list();
+    const byTarget = new Map<string, typeof all>();
+    for (const s of all) {
+      const key = targetKey(s.target);
+      byTarget.set(key, [...(byTarget.get(key) ?? []), s]);
+    }
+    for (const [key, subs] of byTarget) {
+      if (subs.every((s) => s.paused !== undefined && Date.parse(s.paused.at) <= cutoff)) {
+        due.set(key, (subs[0] as (typeof all)[number]).target);
+      }
+    }
+    const out: TargetDeliveryReport[] = [];
+    for (const target of due.values()) out.push(await deliverTarget(target, deliverOpts(), true));
+    return out;
+  };
+
+  const deliverDaily = async (key: string): Promise<void> => {
+    const settings = await store.targets.get(key);
+    if (!settings) return;
+    await deliver([settings.target]);
+    await store.targets.set({ ...settings, lastDigestAt: now().toISOString() });
+  };
+
+  const commandContext: CommandContext = {
+    store,
+    library,
+    settings: config.subscriptions,
+    logger,
+    now,
+    async digestNow(target) {
+      await cycle();
+      if (!bot) return 'No Discord connection.';
+      const r = await deliverTarget(target, deliverOpts(), true);
+      if (r.outcome === 'paused')
+        return `Posting here failed: ${r.error ?? 'Discord refused'}. The subscriptions are paused until it works.`;
+      if (r.outcome === 'claimed-elsewhere') return 'Another paperboy instance is posting here right now.';
+      if (r.outcome === 'failed')
+        return `Posting failed for now (${r.error ?? 'unknown error'}); it will be retried.`;
+      if (r.delivered === 0 && r.summarized === 0) return 'Nothing new for this channel.';
+      return `Posted ${r.delivered} paper${r.delivered === 1 ? '' : 's'} in ${r.messages} message${r.messages === 1 ? '' : 's'}.`;
+    },
+    status: () => statusText(),
+    scheduleChanged: (settings: TargetSettings) => scheduler?.upsertTarget(scheduleEntry(settings)),
+  };
+
+  const statusText = async (): Promise<string> => {
+    const stats = await store.outbox.stats();
+    const states = await store.sources.getAll();
+    const failing = [...states.entries()].filter(([, s]) => s.failingSince !== undefined);
+    const next = scheduler?.nextRuns();
+    const lines: string[] = [];
+    if (!last) lines.push('No cycle has run yet since start-up.');
+    else {
+      const s = last.summary;
+      lines.push(
+        `**Last cycle** ${last.finishedAt.slice(0, 16).replace('T', ' ')} UTC (${Math.round(s.durationMs / 100) / 10} s)`,
+        `Sources: ${s.sources.read} read, ${s.sources.failed} failed, ${s.sources.noAnnouncement} with no announcement today`,
+        `Papers: ${s.papers.new} new, ${s.papers.updated} updated · ${s.matched} matched · ${last.deliveries.reduce((n, d) => n + d.delivered, 0)} posted · ${last.deliveries.filter((d) => d.outcome === 'failed').length} failed deliveries`,
+      );
+    }
+    if (failing.length > 0) {
+      lines.push(
+        `Failing sources: ${failing.map(([name, s]) => `${name} (since ${s.failingSince?.slice(0, 16)}: ${s.lastError ?? '?'})`).join('; ')}`,
+      );
+    }
+    lines.push(`Outbox: ${stats.pending} pending, ${stats.sent} sent, ${stats.failed} failed`);
+    if (bot) lines.push(`Invalid Discord requests since start: ${bot.invalidRequests()}`);
+    if (next?.ingest)
+      lines.push(`Next fetch: ${next.ingest.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+    return lines.join('\n');
+  };
+
+  if (config.discord.token) {
+    bot = createBot({
+      token: config.discord.token,
+      ...(config.discord.apiUrl ? { apiUrl: config.discord.apiUrl } : {}),
+      ...(config.discord.guildId ? { guildId: config.discord.guildId } : {}),
+      ...(config.discord.shards !== undefined ? { shards: config.discord.shards } : {}),
+      ...(config.discord.shardCount !== undefined ? { shardCount: config.discord.shardCount } : {}),
+      logger,
+      commands: commandContext,
+      onInvalidRequest: (status) => metrics.invalidRequest(status),
+      onUnauthorized: (reason) => opts.onFatal?.(reason),
+    });
+    await bot.start();
+  } else {
+    logger.warn('DISCORD_TOKEN is not set: running ingest and matching only, logging what would be posted');
+  }
+
+  const health = await startHealthServer({
+    host: config.service.host,
+    port: config.service.port,
+    metrics,
+    health: async () => {
+      let storeOk = true;
+      try {
+        await store.ping();
+      } catch {
+        storeOk = false;
+      }
+      return {
+        store: storeOk ? 'ok' : 'unreachable',
+        gateway: bot ? (bot.connected() ? 'connected' : 'disconnected') : 'not-configured',
+        lastCycleAt: last ? new Date(last.finishedAt) : undefined,
+      };
+    },
+    maxCycleAgeSeconds: config.service.maxCycleAgeMinutes * 60,
+  });
+  logger.info({ address: health.url }, 'health and metrics listening');
+
+  const targets = await store.targets.list();
+  scheduler = createScheduler({
+    ingestCron: config.schedule.ingestCron,
+    timezone: config.schedule.timezone,
+    runIngestCycle: async () => {
+      await cycle();
+    },
+    deliverDaily,
+    targets: targets.map(scheduleEntry),
+    coordinator: { acquire: (key, owner, ttl) => store.coordination.acquire(key, owner, ttl) },
+    owner: instanceId,
+    logger,
+    onOverlap: () => metrics.cycleSkipped('overlap'),
+  });
+  scheduler.start();
+
+  // Digests whose time passed while we were down go out once, now.
+  for (const key of scheduler.missedDigests(targets.map(scheduleEntry), now())) {
+    logger.info({ target: key }, 'sending a daily digest missed while down');
+    await deliverDaily(key);
+  }
+  if (config.schedule.runAtStart) void cycle();
+
+  return {
+    store,
+    library,
+    bot,
+    health,
+    metrics,
+    instanceId,
+    cycle,
+    lastCycle: () => last,
+    async stop(reason) {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ reason }, 'stopping');
+      await scheduler?.stop(8_000);
+      await Promise.race([running, new Promise((r) => setTimeout(r, 8_000))]);
+      await bot?.stop();
+      await health.close();
+      await fetcher?.close();
+      await store.close();
+      logger.info('stopped');
+    },
+  };
+}
+
+function scheduleEntry(s: TargetSettings) {
+  return {
+    targetKey: targetKey(s.target),
+    mode: s.mode,
+    time: s.time,
+    timezone: s.timezone,
+    lastDigestAt: s.lastDigestAt,
+  };
+}
+
+function redact(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^/@:]*:)[^/@]*@/i, '$1***@');
+}
+
+/** Runs the service until SIGTERM/SIGINT; exits within 10 s of the signal. */
+export async function runServiceUntilStopped(config: Config, version: string): Promise<number> {
+  let fatal: string | undefined;
+  let service: Service | undefined;
+  const done = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  let onFatal: (reason: string) => void = () => undefined;
+  const fatalSignal = new Promise<string>((resolve) => {
+    onFatal = (reason) => {
+      fatal = reason;
+      resolve('fatal');
+    };
+  });
+  service = await startService({ config, version, onFatal });
+  const reason = await Promise.race([done, fatalSignal]);
+  const hardStop = setTimeout(() => process.exit(fatal ? 1 : 0), 10_000);
+  hardStop.unref();
+  await service.stop(reason);
+  clearTimeout(hardStop);
+  return fatal ? 1 : 0;
+}
