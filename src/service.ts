@@ -233,16 +233,28 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     logger,
     now,
     async digestNow(target) {
+      const started = now().toISOString();
       await cycle();
       if (!bot) return 'No Discord connection.';
+      const key = targetKey(target);
+      // The cycle may already have posted here (immediate mode); count that, don't repeat a refusal.
+      const prior =
+        last && last.finishedAt >= started ? last.deliveries.find((d) => d.target === key) : undefined;
+      if (prior?.outcome === 'paused') {
+        const subs = await store.subscriptions.listByTarget(key);
+        const reason = prior.error ?? subs.find((s) => s.paused)?.paused?.reason ?? 'Discord refused';
+        return `Posting here failed: ${reason}. The subscriptions are paused; fix the channel's permissions, then use \`/digest resume\`.`;
+      }
       const r = await deliverTarget(target, deliverOpts(), true);
+      const delivered = r.delivered + (prior?.delivered ?? 0);
+      const messages = r.messages + (prior?.messages ?? 0);
       if (r.outcome === 'paused')
-        return `Posting here failed: ${r.error ?? 'Discord refused'}. The subscriptions are paused until it works.`;
+        return `Posting here failed: ${r.error ?? 'Discord refused'}. The subscriptions are paused; fix the channel's permissions, then use \`/digest resume\`.`;
       if (r.outcome === 'claimed-elsewhere') return 'Another paperboy instance is posting here right now.';
       if (r.outcome === 'failed')
         return `Posting failed for now (${r.error ?? 'unknown error'}); it will be retried.`;
-      if (r.delivered === 0 && r.summarized === 0) return 'Nothing new for this channel.';
-      return `Posted ${r.delivered} paper${r.delivered === 1 ? '' : 's'} in ${r.messages} message${r.messages === 1 ? '' : 's'}.`;
+      if (delivered === 0 && r.summarized === 0) return 'Nothing new for this channel.';
+      return `Posted ${delivered} paper${delivered === 1 ? '' : 's'} in ${messages} message${messages === 1 ? '' : 's'}.`;
     },
     status: () => statusText(),
     scheduleChanged: (settings: TargetSettings) => scheduler?.upsertTarget(scheduleEntry(settings)),

@@ -212,7 +212,7 @@ export class DiscordEmulator extends EventEmitter {
       body = raw;
     }
     const url = new URL(req.url ?? '/', 'http://x');
-    const path = url.pathname.replace(/^\/api\/v10/, '');
+    const path = decodeURIComponent(url.pathname).replace(/^\/api\/v10/, '');
     const method = req.method ?? 'GET';
     const entry: RecordedRequest = { method, path, body, status: 0, at: Date.now() };
     this.log.push(entry);
@@ -220,7 +220,11 @@ export class DiscordEmulator extends EventEmitter {
       entry.status = status;
       if (status === 401 || status === 403 || status === 429) this.invalidRequests++;
       if (status === 429) this.rateLimited++;
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      // 204 No Content has no body and no content type (discord.js would try to parse JSON).
+      res.writeHead(
+        status,
+        payload === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      );
       res.end(payload === undefined ? '' : JSON.stringify(payload));
       this.emit('request', entry);
     };
