@@ -171,8 +171,8 @@ describe('paperboy on Discord (emulated)', () => {
       .reply();
     expect(search.data?.content).toMatch(/^\*\*143\*\* papers match `multi-task` — page 1\/15/);
     const next =
-      (search.data?.components as Array<{ components: Array<{ custom_id: string }> }>)[0]?.components[1]
-        ?.custom_id ?? '';
+      ((search.data ?? {}).components as Array<{ components: Array<{ custom_id: string }> }>)[0]
+        ?.components[1]?.custom_id ?? '';
     expect(next).toMatch(/^search:[0-9a-f]{12}:1$/);
     const page2 = await emulator.click(next, { channelId: channel }).reply();
     expect(page2.type).toBe(7);
@@ -185,7 +185,7 @@ describe('paperboy on Discord (emulated)', () => {
         channelId: channel,
       })
       .reply();
-    expect((show.data?.embeds as Array<{ title: string }>)[0]?.title).toBe(
+    expect(((show.data ?? {}).embeds as Array<{ title: string }>)[0]?.title).toBe(
       'Gradient Surgery for Multi\\-Task Learning',
     );
     const why = await emulator
