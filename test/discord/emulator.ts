@@ -28,6 +28,8 @@ export interface Injection {
   action?: 'create-then-drop' | 'hang';
   /** How many matching requests this applies to (default: all). */
   times?: number;
+  /** Let this many matching requests through first. */
+  after?: number;
 }
 
 export interface EmulatedMessage {
@@ -101,7 +103,7 @@ export class DiscordEmulator extends EventEmitter {
     string,
     { type: number; parent_id?: string; deleted?: boolean; canSend: boolean; recipient?: string }
   >();
-  private readonly injections: Array<Injection & { left: number }> = [];
+  private readonly injections: Array<Injection & { left: number; seen: number }> = [];
   private readonly buckets = new Map<string, { start: number; count: number }>();
   private global = { start: 0, count: 0 };
   private seq = 0;
@@ -192,7 +194,7 @@ export class DiscordEmulator extends EventEmitter {
   }
 
   inject(rule: Injection): void {
-    this.injections.push({ ...rule, left: rule.times ?? Number.POSITIVE_INFINITY });
+    this.injections.push({ ...rule, left: rule.times ?? Number.POSITIVE_INFINITY, seen: 0 });
   }
 
   clearInjections(): void {
@@ -233,12 +235,13 @@ export class DiscordEmulator extends EventEmitter {
       return send(401, { message: '401: Unauthorized', code: 0 });
     }
     // Injected faults come first.
-    const rule = this.injections.find(
+    const matching = this.injections.filter(
       (r) =>
-        r.left > 0 &&
         (!r.method || r.method === method) &&
         (typeof r.path === 'string' ? path === r.path : r.path.test(path)),
     );
+    for (const r of matching) r.seen++;
+    const rule = matching.find((r) => r.left > 0 && r.seen > (r.after ?? 0));
     let dropAfter = false;
     if (rule) {
       rule.left--;
