@@ -101,7 +101,7 @@ describe('/healthz and /metrics', () => {
     });
     const r = await fetch(`${s.url}/healthz`);
     expect(r.status).toBe(503);
-    expect((await r.json()).problems).toEqual([
+    expect(((await r.json()) as { problems: string[] }).problems).toEqual([
       'store unreachable',
       'Discord gateway disconnected',
       'last cycle 7200 s ago',
