@@ -17,11 +17,7 @@ export interface Token {
   end: number;
 }
 
-/** Hyphens that join compound parts: ASCII hyphen-minus, U+2010 HYPHEN, U+2011 NON-BREAKING HYPHEN. */
-const HYPHENS = new Set(['-', '\u2010', '\u2011']);
-
 const NON_ASCII = /[^\p{ASCII}]/u;
-const WORD_CHAR = /[\p{L}\p{N}\p{M}]/u;
 
 /** NFKC + lower case; ASCII text skips the normalisation. */
 export function foldText(text: string): string {
@@ -50,60 +46,38 @@ export function stem(word: string): string {
   return word;
 }
 
-function isWordCode(c: number, ch: string): boolean {
-  if (c < 128) return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || (c >= 65 && c <= 90);
-  return WORD_CHAR.test(ch);
-}
-
 /**
  * Splits folded text into tokens. `startPos` offsets positions (author names are analysed one by
  * one, with gaps, so a phrase never spans two authors).
  */
 export function tokenize(text: string, startPos = 0): Token[] {
-  const s = foldText(text);
+  const ascii = !NON_ASCII.test(text);
+  const s = ascii ? text.toLowerCase() : text.normalize('NFKC').toLowerCase();
+  const re = ascii ? ASCII_RUN : UNICODE_RUN;
+  re.lastIndex = 0;
   const out: Token[] = [];
   let pos = startPos;
-  let i = 0;
-  const n = s.length;
-  while (i < n) {
-    // Skip to the next word.
-    while (i < n && !isWordCode(s.charCodeAt(i), s[i] as string)) i++;
-    if (i >= n) break;
-    // A compound: words joined by single hyphens.
-    const parts: string[] = [];
-    for (;;) {
-      const from = i;
-      while (i < n) {
-        const c = s.charCodeAt(i);
-        if (c < 128) {
-          if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57))) break;
-        } else if (!WORD_CHAR.test(s[i] as string)) {
-          // Astral letters: test the whole code point.
-          const cp = s.codePointAt(i) as number;
-          if (cp > 0xffff && WORD_CHAR.test(String.fromCodePoint(cp))) {
-            i += 2;
-            continue;
-          }
-          break;
-        }
-        i++;
-      }
-      parts.push(s.slice(from, i));
-      if (i + 1 < n && HYPHENS.has(s[i] as string) && isWordCode(s.charCodeAt(i + 1), s[i + 1] as string)) {
-        i++;
-        continue;
-      }
-      break;
+  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+    const run = m[0];
+    if (!(ascii ? run.includes('-') : HYPHEN_IN.test(run))) {
+      out.push({ stem: stem(run), raw: run, start: pos, end: pos++ });
+      continue;
     }
+    // A compound: its parts, then the joined form spanning them.
+    const parts = run.split(HYPHEN_SPLIT);
     const first = pos;
     for (const p of parts) out.push({ stem: stem(p), raw: p, start: pos, end: pos++ });
-    if (parts.length > 1) {
-      const joined = parts.join('');
-      out.push({ stem: stem(joined), raw: joined, start: first, end: pos - 1 });
-    }
+    const joined = parts.join('');
+    out.push({ stem: stem(joined), raw: joined, start: first, end: pos - 1 });
   }
   return out;
 }
+
+/** Words, and hyphen compounds of words (a hyphen between two word characters). */
+const ASCII_RUN = /[a-z0-9]+(?:-[a-z0-9]+)*/g;
+const UNICODE_RUN = /[\p{L}\p{N}\p{M}]+(?:[-\u2010\u2011][\p{L}\p{N}\p{M}]+)*/gu;
+const HYPHEN_IN = /[-\u2010\u2011]/;
+const HYPHEN_SPLIT = /[-\u2010\u2011]/;
 
 /** The words of a query term, as tokens (parts of a compound, and its joined form, last). */
 export function analyzeTerm(text: string): { parts: string[]; joined?: string; rawParts: string[] } {

@@ -14,6 +14,7 @@ export {
   type Matcher,
   type MatchHit,
   matchesQuery,
+  prefixKey,
   requiredKeys,
   scoreMatch,
 } from './match.js';

@@ -11,7 +11,12 @@ export type MatchablePaper = Pick<Paper, 'id' | 'title' | 'abstract' | 'authors'
 
 interface FieldText {
   tokens: Token[];
-  stems: Set<string>;
+  /** Occurrences of each stem. */
+  tf: Map<string, number>;
+  /** Distinct folded words, for prefixes. */
+  raws: Set<string>;
+  /** Stem → words as written, built on first use (highlighting matched papers only). */
+  surfaces?: Map<string, string[]>;
   /** NFKC text, for regexes. */
   text: string;
 }
@@ -27,13 +32,37 @@ export interface AnalyzedPaper {
   sources: string[];
 }
 
+const NON_ASCII_TEXT = /[^\p{ASCII}]/u;
+const nfkc = (s: string) => (NON_ASCII_TEXT.test(s) ? s.normalize('NFKC') : s);
+
 /** Author names are analysed one by one, this many positions apart, so phrases stay inside a name. */
 const AUTHOR_GAP = 1000;
 
 function fieldText(text: string, tokens: Token[]): FieldText {
-  const stems = new Set<string>();
-  for (const t of tokens) stems.add(t.stem);
-  return { tokens, stems, text: text.normalize('NFKC') };
+  const tf = new Map<string, number>();
+  const raws = new Set<string>();
+  for (const t of tokens) {
+    tf.set(t.stem, (tf.get(t.stem) ?? 0) + 1);
+    raws.add(t.raw);
+  }
+  return { tokens, tf, raws, text };
+}
+
+function surfacesOf(f: FieldText): Map<string, string[]> {
+  if (f.surfaces) return f.surfaces;
+  const m = new Map<string, string[]>();
+  for (const t of f.tokens) {
+    const list = m.get(t.stem);
+    if (!list) m.set(t.stem, [t.raw]);
+    else if (!list.includes(t.raw)) list.push(t.raw);
+  }
+  f.surfaces = m;
+  return m;
+}
+
+function someRaw(f: FieldText, prefix: string): boolean {
+  for (const r of f.raws) if (r.startsWith(prefix)) return true;
+  return false;
 }
 
 export function analyzePaper(p: MatchablePaper): AnalyzedPaper {
@@ -41,9 +70,9 @@ export function analyzePaper(p: MatchablePaper): AnalyzedPaper {
   for (const [i, a] of p.authors.entries()) authorTokens.push(...tokenize(a, i * AUTHOR_GAP));
   return {
     id: p.id,
-    title: fieldText(p.title, tokenize(p.title)),
-    abstract: fieldText(p.abstract, tokenize(p.abstract)),
-    author: fieldText(p.authors.join(', '), authorTokens),
+    title: fieldText(nfkc(p.title), tokenize(p.title)),
+    abstract: fieldText(nfkc(p.abstract), tokenize(p.abstract)),
+    author: fieldText(nfkc(p.authors.join(', ')), authorTokens),
     categories: p.categories.map(foldText),
     sources: p.sources.map(foldText),
   };
@@ -91,12 +120,13 @@ function phraseAt(tokens: readonly Token[], words: readonly string[]): number {
 function leafIn(q: Query, f: FieldText): number {
   switch (q.type) {
     case 'term':
-      if (!f.stems.has(q.word)) return -1;
+      if (!f.tf.has(q.word)) return -1;
       return f.tokens.findIndex((t) => t.stem === q.word);
     case 'phrase':
-      if (!f.stems.has(q.words[0] as string)) return -1;
+      for (const w of q.words) if (!f.tf.has(w)) return -1;
       return phraseAt(f.tokens, q.words);
     case 'prefix':
+      if (!someRaw(f, q.prefix)) return -1;
       return f.tokens.findIndex((t) => t.raw.startsWith(q.prefix));
     case 'regex':
       return q.re.matcher(f.text).find() ? 0 : -1;
@@ -107,6 +137,17 @@ function leafIn(q: Query, f: FieldText): number {
 
 function codeMatches(code: string, prefix: boolean, values: readonly string[]): boolean {
   return values.some((v) => (prefix ? v.startsWith(code) : v === code));
+}
+
+function leafHas(q: Query, f: FieldText): boolean {
+  switch (q.type) {
+    case 'term':
+      return f.tf.has(q.word);
+    case 'prefix':
+      return someRaw(f, q.prefix);
+    default:
+      return leafIn(q, f) !== -1;
+  }
 }
 
 /** The plain interpreter: does `q` match the paper? */
@@ -121,7 +162,8 @@ export function matchesQuery(q: Query, doc: AnalyzedPaper): boolean {
     case 'code':
       return codeMatches(q.code, q.prefix, q.field === 'category' ? doc.categories : doc.sources);
     default:
-      return fieldsOf(q.field).some((f) => leafIn(q, doc[f]) !== -1);
+      for (const f of fieldsOf(q.field)) if (leafHas(q, doc[f])) return true;
+      return false;
   }
 }
 
@@ -143,9 +185,7 @@ const B = 0.75;
 const TITLE_WEIGHT = 3;
 
 function countStem(f: FieldText, stem: string): number {
-  let n = 0;
-  for (const t of f.tokens) if (t.stem === stem) n++;
-  return n;
+  return f.tf.get(stem) ?? 0;
 }
 
 function bm25(tf: number, len: number, avg: number, idf: number): number {
@@ -193,8 +233,7 @@ export function scoreMatch(
       if (tf === 0) continue;
       const avg = f === 'title' ? stats.avgTitle : stats.avgAbstract;
       score += (f === 'title' ? TITLE_WEIGHT : 1) * bm25(tf, field.tokens.length, avg, idf);
-      for (const t of field.tokens) if (t.stem === stem && t.start === t.end) terms.add(t.raw);
-      for (const t of field.tokens) if (t.stem === stem && t.start !== t.end) terms.add(t.raw);
+      for (const raw of surfacesOf(field).get(stem) ?? []) terms.add(raw);
     }
   };
   for (const leaf of positiveLeaves(q)) {
@@ -209,10 +248,10 @@ export function scoreMatch(
         break;
       case 'prefix':
         for (const f of fieldsOf(leaf.field)) {
-          const tf = doc[f].tokens.filter((t) => t.raw.startsWith(leaf.prefix)).length;
-          if (tf === 0) continue;
-          score += (f === 'title' ? TITLE_WEIGHT : 1) * bm25(tf, doc[f].tokens.length, 100, 1);
-          for (const t of doc[f].tokens) if (t.raw.startsWith(leaf.prefix)) terms.add(t.raw);
+          const hits = [...doc[f].raws].filter((r) => r.startsWith(leaf.prefix));
+          if (hits.length === 0) continue;
+          score += (f === 'title' ? TITLE_WEIGHT : 1) * bm25(hits.length, doc[f].tokens.length, 100, 1);
+          for (const r of hits) terms.add(r);
         }
         break;
       case 'regex':
@@ -355,11 +394,19 @@ export function formatExplanation(e: Explanation): string {
 export function documentKeys(doc: AnalyzedPaper): Set<string> {
   const keys = new Set<string>();
   for (const f of [doc.title, doc.abstract]) {
-    for (const s of f.stems) keys.add(`w:${s}`);
-    for (const t of f.tokens) keys.add(`p:${t.raw.slice(0, 2)}`);
+    for (const s of f.tf.keys()) keys.add(`w:${s}`);
+    for (const r of f.raws) {
+      keys.add(`p2:${r.slice(0, 2)}`);
+      if (r.length >= 3) keys.add(`p3:${r.slice(0, 3)}`);
+      if (r.length >= 4) keys.add(`p4:${r.slice(0, 4)}`);
+    }
   }
-  for (const s of doc.author.stems) keys.add(`a:${s}`);
-  for (const t of doc.author.tokens) keys.add(`q:${t.raw.slice(0, 2)}`);
+  for (const s of doc.author.tf.keys()) keys.add(`a:${s}`);
+  for (const r of doc.author.raws) {
+    keys.add(`q2:${r.slice(0, 2)}`);
+    if (r.length >= 3) keys.add(`q3:${r.slice(0, 3)}`);
+    if (r.length >= 4) keys.add(`q4:${r.slice(0, 4)}`);
+  }
   for (const c of doc.categories) {
     keys.add(`c:${c}`);
     keys.add(`cp:${c.slice(0, 2)}`);
@@ -369,6 +416,32 @@ export function documentKeys(doc: AnalyzedPaper): Set<string> {
     keys.add(`sp:${s.slice(0, 2)}`);
   }
   return keys;
+}
+
+/** The key of a prefix term: its first four, three or two letters (the longest it has). */
+export function prefixKey(field: Field, prefix: string): string {
+  const n = Math.min(4, prefix.length);
+  return `${field === 'author' ? 'q' : 'p'}${n}:${prefix.slice(0, n)}`;
+}
+
+/** How common a key is likely to be when no statistics are known: category codes are common. */
+function keyWeight(key: string, listLength: number): number {
+  const kind = key.slice(0, key.indexOf(':'));
+  const base: Record<string, number> = {
+    w: 1,
+    a: 1,
+    p4: 50,
+    q4: 50,
+    p3: 200,
+    q3: 200,
+    p2: 1000,
+    q2: 1000,
+    c: 2000,
+    s: 2000,
+    cp: 5000,
+    sp: 5000,
+  };
+  return (base[kind] ?? 1) + listLength;
 }
 
 /**
@@ -388,7 +461,8 @@ export function requiredKeys(
       return q.field === 'author' ? [`a:${w}`] : [`w:${w}`];
     }
     case 'prefix':
-      return [q.field === 'author' ? `q:${q.prefix.slice(0, 2)}` : `p:${q.prefix.slice(0, 2)}`];
+      // Three letters when the prefix has them: far fewer papers share them than two.
+      return [prefixKey(q.field, q.prefix)];
     case 'code':
       return [
         q.prefix
@@ -475,6 +549,31 @@ export function compileMatcher(
         else byKey.set(k, [i]);
       }
   }
+  // Keys by kind, so a paper is looked up by its own words without building key strings.
+  const kinds = new Map<string, Map<string, number[]>>();
+  for (const [key, list] of byKey) {
+    const colon = key.indexOf(':');
+    const kind = key.slice(0, colon);
+    let m = kinds.get(kind);
+    if (!m) {
+      m = new Map();
+      kinds.set(kind, m);
+    }
+    m.set(key.slice(colon + 1), list);
+  }
+  const empty = new Map<string, number[]>();
+  const words = kinds.get('w') ?? empty;
+  const authors = kinds.get('a') ?? empty;
+  const prefixes2 = kinds.get('p2') ?? empty;
+  const prefixes3 = kinds.get('p3') ?? empty;
+  const prefixes4 = kinds.get('p4') ?? empty;
+  const authorPrefixes2 = kinds.get('q2') ?? empty;
+  const authorPrefixes3 = kinds.get('q3') ?? empty;
+  const authorPrefixes4 = kinds.get('q4') ?? empty;
+  const cats = kinds.get('c') ?? empty;
+  const catPrefixes = kinds.get('cp') ?? empty;
+  const srcs = kinds.get('s') ?? empty;
+  const srcPrefixes = kinds.get('sp') ?? empty;
   const seen = new Uint32Array(subs.length);
   let epoch = 0;
   return {
@@ -494,9 +593,29 @@ export function compileMatcher(
         const { score, terms } = scoreMatch(s.query, doc, stats);
         hits.push({ subscriptionId: s.id, score, terms });
       };
-      for (const k of documentKeys(doc)) {
-        const list = byKey.get(k);
+      const visit = (map: Map<string, number[]>, key: string) => {
+        const list = map.get(key);
         if (list) for (const i of list) check(i);
+      };
+      for (const f of [doc.title, doc.abstract]) {
+        if (words.size > 0) for (const w of f.tf.keys()) visit(words, w);
+        if (prefixes2.size > 0) for (const r of f.raws) visit(prefixes2, r.slice(0, 2));
+        if (prefixes3.size > 0) for (const r of f.raws) if (r.length >= 3) visit(prefixes3, r.slice(0, 3));
+        if (prefixes4.size > 0) for (const r of f.raws) if (r.length >= 4) visit(prefixes4, r.slice(0, 4));
+      }
+      if (authors.size > 0) for (const w of doc.author.tf.keys()) visit(authors, w);
+      if (authorPrefixes2.size > 0) for (const r of doc.author.raws) visit(authorPrefixes2, r.slice(0, 2));
+      if (authorPrefixes3.size > 0)
+        for (const r of doc.author.raws) if (r.length >= 3) visit(authorPrefixes3, r.slice(0, 3));
+      if (authorPrefixes4.size > 0)
+        for (const r of doc.author.raws) if (r.length >= 4) visit(authorPrefixes4, r.slice(0, 4));
+      for (const c of doc.categories) {
+        visit(cats, c);
+        visit(catPrefixes, c.slice(0, 2));
+      }
+      for (const x of doc.sources) {
+        visit(srcs, x);
+        visit(srcPrefixes, x.slice(0, 2));
       }
       for (const i of always) check(i);
       hits.sort((a, b) => b.score - a.score || a.subscriptionId.localeCompare(b.subscriptionId));

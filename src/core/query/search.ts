@@ -12,6 +12,7 @@ import {
   documentKeys,
   type MatchablePaper,
   matchesQuery,
+  prefixKey,
   scoreMatch,
 } from './match.js';
 import type { Query } from './parse.js';
@@ -134,7 +135,10 @@ export function createSearchIndex(): SearchIndex {
         return { docs: s ?? new Set(), exact: false };
       }
       case 'prefix':
-        return { docs: list(`${q.field === 'author' ? 'q' : 'p'}:${q.prefix.slice(0, 2)}`), exact: false };
+        return {
+          docs: list(prefixKey(q.field, q.prefix)),
+          exact: false,
+        };
       case 'code':
         return q.prefix
           ? { docs: list(`${q.field === 'category' ? 'cp' : 'sp'}:${q.code.slice(0, 2)}`), exact: false }
