@@ -4,6 +4,8 @@
  * negations, OR, categories), compiled matcher against the naive loop (every query on every
  * paper, through the same interpreter), and search latency over the indexed papers.
  */
+
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Paper } from '../src/core/paper.js';
 import {
@@ -15,7 +17,6 @@ import {
   type Query,
   stem,
 } from '../src/core/query/index.js';
-import { readdirSync, readFileSync } from 'node:fs';
 import { prng } from './corpus.js';
 
 /** The seeds' words with their counts, most frequent first. */
@@ -35,21 +36,35 @@ export function seedWordCounts(dir: string): Array<[string, number]> {
  */
 export function topicWords(counts: ReadonlyArray<[string, number]>): string[] {
   const stemCounts = new Map<string, number>();
-  for (const [w, n] of counts) for (const part of w.toLowerCase().split('-')) if (part) stemCounts.set(stem(part), (stemCounts.get(stem(part)) ?? 0) + n);
+  for (const [w, n] of counts)
+    for (const part of w.toLowerCase().split('-'))
+      if (part) stemCounts.set(stem(part), (stemCounts.get(stem(part)) ?? 0) + n);
   return counts
     .map(([w]) => w.toLowerCase())
-    .filter((w) => w.length >= 4 && !w.endsWith('-') && w.split('-').every((p) => p.length > 0 && (stemCounts.get(stem(p)) ?? 0) <= 5));
+    .filter(
+      (w) =>
+        w.length >= 4 &&
+        !w.endsWith('-') &&
+        w.split('-').every((p) => p.length > 0 && (stemCounts.get(stem(p)) ?? 0) <= 5),
+    );
 }
 
 /**
  * Papers whose words follow the seeds' word frequencies (a real abstract is mostly common words),
  * so a subscription's words are as rare in the corpus as they are in real papers.
  */
-export function* zipfPapers(total: number, counts: ReadonlyArray<[string, number]>, seed = 42): Generator<Paper> {
+export function* zipfPapers(
+  total: number,
+  counts: ReadonlyArray<[string, number]>,
+  seed = 42,
+): Generator<Paper> {
   const rnd = prng(seed);
   const cumulative: number[] = [];
   let sum = 0;
-  for (const [, n] of counts) cumulative.push((sum += n));
+  for (const [, n] of counts) {
+    sum += n;
+    cumulative.push(sum);
+  }
   const word = () => {
     const x = rnd() * sum;
     let lo = 0;
@@ -122,12 +137,19 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
 }
 
-export async function benchMatch(opts: { papers: number; subscriptions: number; naiveSample?: number }): Promise<MatchBench> {
+export async function benchMatch(opts: {
+  papers: number;
+  subscriptions: number;
+  naiveSample?: number;
+}): Promise<MatchBench> {
   const counts = seedWordCounts(join(import.meta.dirname, '../seeds'));
   const papers = [...zipfPapers(opts.papers, counts)];
   const vocab = topicWords(counts);
   const texts = generateQueries(opts.subscriptions, vocab);
-  const subs = texts.map((t, i) => ({ id: `s${i}`, query: (parseQuery(t) as { ok: true; query: Query }).query }));
+  const subs = texts.map((t, i) => ({
+    id: `s${i}`,
+    query: (parseQuery(t) as { ok: true; query: Query }).query,
+  }));
 
   let peak = process.memoryUsage().rss;
   const sample = () => {
