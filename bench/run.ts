@@ -3,7 +3,8 @@
  *
  *   npm run bench                      everything, 100k papers
  *   npm run bench -- --papers 20000    a smaller corpus
- *   npm run bench -- --only ingest     one section: store | ingest
+ *   npm run bench -- --only ingest     one section: store | ingest | match | discord | cycle
+ *   npm run bench -- --subs 10000 --channels 1000   matching / delivery sizes
  *
  * Redis and PostgreSQL are started on 127.0.0.1 (free ports, stopped by pid) when their binaries
  * are installed; otherwise those rows are skipped with a note. Medians of --reps runs.
@@ -21,7 +22,9 @@ import {
   startPostgres,
   startRedis,
 } from '../test/setup/servers.js';
+import { benchDiscord } from './discord.js';
 import type { IngestRun } from './ingest-worker.js';
+import { benchMatch, type MatchBench } from './match.js';
 import { benchStoreUrl, formatStoreBench, type StoreBenchResult } from './store.js';
 
 const run = promisify(execFile);
@@ -32,6 +35,9 @@ const { values } = parseArgs({
     naive: { type: 'string', default: '5000' },
     reps: { type: 'string', default: '3' },
     only: { type: 'string' },
+    subs: { type: 'string', default: '10000' },
+    channels: { type: 'string', default: '1000' },
+    'cycle-papers': { type: 'string', default: '20000' },
   },
 });
 const PAPERS = Number(values.papers);
@@ -145,6 +151,70 @@ async function benchIngestSection(backends: readonly Backend[]): Promise<void> {
   }
 }
 
+async function benchMatchSection(): Promise<void> {
+  const subs = Number(values.subs);
+  console.log(
+    `\n## Matching: ${fmt(PAPERS)} papers × ${fmt(subs)} subscriptions (whole language), compiled vs naive; search over the same papers`,
+  );
+  const runs: MatchBench[] = [];
+  for (let r = 0; r < REPS; r++) runs.push(await benchMatch({ papers: PAPERS, subscriptions: subs }));
+  const pick = (k: keyof MatchBench) => median(runs.map((x) => x[k] as number));
+  const compiled = pick('compiledPerSec');
+  const naive = pick('naivePerSec');
+  console.log(
+    `compiled ${fmt(compiled)} papers/s · naive ${fmt(naive)} papers/s (every query on each of ${runs[0]?.naiveSample} papers) · ${(compiled / naive).toFixed(1)}× · ` +
+      `${fmt(pick('matches') / PAPERS)} matches/paper · peak RSS ${fmt(pick('peakRssMb'))} MB`,
+  );
+  console.log(
+    `search: ${runs[0]?.searchQueries} queries, p50 ${pick('searchP50Ms').toFixed(2)} ms, p99 ${pick('searchP99Ms').toFixed(2)} ms · index build ${fmt(pick('indexMs'))} ms`,
+  );
+}
+
+async function benchDiscordSection(): Promise<void> {
+  const channels = Number(values.channels);
+  console.log(
+    `\n## Discord: one digest to each of ${fmt(channels)} channels through the emulator (5 msgs/5 s per channel, 50 req/s global)`,
+  );
+  const r = await benchDiscord(channels);
+  console.log(
+    `wall ${fmt(r.wallMs)} ms · minimum the limits allow ${fmt(r.minimumMs)} ms · ${(r.wallMs / r.minimumMs).toFixed(2)}× · 429s received: ${r.rateLimited}`,
+  );
+  console.log(
+    `/paper search reply through the gateway: p50 ${r.searchP50Ms.toFixed(1)} ms, p99 ${r.searchP99Ms.toFixed(1)} ms (200 commands)`,
+  );
+}
+
+async function benchCycleSection(backends: readonly Backend[]): Promise<void> {
+  const papers = Number(values['cycle-papers']);
+  const subs = Number(values.subs);
+  console.log(
+    `\n## Full cycle: ingest ${fmt(papers)} papers (RSS + digests, parsed) + match ${fmt(subs)} subscriptions + plan deliveries, own process each`,
+  );
+  for (const b of backends) {
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(import.meta.dirname, 'cycle-worker.ts'),
+        await b.fresh('cycle'),
+        String(papers),
+        String(subs),
+      ],
+      { maxBuffer: 1 << 20 },
+    );
+    const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as {
+      ms: number;
+      matched: number;
+      enqueued: number;
+      maxRssMb: number;
+    };
+    console.log(
+      `${b.name.padEnd(9)} ${fmt(papers / (r.ms / 1000))} papers/s · ${fmt(r.enqueued)} deliveries planned · peak RSS ${fmt(r.maxRssMb)} MB`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'paperboy-bench-'));
   const cleanup: Array<() => Promise<void>> = [async () => rmSync(dir, { recursive: true, force: true })];
@@ -153,6 +223,9 @@ async function main(): Promise<void> {
     const backends = await startBackends(dir, cleanup);
     if (!values.only || values.only === 'store') await benchStoreSection(backends);
     if (!values.only || values.only === 'ingest') await benchIngestSection(backends);
+    if (!values.only || values.only === 'match') await benchMatchSection();
+    if (!values.only || values.only === 'discord') await benchDiscordSection();
+    if (!values.only || values.only === 'cycle') await benchCycleSection(backends);
   } finally {
     for (const fn of cleanup.reverse()) await fn();
   }

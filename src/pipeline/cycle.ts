@@ -4,7 +4,7 @@
  * message is sent, so a crash after this point loses nothing.
  */
 import type { Paper } from '../core/paper.js';
-import { type Subscription, type Target, targetKey } from '../core/subscription.js';
+import { parseTarget, type Subscription, type Target } from '../core/subscription.js';
 import type { Store } from '../store/types.js';
 import { type IngestOptions, type IngestReport, ingest, type SourceSpec } from './ingest.js';
 import { compileQuery, type PaperLibrary, planDeliveries } from './library.js';
@@ -77,7 +77,10 @@ export async function matchNewPapers(
     const added = await store.outbox.enqueue(planned);
     out.enqueued += added.length;
   }
-  for (const d of await store.outbox.pending()) targets.set(targetKey(d.target), d.target);
+  for (const key of await store.outbox.pendingTargets()) {
+    const target = parseTarget(key);
+    if (target) targets.set(key, target);
+  }
   out.targets = [...targets.values()];
   return out;
 }

@@ -159,6 +159,9 @@ export function createKeyvOutboxStore(
       const got = await readMany<Delivery>(deliveries, ids);
       return ids.map((id) => got.get(id)).filter((d): d is Delivery => d?.state === 'pending');
     },
+    async pendingTargets() {
+      return [...new Set((await entries<string>(pending)).map(([, t]) => t))];
+    },
     get: (ids) => readMany<Delivery>(deliveries, ids),
     async markSent(ids, info) {
       const done = await update(

@@ -90,6 +90,8 @@ export interface OutboxStore {
   /** Adds deliveries whose id was never planned before; returns the ids added. */
   enqueue(deliveries: readonly Delivery[]): Promise<string[]>;
   pending(targetKey?: string): Promise<Delivery[]>;
+  /** Target keys with something pending, without reading the deliveries. */
+  pendingTargets(): Promise<string[]>;
   get(ids: readonly string[]): Promise<Map<string, Delivery>>;
   markSent(ids: readonly string[], info: { messageId: string; sentAt: string }): Promise<void>;
   recordFailure(ids: readonly string[], error: string): Promise<void>;

@@ -1,0 +1,93 @@
+/**
+ * One full cycle in its own process, so its peak memory is its own:
+ *   node --import tsx bench/cycle-worker.ts <storeUrl> <papers> <subscriptions>
+ * Ingests N sightings (arXiv RSS feeds of 2000 + HF digests, parsed from text), matches the new
+ * papers against M subscriptions and plans the deliveries into the outbox. Prints one JSON line.
+ */
+import { join } from 'node:path';
+import { parseDigest } from '../src/core/digest.js';
+import { parseFeed } from '../src/core/feed.js';
+import type { PaperSighting } from '../src/core/paper.js';
+import { subscriptionId, type Target } from '../src/core/subscription.js';
+import { matchNewPapers } from '../src/pipeline/cycle.js';
+import { mergeSightings } from '../src/pipeline/ingest.js';
+import { PaperLibrary } from '../src/pipeline/library.js';
+import { openStore } from '../src/store/keyv-store.js';
+import { type SyntheticPaper, toArxivRss, toDigestText } from './corpus.js';
+import { generateQueries, seedWordCounts, topicWords, zipfPapers } from './match.js';
+
+const [url, n, m] = process.argv.slice(2);
+if (!url || !n || !m) throw new Error('usage: cycle-worker.ts <storeUrl> <papers> <subscriptions>');
+const total = Number(n);
+const store = await openStore(url);
+const counts = seedWordCounts(join(import.meta.dirname, '../seeds'));
+const queries = generateQueries(Number(m), topicWords(counts));
+const now = new Date();
+await Promise.all(
+  queries.map((query, i) => {
+    const target: Target = { kind: 'channel', channelId: String(1000 + (i % 2000)) };
+    return store.subscriptions.put({
+      id: subscriptionId(target, query),
+      target,
+      query,
+      createdBy: 'bench',
+      createdAt: now.toISOString(),
+      mode: 'immediate',
+      notifyUpdates: false,
+      backfillHours: 0,
+    });
+  }),
+);
+const library = await PaperLibrary.load(store);
+const t0 = performance.now();
+const newIds: string[] = [];
+const updatedIds: string[] = [];
+let chunk: SyntheticPaper[] = [];
+let chunks = 0;
+let matched = 0;
+let enqueued = 0;
+const flush = async () => {
+  if (chunk.length === 0) return;
+  const kind = ++chunks % 10 === 0 ? 'digest' : 'feed';
+  let sightings: PaperSighting[];
+  if (kind === 'feed') {
+    const r = await parseFeed(toArxivRss(chunk, 'cs.LG'), { sourceName: 'bench' });
+    if (!r.ok) throw new Error(r.error);
+    sightings = r.papers;
+  } else {
+    const r = parseDigest(toDigestText(chunk));
+    if (!r.ok) throw new Error(r.error);
+    sightings = r.papers;
+  }
+  const start = newIds.length;
+  const startU = updatedIds.length;
+  await mergeSightings(store, sightings, 'bench', now.toISOString(), { batchSize: 1000, newIds, updatedIds });
+  const r = await matchNewPapers(
+    store,
+    library,
+    { newPaperIds: newIds.slice(start), updatedPaperIds: updatedIds.slice(startU) },
+    now,
+  );
+  matched += r.matched;
+  enqueued += r.enqueued;
+  chunk = [];
+};
+// Papers whose words follow the seeds' frequencies (see bench/match.ts), as arXiv announces them.
+for (const p of zipfPapers(total, counts)) {
+  chunk.push({
+    arxivId: p.arxivId as string,
+    version: 1,
+    title: p.title,
+    abstract: p.abstract,
+    authors: p.authors,
+    categories: p.categories,
+    announce: 'new',
+  });
+  if (chunk.length === 2000) await flush();
+}
+await flush();
+const ms = performance.now() - t0;
+await store.close();
+process.stdout.write(
+  `${JSON.stringify({ url, papers: total, subscriptions: queries.length, ms, new: newIds.length, matched, enqueued, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+);
