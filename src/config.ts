@@ -114,6 +114,8 @@ export const ConfigSchema = z.strictObject({
       concurrency: z.number().int().positive().max(100).default(16),
       /** A paused target (403/404) is tried again this often; a post that works resumes it. */
       pausedRetryHours: z.number().positive().default(6),
+      /** An instance's claim on a channel while it posts there; a dead instance's claim expires after this. */
+      claimTtlSeconds: z.number().positive().default(120),
     })
     .prefault({}),
   subscriptions: z

@@ -51,6 +51,7 @@ export function deliveryOptions(
     maxPerDigest: config.delivery.maxPerDigest,
     retries: config.delivery.retries,
     backoffBaseMs: config.delivery.backoffBaseMs,
+    claimTtlMs: config.delivery.claimTtlSeconds * 1000,
     moreHint: (queries) =>
       queries.length === 1
         ? `see them with /paper search query:${queries[0]}`
@@ -208,6 +209,9 @@ interface BodyLike {
   embeds?: Array<{ title?: string; description?: string; url?: string }>;
 }
 
+/** Discord markdown escapes removed, for a terminal. */
+const unescape = (text: string) => text.replace(/\\([\\*_~`|>#[\]()-])/g, '$1');
+
 function formatDryRun(
   cycle: CycleReport,
   plans: ReadonlyArray<{ target: string; plan: Awaited<ReturnType<typeof planTargetDigest>> }>,
@@ -229,8 +233,8 @@ function formatDryRun(
       const body = b.body as BodyLike;
       if (body.content) lines.push(`  ${body.content.split('\n')[0]}`);
       for (const e of body.embeds ?? []) {
-        lines.push(`  • ${e.title ?? ''}${e.url ? `  <${e.url}>` : ''}`);
-        if (e.description) lines.push(`    ${e.description.replace(/\s+/g, ' ')}`);
+        lines.push(`  • ${unescape(e.title ?? '')}${e.url ? `  <${e.url}>` : ''}`);
+        if (e.description) lines.push(`    ${unescape(e.description.replace(/\s+/g, ' '))}`);
       }
     }
     if (papers < plan.total) lines.push(`  (${plan.total - papers} more counted in the closing notice)`);
