@@ -210,7 +210,7 @@ interface BodyLike {
 }
 
 /** Discord markdown escapes removed, for a terminal. */
-const unescape = (text: string) => text.replace(/\\([\\*_~`|>#[\]()-])/g, '$1');
+const unescapeMarkdown = (text: string) => text.replace(/\\([\\*_~`|>#[\]()-])/g, '$1');
 
 function formatDryRun(
   cycle: CycleReport,
@@ -233,8 +233,8 @@ function formatDryRun(
       const body = b.body as BodyLike;
       if (body.content) lines.push(`  ${body.content.split('\n')[0]}`);
       for (const e of body.embeds ?? []) {
-        lines.push(`  • ${unescape(e.title ?? '')}${e.url ? `  <${e.url}>` : ''}`);
-        if (e.description) lines.push(`    ${unescape(e.description.replace(/\s+/g, ' '))}`);
+        lines.push(`  • ${unescapeMarkdown(e.title ?? '')}${e.url ? `  <${e.url}>` : ''}`);
+        if (e.description) lines.push(`    ${unescapeMarkdown(e.description.replace(/\s+/g, ' '))}`);
       }
     }
     if (papers < plan.total) lines.push(`  (${plan.total - papers} more counted in the closing notice)`);

@@ -27,7 +27,7 @@ function titlesIn(channelId: string): string[] {
 
 describe.skipIf(redisUrl === undefined)('two instances on one Redis', () => {
   beforeAll(async () => {
-    const client = createClient({ url: redisUrl });
+    const client = createClient({ url: redisUrl ?? '' });
     await client.connect();
     await client.flushDb();
     await client.close();
