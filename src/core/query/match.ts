@@ -80,17 +80,17 @@ export function analyzePaper(p: MatchablePaper): AnalyzedPaper {
 
 type TextField = 'title' | 'abstract' | 'author';
 
-function fieldsOf(f: Field): TextField[] {
-  switch (f) {
-    case 'text':
-      return ['title', 'abstract'];
-    case 'title':
-    case 'abstract':
-    case 'author':
-      return [f];
-    default:
-      return [];
-  }
+const FIELDS_OF: Record<Field, readonly TextField[]> = {
+  text: ['title', 'abstract'],
+  title: ['title'],
+  abstract: ['abstract'],
+  author: ['author'],
+  category: [],
+  source: [],
+};
+
+function fieldsOf(f: Field): readonly TextField[] {
+  return FIELDS_OF[f];
 }
 
 function phraseAt(tokens: readonly Token[], words: readonly string[]): number {
@@ -225,7 +225,7 @@ export function scoreMatch(
     const df = stats.df(stem);
     return Math.log(1 + (stats.papers - df + 0.5) / (df + 0.5));
   };
-  const addStem = (stem: string, weightFields: TextField[]) => {
+  const addStem = (stem: string, weightFields: readonly TextField[]) => {
     const idf = idfOf(stem);
     for (const f of weightFields) {
       const field = doc[f];
@@ -399,6 +399,7 @@ export function documentKeys(doc: AnalyzedPaper): Set<string> {
       keys.add(`p2:${r.slice(0, 2)}`);
       if (r.length >= 3) keys.add(`p3:${r.slice(0, 3)}`);
       if (r.length >= 4) keys.add(`p4:${r.slice(0, 4)}`);
+      if (r.length >= 5) keys.add(`p5:${r.slice(0, 5)}`);
     }
   }
   for (const s of doc.author.tf.keys()) keys.add(`a:${s}`);
@@ -406,6 +407,7 @@ export function documentKeys(doc: AnalyzedPaper): Set<string> {
     keys.add(`q2:${r.slice(0, 2)}`);
     if (r.length >= 3) keys.add(`q3:${r.slice(0, 3)}`);
     if (r.length >= 4) keys.add(`q4:${r.slice(0, 4)}`);
+    if (r.length >= 5) keys.add(`q5:${r.slice(0, 5)}`);
   }
   for (const c of doc.categories) {
     keys.add(`c:${c}`);
@@ -420,7 +422,7 @@ export function documentKeys(doc: AnalyzedPaper): Set<string> {
 
 /** The key of a prefix term: its first four, three or two letters (the longest it has). */
 export function prefixKey(field: Field, prefix: string): string {
-  const n = Math.min(4, prefix.length);
+  const n = Math.min(5, prefix.length);
   return `${field === 'author' ? 'q' : 'p'}${n}:${prefix.slice(0, n)}`;
 }
 
@@ -567,6 +569,8 @@ export function compileMatcher(
   const prefixes2 = kinds.get('p2') ?? empty;
   const prefixes3 = kinds.get('p3') ?? empty;
   const prefixes4 = kinds.get('p4') ?? empty;
+  const prefixes5 = kinds.get('p5') ?? empty;
+  const authorPrefixes5 = kinds.get('q5') ?? empty;
   const authorPrefixes2 = kinds.get('q2') ?? empty;
   const authorPrefixes3 = kinds.get('q3') ?? empty;
   const authorPrefixes4 = kinds.get('q4') ?? empty;
@@ -576,6 +580,22 @@ export function compileMatcher(
   const srcPrefixes = kinds.get('sp') ?? empty;
   const seen = new Uint32Array(subs.length);
   let epoch = 0;
+  // Defined once, not per paper: the candidates a key selects, each once per paper.
+  const candidates: number[] = [];
+  const collect = (map: Map<string, number[]>, key: string): void => {
+    const list = map.get(key);
+    if (list === undefined) return;
+    for (const i of list) {
+      if (seen[i] !== epoch) {
+        seen[i] = epoch;
+        candidates.push(i);
+      }
+    }
+  };
+  const collectPrefixes = (map: Map<string, number[]>, raws: Set<string>, n: number): void => {
+    if (map.size === 0) return;
+    for (const r of raws) if (r.length >= n) collect(map, n === r.length ? r : r.slice(0, n));
+  };
   return {
     size: subs.length,
     match(doc) {
@@ -584,40 +604,40 @@ export function compileMatcher(
         seen.fill(0);
         epoch = 1;
       }
-      const hits: MatchHit[] = [];
-      const check = (i: number) => {
-        if (seen[i] === epoch) return;
-        seen[i] = epoch;
-        const s = subs[i] as { id: string; query: Query };
-        if (!matchesQuery(s.query, doc)) return;
-        const { score, terms } = scoreMatch(s.query, doc, stats);
-        hits.push({ subscriptionId: s.id, score, terms });
-      };
-      const visit = (map: Map<string, number[]>, key: string) => {
-        const list = map.get(key);
-        if (list) for (const i of list) check(i);
-      };
+      candidates.length = 0;
       for (const f of [doc.title, doc.abstract]) {
-        if (words.size > 0) for (const w of f.tf.keys()) visit(words, w);
-        if (prefixes2.size > 0) for (const r of f.raws) visit(prefixes2, r.slice(0, 2));
-        if (prefixes3.size > 0) for (const r of f.raws) if (r.length >= 3) visit(prefixes3, r.slice(0, 3));
-        if (prefixes4.size > 0) for (const r of f.raws) if (r.length >= 4) visit(prefixes4, r.slice(0, 4));
+        if (words.size > 0) for (const w of f.tf.keys()) collect(words, w);
+        collectPrefixes(prefixes2, f.raws, 2);
+        collectPrefixes(prefixes3, f.raws, 3);
+        collectPrefixes(prefixes4, f.raws, 4);
+        collectPrefixes(prefixes5, f.raws, 5);
       }
-      if (authors.size > 0) for (const w of doc.author.tf.keys()) visit(authors, w);
-      if (authorPrefixes2.size > 0) for (const r of doc.author.raws) visit(authorPrefixes2, r.slice(0, 2));
-      if (authorPrefixes3.size > 0)
-        for (const r of doc.author.raws) if (r.length >= 3) visit(authorPrefixes3, r.slice(0, 3));
-      if (authorPrefixes4.size > 0)
-        for (const r of doc.author.raws) if (r.length >= 4) visit(authorPrefixes4, r.slice(0, 4));
+      if (authors.size > 0) for (const w of doc.author.tf.keys()) collect(authors, w);
+      collectPrefixes(authorPrefixes2, doc.author.raws, 2);
+      collectPrefixes(authorPrefixes3, doc.author.raws, 3);
+      collectPrefixes(authorPrefixes4, doc.author.raws, 4);
+      collectPrefixes(authorPrefixes5, doc.author.raws, 5);
       for (const c of doc.categories) {
-        visit(cats, c);
-        visit(catPrefixes, c.slice(0, 2));
+        collect(cats, c);
+        collect(catPrefixes, c.slice(0, 2));
       }
       for (const x of doc.sources) {
-        visit(srcs, x);
-        visit(srcPrefixes, x.slice(0, 2));
+        collect(srcs, x);
+        collect(srcPrefixes, x.slice(0, 2));
       }
-      for (const i of always) check(i);
+      for (const i of always) {
+        if (seen[i] !== epoch) {
+          seen[i] = epoch;
+          candidates.push(i);
+        }
+      }
+      const hits: MatchHit[] = [];
+      for (const i of candidates) {
+        const s = subs[i] as { id: string; query: Query };
+        if (!matchesQuery(s.query, doc)) continue;
+        const { score, terms } = scoreMatch(s.query, doc, stats);
+        hits.push({ subscriptionId: s.id, score, terms });
+      }
       hits.sort((a, b) => b.score - a.score || a.subscriptionId.localeCompare(b.subscriptionId));
       return hits;
     },

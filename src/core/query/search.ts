@@ -9,10 +9,8 @@ import {
   type AnalyzedPaper,
   analyzePaper,
   type CorpusStats,
-  documentKeys,
   type MatchablePaper,
   matchesQuery,
-  prefixKey,
   scoreMatch,
 } from './match.js';
 import type { Query } from './parse.js';
@@ -53,6 +51,9 @@ export function createSearchIndex(): SearchIndex {
   const postings = new Map<string, IntList>();
   /** Title and abstract term frequencies of `w:` postings, packed as title << 16 | abstract. */
   const tfs = new Map<string, IntList>();
+  /** Folded word → its stem, over every indexed title and abstract (and author names). */
+  const vocabulary = new Map<string, string>();
+  const authorVocabulary = new Map<string, string>();
   let live = 0;
   let titleWords = 0;
   let abstractWords = 0;
@@ -76,9 +77,13 @@ export function createSearchIndex(): SearchIndex {
     titleWords += doc.title.tokens.length;
     abstractWords += doc.abstract.tokens.length;
     const tf = new Map<string, number>();
-    for (const t of doc.title.tokens) tf.set(t.stem, (tf.get(t.stem) ?? 0) + 0x10000);
-    for (const t of doc.abstract.tokens) tf.set(t.stem, (tf.get(t.stem) ?? 0) + 1);
-    for (const key of documentKeys(doc)) {
+    for (const [stem, n] of doc.title.tf) tf.set(stem, n * 0x10000);
+    for (const [stem, n] of doc.abstract.tf) tf.set(stem, (tf.get(stem) ?? 0) + n);
+    // Words are remembered once for prefix terms (a prefix scans the vocabulary, not papers).
+    for (const f of [doc.title, doc.abstract])
+      for (const t of f.tokens) if (!vocabulary.has(t.raw)) vocabulary.set(t.raw, t.stem);
+    for (const t of doc.author.tokens) if (!authorVocabulary.has(t.raw)) authorVocabulary.set(t.raw, t.stem);
+    for (const key of indexKeys(doc)) {
       let list = postings.get(key);
       if (!list) {
         list = new IntList();
@@ -134,11 +139,15 @@ export function createSearchIndex(): SearchIndex {
         }
         return { docs: s ?? new Set(), exact: false };
       }
-      case 'prefix':
-        return {
-          docs: list(prefixKey(q.field, q.prefix)),
-          exact: false,
-        };
+      case 'prefix': {
+        const vocab = q.field === 'author' ? authorVocabulary : vocabulary;
+        const stems = new Set<string>();
+        for (const [raw, stem] of vocab) if (raw.startsWith(q.prefix)) stems.add(stem);
+        const docs = new Set<number>();
+        for (const stem of stems)
+          for (const d of list(`${q.field === 'author' ? 'a' : 'w'}:${stem}`)) docs.add(d);
+        return { docs, exact: false };
+      }
       case 'code':
         return q.prefix
           ? { docs: list(`${q.field === 'category' ? 'cp' : 'sp'}:${q.code.slice(0, 2)}`), exact: false }
@@ -261,6 +270,17 @@ export function createSearchIndex(): SearchIndex {
       }));
     },
   };
+}
+
+/** The keys the search index keeps: words, author words, categories and sources (no prefixes). */
+function indexKeys(doc: AnalyzedPaper): string[] {
+  const keys: string[] = [];
+  const words = new Set<string>([...doc.title.tf.keys(), ...doc.abstract.tf.keys()]);
+  for (const w of words) keys.push(`w:${w}`);
+  for (const w of doc.author.tf.keys()) keys.push(`a:${w}`);
+  for (const c of new Set(doc.categories)) keys.push(`c:${c}`, `cp:${c.slice(0, 2)}`);
+  for (const x of new Set(doc.sources)) keys.push(`s:${x}`, `sp:${x.slice(0, 2)}`);
+  return [...new Set(keys)];
 }
 
 export type { Paper };
