@@ -9,10 +9,10 @@ import { parseArgs } from 'node:util';
 import {
   type Config,
   ConfigError,
+  enabledSources,
   loadConfig,
   redactConfig,
   redactUrl,
-  resolveSourcePath,
   userAgent,
 } from './config.js';
 import type { Paper } from './core/paper.js';
@@ -183,16 +183,6 @@ export function sourcesFromArgs(args: readonly string[], cwd = process.cwd()): S
   });
 }
 
-function sourcesFromConfig(config: Config): SourceSpec[] {
-  return config.sources
-    .filter((s) => s.enabled)
-    .map((s) =>
-      s.type === 'digest'
-        ? { name: s.name, type: 'digest', path: resolveSourcePath(s.path) }
-        : { name: s.name, type: 'feed', url: s.url },
-    );
-}
-
 async function ingestCommand(
   args: readonly string[],
   values: Values,
@@ -200,7 +190,7 @@ async function ingestCommand(
   store: Store,
   io: Io,
 ): Promise<number> {
-  const sources = args.length > 0 ? sourcesFromArgs(args) : sourcesFromConfig(config);
+  const sources = args.length > 0 ? sourcesFromArgs(args) : enabledSources(config);
   if (sources.length === 0)
     throw new UsageError('nothing to ingest: no arguments and no enabled sources in the config');
   const fetcher = sources.some((s) => s.type === 'feed')

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import type { SourceSpec } from './pipeline/ingest.js';
 
 const httpUrl = z
   .string()
@@ -315,6 +316,17 @@ function scanJson(text: string, strip: 'comments' | 'trailing-commas'): string {
 /** The User-Agent paperboy sends: its name and version plus the operator's contact. */
 export function userAgent(config: Config, version: string): string {
   return `paperboy/${version} (+${config.http.contact})`;
+}
+
+/** The enabled sources, digest paths resolved against the working directory. */
+export function enabledSources(config: Config, cwd = process.cwd()): SourceSpec[] {
+  return config.sources
+    .filter((s) => s.enabled)
+    .map((s) =>
+      s.type === 'digest'
+        ? { name: s.name, type: 'digest', path: resolveSourcePath(s.path, cwd) }
+        : { name: s.name, type: 'feed', url: s.url },
+    );
 }
 
 /** A digest source's path, resolved against the working directory. */

@@ -3,7 +3,7 @@
  * module that wires the pure core, the store, the fetcher and discord.js together.
  */
 import { REST } from 'discord.js';
-import { type Config, resolveSourcePath, userAgent } from './config.js';
+import { type Config, enabledSources, userAgent } from './config.js';
 import type { Paper } from './core/paper.js';
 import { type Target, targetKey } from './core/subscription.js';
 import { createRestPort } from './discord/rest-port.js';
@@ -15,22 +15,10 @@ import {
   planTargetDigest,
   type TargetDeliveryReport,
 } from './pipeline/deliver.js';
-import type { SourceSpec } from './pipeline/ingest.js';
 import { PaperLibrary } from './pipeline/library.js';
 import { createFetcher, type Fetcher } from './sources/http.js';
 import { openStore } from './store/keyv-store.js';
 import type { Store } from './store/types.js';
-
-/** The enabled sources of the config, digest paths resolved against the working directory. */
-export function sourcesFromConfig(config: Config): SourceSpec[] {
-  return config.sources
-    .filter((s) => s.enabled)
-    .map((s) =>
-      s.type === 'digest'
-        ? { name: s.name, type: 'digest', path: resolveSourcePath(s.path) }
-        : { name: s.name, type: 'feed', url: s.url },
-    );
-}
 
 export function createConfiguredFetcher(config: Config, version: string): Fetcher {
   return createFetcher({ ...config.http, userAgent: userAgent(config, version) });
@@ -99,7 +87,7 @@ export async function runOnce(
     };
   }
   const store = await openStore(config.store.url);
-  const sources = sourcesFromConfig(config);
+  const sources = enabledSources(config);
   const fetcher = sources.some((s) => s.type === 'feed')
     ? createConfiguredFetcher(config, opts.version)
     : undefined;

@@ -5,17 +5,11 @@
  */
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { type Config, enabledSources } from './config.js';
 import { type Target, type TargetSettings, targetKey } from './core/subscription.js';
 import { type Bot, createBot } from './discord/bot.js';
 import type { CommandContext } from './discord/commands.js';
-import {
-  createConfiguredFetcher,
-  cycleSummary,
-  deliverAll,
-  deliveryOptions,
-  sourcesFromConfig,
-} from './main.js';
+import { createConfiguredFetcher, cycleSummary, deliverAll, deliveryOptions } from './main.js';
 import { type HealthServer, startHealthServer } from './observability/http.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
@@ -76,7 +70,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   });
   const library = await PaperLibrary.load(store);
   logger.info({ papers: library.size, store: redact(config.store.url) }, 'store opened');
-  const sources = sourcesFromConfig(config);
+  const sources = enabledSources(config);
   const fetcher: Fetcher | undefined = sources.some((s) => s.type === 'feed')
     ? createConfiguredFetcher(config, opts.version)
     : undefined;

@@ -184,5 +184,6 @@ describe('paperboy CLI', () => {
 
     expect((await paperboy(['subs', 'remove', list[0]?.id ?? '', '--store', url])).code).toBe(0);
     expect((await paperboy(['subs', 'remove', list[0]?.id ?? '', '--store', url])).code).toBe(1);
-  });
+    // Eleven runs of the real binary, each a fresh Node process: seconds each on a loaded machine.
+  }, 120_000);
 });
