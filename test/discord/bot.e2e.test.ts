@@ -186,7 +186,7 @@ describe('paperboy on Discord (emulated)', () => {
       })
       .reply();
     expect(((show.data ?? {}).embeds as Array<{ title: string }>)[0]?.title).toBe(
-      'Gradient Surgery for Multi\\-Task Learning',
+      'Gradient Surgery for Multi-Task Learning',
     );
     const why = await emulator
       .command('paper', {
