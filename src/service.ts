@@ -293,7 +293,15 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       onInvalidRequest: (status) => metrics.invalidRequest(status),
       onUnauthorized: (reason) => opts.onFatal?.(reason),
     });
-    await bot.start();
+    try {
+      await bot.start();
+    } catch (err) {
+      // Nothing can run without Discord once a token was given: give everything back and say why.
+      await bot.stop().catch(() => undefined);
+      await fetcher?.close();
+      await store.close();
+      throw err;
+    }
   } else {
     logger.warn('DISCORD_TOKEN is not set: running ingest and matching only, logging what would be posted');
   }

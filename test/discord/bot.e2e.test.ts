@@ -303,4 +303,97 @@ describe('paperboy on Discord (emulated)', () => {
     expect(status.data?.content).toContain('Outbox:');
     expect(emulator.failedInteractions).toBe(0);
   });
+
+  it('retries 5xx with backoff and posts once', async () => {
+    const channel = emulator.addChannel();
+    await emulator
+      .command('subscribe', {
+        options: { query: '"mixture of experts"' },
+        channelId: channel,
+        permissions: PERMISSIONS.manageChannels,
+      })
+      .waitFor((r) => r.kind === 'edit');
+    emulator.inject({ method: 'POST', path: /^\/channels\/\d+\/messages$/, status: 502, times: 3 });
+    const done = await emulator
+      .command('digest', { subcommand: 'now', channelId: channel, permissions: PERMISSIONS.manageChannels })
+      .waitFor((r) => r.kind === 'edit', 30_000);
+    expect(done.content).toBe('Posted 14 papers in 3 messages.');
+    expect(postedTitles(channel)).toHaveLength(14);
+    expect(
+      emulator.requests({ method: 'POST', path: /messages$/ }).filter((r) => r.status === 502),
+    ).toHaveLength(3);
+    emulator.clearInjections();
+  });
+
+  it('pauses a deleted channel (404 Unknown Channel) instead of dropping its matches', async () => {
+    const channel = emulator.addChannel();
+    await emulator
+      .command('subscribe', {
+        options: { query: '"mixture of experts"' },
+        channelId: channel,
+        permissions: PERMISSIONS.manageChannels,
+      })
+      .waitFor((r) => r.kind === 'edit');
+    emulator.deleteChannel(channel);
+    await service.cycle();
+    const subs = await service.store.subscriptions.listByTarget(`channel:${channel}`);
+    expect(subs[0]?.paused).toMatchObject({ code: 10003 });
+    expect(subs[0]?.paused?.reason).toContain('Unknown Channel');
+    expect(await service.store.outbox.pending(`channel:${channel}`)).toHaveLength(14);
+  });
+
+  it('sets a daily schedule in a timezone, and refuses a bad one', async () => {
+    const channel = emulator.channelIds[2] as string;
+    const ok = await emulator
+      .command('digest', {
+        subcommand: 'schedule',
+        options: { mode: 'daily', time: '08:30', timezone: 'Europe/Berlin' },
+        channelId: channel,
+        permissions: PERMISSIONS.manageChannels,
+      })
+      .reply();
+    expect(ok.data?.content).toBe('This channel now gets one digest a day at **08:30 Europe/Berlin**.');
+    expect(await service.store.targets.get(`channel:${channel}`)).toMatchObject({
+      mode: 'daily',
+      time: '08:30',
+      timezone: 'Europe/Berlin',
+    });
+    const bad = await emulator
+      .command('digest', {
+        subcommand: 'schedule',
+        options: { mode: 'daily', timezone: 'Mars/Olympus' },
+        channelId: channel,
+        permissions: PERMISSIONS.manageChannels,
+      })
+      .reply();
+    expect(bad.data?.content).toContain('is not an IANA timezone');
+  });
+});
+
+describe('a wrong token', () => {
+  it('stops the service at start-up with a clear reason', async () => {
+    const wrong = await startDiscordEmulator();
+    const reasons: string[] = [];
+    try {
+      const cfg = parseConfig(
+        {
+          store: { url: `sqlite://${join(dir, 'wrong.sqlite')}` },
+          sources: [{ name: 'seeds', type: 'digest', path: join(ROOT, 'seeds') }],
+          schedule: { runAtStart: false },
+          service: { port: 0 },
+        },
+        {
+          DISCORD_TOKEN: 'MTIzNDU2Nzg5MDEyMzQ1Njc4.wrong.token-that-discord-rejects-xx',
+          DISCORD_API_URL: wrong.apiBase,
+        },
+      );
+      await expect(
+        startService({ config: cfg, version: 'test', logger: silent, onFatal: (r) => reasons.push(r) }),
+      ).rejects.toThrow();
+      expect(reasons.join(' ')).toMatch(/token/i);
+      expect(wrong.invalidRequests).toBeGreaterThan(0);
+    } finally {
+      await wrong.close();
+    }
+  });
 });
