@@ -81,6 +81,8 @@ export const ConfigSchema = z.strictObject({
         .number()
         .positive()
         .default(24 * 60),
+      /** A feed whose newest entry is older than this is reported "stale" (arXiv: a long weekend is 3-4 days). */
+      staleAfterHours: z.number().positive().default(96),
       /** Sources fetched at once (politeness per host still applies). */
       concurrency: z.number().int().positive().max(32).default(4),
     })

@@ -170,7 +170,9 @@ export function cycleSummary(c: CycleReport) {
       read: statuses.filter((s) => s !== 'failed' && s !== 'backing-off').length,
       failed: statuses.filter((s) => s === 'failed' || s === 'backing-off').length,
       noAnnouncement: statuses.filter((s) => s === 'no-announcement').length,
+      stale: c.stale.length,
     },
+    staleSources: c.stale,
     failedSources: c.ingest.failedSources,
     papers: {
       parsed: c.ingest.parsed,
@@ -186,7 +188,7 @@ export function cycleSummary(c: CycleReport) {
 function formatCycle(c: CycleReport): string {
   const s = cycleSummary(c);
   const lines = [
-    `cycle: ${s.sources.read} source(s) read, ${s.sources.failed} failed · papers new ${s.papers.new}, updated ${s.papers.updated} · ${s.matched} match(es), ${s.enqueued} queued · ${s.durationMs} ms`,
+    `cycle: ${s.sources.read} source(s) read, ${s.sources.failed} failed${s.sources.stale ? `, ${s.sources.stale} stale` : ''}${s.sources.noAnnouncement ? `, ${s.sources.noAnnouncement} with no announcement` : ''} · papers new ${s.papers.new}, updated ${s.papers.updated} · ${s.matched} match(es), ${s.enqueued} queued · ${s.durationMs} ms`,
   ];
   for (const f of s.failedSources) lines.push(`  problem: ${f.source}: ${f.error}`);
   return lines.join('\n');

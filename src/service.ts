@@ -150,7 +150,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     const deliveries = await deliver(targets);
     deliveries.push(...(await probePaused()));
     const summary = cycleSummary(report);
-    const stale = report.ingest.sources.filter((s) => s.status === 'no-announcement').map((s) => s.source);
+    const stale = report.stale;
     last = { summary, deliveries, finishedAt: now().toISOString(), stale };
     const seconds = (performance.now() - started) / 1000;
     metrics.recordCycle({
@@ -159,6 +159,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       matches: report.match.matched,
       durationSeconds: seconds,
       sourcesFailing: report.ingest.sources.filter((s) => s.failingSince !== undefined).length,
+      sourcesStale: report.stale.length,
       finishedAt: now(),
     });
     metrics.subscriptions((await store.subscriptions.list()).length);
@@ -177,6 +178,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       'cycle',
     );
     for (const f of summary.failedSources) logger.warn({ source: f.source, error: f.error }, 'source failed');
+    for (const name of report.stale)
+      logger.warn({ source: name }, 'source is stale: nothing new for longer than it normally goes quiet');
     return report;
   };
 
@@ -265,7 +268,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       const s = last.summary;
       lines.push(
         `**Last cycle** ${last.finishedAt.slice(0, 16).replace('T', ' ')} UTC (${Math.round(s.durationMs / 100) / 10} s)`,
-        `Sources: ${s.sources.read} read, ${s.sources.failed} failed, ${s.sources.noAnnouncement} with no announcement today`,
+        `Sources: ${s.sources.read} read, ${s.sources.failed} failed, ${s.sources.noAnnouncement} with no announcement today, ${s.sources.stale} stale${last.stale.length ? ` (${last.stale.join(', ')})` : ''}`,
         `Papers: ${s.papers.new} new, ${s.papers.updated} updated · ${s.matched} matched · ${last.deliveries.reduce((n, d) => n + d.delivered, 0)} posted · ${last.deliveries.filter((d) => d.outcome === 'failed').length} failed deliveries`,
       );
     }

@@ -7,6 +7,7 @@ export interface CycleMetrics {
   matches: number;
   durationSeconds: number;
   sourcesFailing: number;
+  sourcesStale?: number;
   finishedAt: Date;
 }
 
@@ -57,6 +58,11 @@ export function createMetrics(): Metrics {
   });
   const subs = new Gauge({ name: 'paperboy_subscriptions', help: 'Subscriptions', registers });
   const failing = new Gauge({ name: 'paperboy_sources_failing', help: 'Sources marked failing', registers });
+  const stale = new Gauge({
+    name: 'paperboy_sources_stale',
+    help: 'Feeds with nothing new for longer than staleAfterHours',
+    registers,
+  });
   const pending = new Gauge({
     name: 'paperboy_outbox_pending',
     help: 'Deliveries waiting in the outbox',
@@ -81,6 +87,7 @@ export function createMetrics(): Metrics {
       matches.inc(r.matches);
       duration.observe(r.durationSeconds);
       failing.set(r.sourcesFailing);
+      stale.set(r.sourcesStale ?? 0);
       last.set(r.finishedAt.getTime() / 1000);
     },
     posts: (n) => posts.inc(n),

@@ -5,7 +5,7 @@
  */
 import type { Paper } from '../core/paper.js';
 import { parseTarget, type Subscription, type Target } from '../core/subscription.js';
-import type { Store } from '../store/types.js';
+import type { SourceState, Store } from '../store/types.js';
 import { type IngestOptions, type IngestReport, ingest, type SourceSpec } from './ingest.js';
 import { compileQuery, type PaperLibrary, planDeliveries } from './library.js';
 
@@ -25,12 +25,34 @@ export interface CycleReport {
   durationMs: number;
   ingest: IngestReport;
   match: MatchReport;
+  /** Feeds read fine whose newest entry is older than `staleAfterHours`: quiet for too long. */
+  stale: string[];
+}
+
+/**
+ * Sources that answer but have had nothing new for longer than they normally go quiet — distinct
+ * from "failing" (no answer) and from "no announcement" (an empty arXiv feed on a weekend).
+ */
+export function staleSources(
+  states: ReadonlyMap<string, SourceState>,
+  names: readonly string[],
+  now: Date,
+  staleAfterHours: number,
+): string[] {
+  const limit = now.getTime() - staleAfterHours * 3_600_000;
+  return names.filter((name) => {
+    const s = states.get(name);
+    if (!s?.newestEntryAt || s.failingSince) return false;
+    const newest = Date.parse(s.newestEntryAt);
+    return Number.isFinite(newest) && newest < limit;
+  });
 }
 
 export interface CycleOptions extends Omit<IngestOptions, 'store'> {
   store: Store;
   library: PaperLibrary;
   sources: readonly SourceSpec[];
+  staleAfterHours?: number;
 }
 
 /** Ingest + match + enqueue. Never throws for a source's failure (see the ingest report). */
@@ -40,11 +62,14 @@ export async function runCycle(opts: CycleOptions): Promise<CycleReport> {
   const t0 = performance.now();
   const report = await ingest(opts.sources, opts);
   const match = await matchNewPapers(opts.store, opts.library, report, now());
+  const feeds = opts.sources.filter((s) => s.type === 'feed').map((s) => s.name);
+  const stale = staleSources(await opts.store.sources.getAll(), feeds, now(), opts.staleAfterHours ?? 96);
   return {
     startedAt: started.toISOString(),
     durationMs: Math.round(performance.now() - t0),
     ingest: report,
     match,
+    stale,
   };
 }
 

@@ -154,3 +154,27 @@ describe('ingest ticks', () => {
     expect(leases.size).toBe(3);
   });
 });
+
+describe('stale sources', () => {
+  it('reports a feed with nothing new for longer than it normally goes quiet, not a failing or fresh one', async () => {
+    const { staleSources } = await import('../../src/pipeline/cycle.js');
+    const now = new Date('2026-11-22T12:00:00Z');
+    const states = new Map([
+      ['quiet', { consecutiveFailures: 0, newestEntryAt: '2026-11-17T12:00:00Z' }],
+      ['weekend', { consecutiveFailures: 0, newestEntryAt: '2026-11-20T20:00:00Z' }],
+      [
+        'broken',
+        {
+          consecutiveFailures: 5,
+          failingSince: '2026-11-10T00:00:00Z',
+          newestEntryAt: '2026-11-01T00:00:00Z',
+        },
+      ],
+      ['new-source', { consecutiveFailures: 0 }],
+    ]);
+    expect(staleSources(states, ['quiet', 'weekend', 'broken', 'new-source', 'unknown'], now, 96)).toEqual([
+      'quiet',
+    ]);
+    expect(staleSources(states, ['quiet', 'weekend'], now, 24)).toEqual(['quiet', 'weekend']);
+  });
+});
