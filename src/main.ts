@@ -112,7 +112,8 @@ export async function runOnce(
           subs.filter((s) => targetKey(s.target) === key),
           deliveryOptions(config, store, dryRunPort, 'dry-run'),
         );
-        plans.push({ target: key, plan });
+        // Matches of subscriptions removed since are not posted: nothing to show for them.
+        if (plan.batches.length > 0) plans.push({ target: key, plan });
       }
       const json = {
         cycle: cycleSummary(cycle),

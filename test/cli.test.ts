@@ -184,6 +184,9 @@ describe('paperboy CLI', () => {
 
     expect((await paperboy(['subs', 'remove', list[0]?.id ?? '', '--store', url])).code).toBe(0);
     expect((await paperboy(['subs', 'remove', list[0]?.id ?? '', '--store', url])).code).toBe(1);
+    // Its 14 queued matches are not posted once it is gone.
+    const after = JSON.parse((await paperboy(['once', '--dry-run', '--json', '--store', url])).stdout);
+    expect(after.digests).toEqual([]);
     // Eleven runs of the real binary, each a fresh Node process: seconds each on a loaded machine.
   }, 120_000);
 });

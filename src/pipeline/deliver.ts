@@ -217,6 +217,10 @@ class Sender {
       await this.opts.store.outbox.drop(plan.dropped, 'the paper is no longer in the store');
       this.report.dropped += plan.dropped.length;
     }
+    if (plan.unsubscribed.length > 0) {
+      await this.opts.store.outbox.drop(plan.unsubscribed, 'unsubscribed before it was posted');
+      this.report.dropped += plan.unsubscribed.length;
+    }
     if (plan.batches.length === 0) return;
     const channel = await this.baseChannel();
     const batches = plan.batches.map((b) => ({ ...b, channelId: channel }));
@@ -336,6 +340,8 @@ export interface DigestPlan {
   batches: OutboxBatch[];
   /** Deliveries whose paper is gone from the store. */
   dropped: string[];
+  /** Deliveries none of whose subscriptions exists any more (unsubscribed before posting). */
+  unsubscribed: string[];
   /** Matched papers, before the cap. */
   total: number;
   papers: Map<PaperId, Paper>;
@@ -355,7 +361,7 @@ export async function planTargetDigest(
   const inBatches = new Set<string>();
   for (const b of await store.outbox.openBatches(key)) for (const id of b.deliveryIds) inBatches.add(id);
   const pending = (await store.outbox.pending(key)).filter((d) => !inBatches.has(d.id));
-  const plan: DigestPlan = { batches: [], dropped: [], total: 0, papers: new Map() };
+  const plan: DigestPlan = { batches: [], dropped: [], unsubscribed: [], total: 0, papers: new Map() };
   if (pending.length === 0) return plan;
   pending.sort(
     (a, b) => b.score - a.score || a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id),
@@ -363,7 +369,12 @@ export async function planTargetDigest(
   const papers = await store.papers.getMany([...new Set(pending.map((d) => d.paperId))]);
   plan.papers = papers;
   plan.dropped = pending.filter((d) => !papers.has(d.paperId)).map((d) => d.id);
-  const ready = pending.filter((d) => papers.has(d.paperId));
+  const live = new Set(subs.map((s) => s.id));
+  plan.unsubscribed = pending
+    .filter((d) => papers.has(d.paperId) && !d.subscriptionIds.some((id) => live.has(id)))
+    .map((d) => d.id);
+  const gone = new Set(plan.unsubscribed);
+  const ready = pending.filter((d) => papers.has(d.paperId) && !gone.has(d.id));
   plan.total = ready.length;
   if (ready.length === 0) return plan;
   const shown = ready.slice(0, opts.maxPerDigest);
