@@ -50,7 +50,7 @@ Options:
   --force          re-read digest files even when their content is unchanged
   --dry-run        once: print what would be posted to whom instead of posting
   --updates        subs add: also post when a matched paper gets a new version or abstract
-  --daily          subs add: the target gets a daily digest (default: after each cycle)
+  --daily          subs add: the target gets a daily digest at subscriptions.defaultTime (default: after each cycle)
   -h, --help       this text
   -v, --version    the version
 
