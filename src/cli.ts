@@ -376,6 +376,15 @@ async function subsCommand(
       },
       { previewDays: config.subscriptions.previewDays, now },
     );
+    if (values.daily && (await store.targets.get(targetKey(target)))?.mode !== 'daily') {
+      // Delivery times belong to the target: --daily makes it a daily digest at the default time.
+      await store.targets.set({
+        target,
+        mode: 'daily',
+        time: config.subscriptions.defaultTime,
+        timezone: config.subscriptions.defaultTimezone,
+      });
+    }
     if (values.json) {
       io.out(
         JSON.stringify(
