@@ -40,10 +40,7 @@ export function deliveryOptions(
     retries: config.delivery.retries,
     backoffBaseMs: config.delivery.backoffBaseMs,
     claimTtlMs: config.delivery.claimTtlSeconds * 1000,
-    moreHint: (queries) =>
-      queries.length === 1
-        ? `see them with /paper search query:${queries[0]}`
-        : 'see them with /paper search',
+    moreHint: (queries) => (queries.length === 1 ? `/paper search query:${queries[0]}` : '/paper search'),
   };
 }
 

@@ -417,7 +417,7 @@ export async function planTargetDigest(
     });
   }
   if (rest.length > 0) {
-    const hint = opts.moreHint?.(queries) ?? 'use /paper search to see them';
+    const hint = opts.moreHint?.(queries) ?? '/paper search';
     plan.batches.push({
       id: `${digestKey}:more`,
       targetKey: key,
