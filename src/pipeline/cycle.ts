@@ -99,7 +99,8 @@ export async function matchNewPapers(
       now,
     );
     out.matched += planned.length;
-    const added = await store.outbox.enqueue(planned);
+    // Papers first seen (or changed) in this pass: no delivery of theirs was planned before.
+    const added = await store.outbox.enqueue(planned, { fresh: true });
     out.enqueued += added.length;
   }
   for (const key of await store.outbox.pendingTargets()) {

@@ -204,6 +204,8 @@ async function openRedis(url: string, options: BackendOptions): Promise<KeyvBack
     },
   });
   client.on('error', (err: unknown) => options.onError?.(err));
+  // Each Keyv namespace's adapter listens for errors on the one shared client.
+  client.setMaxListeners(32);
   try {
     await client.connect();
   } catch (err) {

@@ -27,7 +27,8 @@ export const STORE_NAMESPACES = [
   'subscriptions',
   'targets',
   'deliveries',
-  'pending',
+  'queue',
+  'qindex',
   'batches',
   'meta',
 ] as const;
@@ -81,9 +82,9 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
       backend.writeMany ? { writeMany: backend.writeMany.bind(backend) } : {},
     ),
     sources: createKeyvSourceStateStore(keyvs.sources),
-    subscriptions: createKeyvSubscriptionStore(keyvs.subscriptions),
+    subscriptions: createKeyvSubscriptionStore(keyvs.subscriptions, keyvs.meta),
     targets: createKeyvTargetStore(keyvs.targets),
-    outbox: createKeyvOutboxStore(keyvs.deliveries, keyvs.pending, keyvs.batches, keyvs.meta),
+    outbox: createKeyvOutboxStore(keyvs, { coordinator: backend.coordinator }),
     coordination: backend.coordinator,
     ping: () => backend.ping(),
     close: () => {

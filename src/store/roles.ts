@@ -61,32 +61,36 @@ async function deleteMany(keyv: Keyv, keys: readonly string[]) {
 
 /**
  * Subscriptions by id. The whole set is small (10k subscriptions are a few MB) and read every
- * cycle, so `list` reads it once and keeps it until a write through this store changes it.
+ * cycle and by every delivery, so `list` keeps it until the set changes: each write also
+ * writes a new random version token to `meta`, and a reader that finds the token it cached
+ * knows nothing was written since (writers write the data, then the token; readers read the
+ * token, then the data). One small read instead of 10k, also across processes.
  */
-export function createKeyvSubscriptionStore(keyv: Keyv): SubscriptionStore {
-  let cache: Map<string, Subscription> | undefined;
-  // Another process may write too: the cache lives for one short window only.
-  let cachedAt = 0;
-  const TTL_MS = 2_000;
+export function createKeyvSubscriptionStore(keyv: Keyv, meta: Keyv): SubscriptionStore {
+  let cache: { version: string | undefined; subs: Map<string, Subscription> } | undefined;
   const all = async (): Promise<Map<string, Subscription>> => {
-    if (cache && Date.now() - cachedAt < TTL_MS) return cache;
-    cache = new Map(await entries<Subscription>(keyv));
-    cachedAt = Date.now();
-    return cache;
+    const version = (await meta.get<string>('subscriptions-version')) ?? undefined;
+    if (cache && version !== undefined && cache.version === version) return cache.subs;
+    cache = { version, subs: new Map(await entries<Subscription>(keyv)) };
+    return cache.subs;
   };
-  const invalidate = () => {
+  const invalidate = async () => {
     cache = undefined;
+    await meta.set(
+      'subscriptions-version',
+      `${Date.now().toString(36)}.${Math.random().toString(36).slice(2)}`,
+    );
   };
   return {
     async put(sub) {
       await writeMany(keyv, [{ key: sub.id, value: sub }], 'subscription');
-      invalidate();
+      await invalidate();
     },
     get: async (id) => (await keyv.get<Subscription>(enc(id))) ?? undefined,
     async remove(id) {
       const existed = (await keyv.get(enc(id))) !== undefined;
       if (existed) await keyv.delete(enc(id));
-      invalidate();
+      await invalidate();
       return existed;
     },
     list: async () => [...(await all()).values()],
@@ -98,7 +102,7 @@ export function createKeyvSubscriptionStore(keyv: Keyv): SubscriptionStore {
       if (paused === undefined) delete next.paused;
       else next.paused = paused;
       await writeMany(keyv, [{ key: id, value: next }], 'subscription');
-      invalidate();
+      await invalidate();
     },
   };
 }
@@ -111,23 +115,153 @@ export function createKeyvTargetStore(keyv: Keyv): TargetSettingsStore {
   };
 }
 
+/** One enqueue call's records for one target, as the target's queue index lists them. */
+interface QueueEntry {
+  /** The enqueue call's key: the record is `<target>|<e>` in `queue`. */
+  e: string;
+  /** Deliveries in the record. */
+  n: number;
+}
+
+/** The target key a delivery id starts with (`channel:1|arxiv:…` → `channel:1`). */
+const targetOfDelivery = (id: string): string => id.slice(0, Math.max(0, id.indexOf('|')));
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface OutboxStoreOptions {
+  /** Serialises writers of the queue index (every process on the store shares it). */
+  coordinator: Coordinator;
+  /** How long a writer may hold the queue index. */
+  indexLeaseMs?: number;
+  /** Give up waiting for the queue index after this long. */
+  indexWaitMs?: number;
+}
+
 /**
- * The outbox: every delivery ever planned under its id in `deliveries` (so one is never planned
- * twice), the ids still to send in `pending` (so listing them never walks the history), and the
- * message batches recorded before sending in `batches`.
+ * The outbox, shaped for a cycle that plans tens of deliveries per paper:
+ *
+ * - `queue`: one record per target per enqueue call (`<target>|<call>` → its deliveries), so a
+ *   cycle writes a record per target, not one per delivery;
+ * - `qindex`: per target, the records it has (`[{e, n}]`), changed only under a lease
+ *   (`outbox:qindex`) so two writers never lose each other's entries;
+ * - `deliveries`: a delivery's state once it changed (sent, dropped, failed attempts) — the
+ *   history that stops a delivery from being planned or posted twice;
+ * - `batches`: the message batches recorded before sending; `meta`: counters for /status.
+ *
+ * A record whose deliveries are all settled is pruned from the index (and deleted) the next
+ * time its target's pending deliveries are read. A record written again under the same call key
+ * (a replay after a crash) replaces itself, and its settled deliveries stay settled.
  */
 export function createKeyvOutboxStore(
-  deliveries: Keyv,
-  pending: Keyv,
-  batches: Keyv,
-  meta: Keyv,
+  namespaces: { deliveries: Keyv; queue: Keyv; qindex: Keyv; batches: Keyv; meta: Keyv },
+  options: OutboxStoreOptions,
 ): OutboxStore {
+  const { deliveries, queue, qindex, batches, meta } = namespaces;
+  const leaseMs = options.indexLeaseMs ?? 30_000;
+  const waitMs = options.indexWaitMs ?? 60_000;
+  const instance = Math.random().toString(36).slice(2, 10);
+  let calls = 0;
+
+  /** Runs `fn` holding the queue-index lease; each call is its own owner, also in one process. */
+  const withIndexLease = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const owner = `${instance}:${++calls}`;
+    const deadline = Date.now() + waitMs;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      if (await options.coordinator.acquire('outbox:qindex', owner, leaseMs)) break;
+      if (Date.now() > deadline) throw new Error('store: the outbox queue index stayed locked');
+      await sleep(delay);
+    }
+    try {
+      return await fn();
+    } finally {
+      await options.coordinator.release('outbox:qindex', owner);
+    }
+  };
+
+  /** Every record of `targets`, with the deliveries' current state applied. */
+  const readTargets = async (targets: readonly string[]) => {
+    const index = await readMany<QueueEntry[]>(qindex, targets);
+    const recordKeys: string[] = [];
+    for (const [t, list] of index) for (const q of list) recordKeys.push(`${t}|${q.e}`);
+    const records = await readMany<Delivery[]>(queue, recordKeys);
+    const ids: string[] = [];
+    for (const list of records.values()) for (const d of list) ids.push(d.id);
+    const states = await readMany<Delivery>(deliveries, ids);
+    return { index, records, states };
+  };
+
+  /**
+   * Pending deliveries of `targets` (each id once, in the order planned); records whose
+   * deliveries are all settled are pruned.
+   */
+  const pendingOf = async (targets: readonly string[]): Promise<Delivery[]> => {
+    const { index, records, states } = await readTargets(targets);
+    const out: Delivery[] = [];
+    const seen = new Set<string>();
+    const settledRecords = new Map<string, Set<string>>();
+    for (const [t, list] of index) {
+      for (const q of list) {
+        const record = records.get(`${t}|${q.e}`) ?? [];
+        let live = 0;
+        for (const planned of record) {
+          const d = states.get(planned.id) ?? planned;
+          if (d.state !== 'pending') continue;
+          live++;
+          if (seen.has(d.id)) continue;
+          seen.add(d.id);
+          out.push(d);
+        }
+        if (live === 0) {
+          const set = settledRecords.get(t) ?? new Set<string>();
+          set.add(q.e);
+          settledRecords.set(t, set);
+        }
+      }
+    }
+    if (settledRecords.size > 0) await prune(settledRecords);
+    return out;
+  };
+
+  const prune = (settled: ReadonlyMap<string, ReadonlySet<string>>) =>
+    withIndexLease(async () => {
+      const index = await readMany<QueueEntry[]>(qindex, [...settled.keys()]);
+      const keep: Array<{ key: string; value: unknown }> = [];
+      const emptied: string[] = [];
+      const gone: string[] = [];
+      for (const [t, list] of index) {
+        const drop = settled.get(t) ?? new Set<string>();
+        const rest = list.filter((q) => !drop.has(q.e));
+        for (const q of list) if (drop.has(q.e)) gone.push(`${t}|${q.e}`);
+        if (rest.length === 0) emptied.push(t);
+        else keep.push({ key: t, value: rest });
+      }
+      await writeMany(qindex, keep, 'outbox queue index');
+      await deleteMany(qindex, emptied);
+      await deleteMany(queue, gone);
+    });
+
+  const allTargets = async (): Promise<string[]> =>
+    (await entries<QueueEntry[]>(qindex)).filter(([, list]) => list.length > 0).map(([t]) => t);
+
   const update = async (ids: readonly string[], fn: (d: Delivery) => Delivery, what: string) => {
-    const current = await readMany<Delivery>(deliveries, ids);
+    const current = await getDeliveries(ids);
     const next = [...current].map(([key, d]) => ({ key, value: fn(d) }));
     await writeMany(deliveries, next, what);
     return next.map((n) => n.value);
   };
+
+  /** Deliveries by id: their changed state, else as planned in a pending record. */
+  const getDeliveries = async (ids: readonly string[]): Promise<Map<string, Delivery>> => {
+    const out = await readMany<Delivery>(deliveries, ids);
+    const missing = ids.filter((id) => !out.has(id));
+    if (missing.length === 0) return out;
+    const wanted = new Set(missing);
+    const { records } = await readTargets([...new Set(missing.map(targetOfDelivery))]);
+    for (const record of records.values())
+      for (const d of record) if (wanted.has(d.id) && !out.has(d.id)) out.set(d.id, d);
+    return out;
+  };
+
   const bump = async (field: 'sent' | 'dropped', n: number) => {
     if (n === 0) return;
     // Counters for /status: a lost increment under a race only skews a statistic.
@@ -135,41 +269,60 @@ export function createKeyvOutboxStore(
     counts[field] += n;
     await meta.set('counts', counts);
   };
+
   return {
-    async enqueue(ds) {
+    async enqueue(ds, opts = {}) {
       const unique = new Map(ds.map((d) => [d.id, d]));
-      const known = await readMany<Delivery>(deliveries, [...unique.keys()]);
-      const fresh = [...unique.values()].filter((d) => !known.has(d.id));
-      // The delivery first, then its pending mark: a crash in between loses no record.
+      let fresh = [...unique.values()];
+      if (!opts.fresh && fresh.length > 0) {
+        const settled = await readMany<Delivery>(deliveries, [...unique.keys()]);
+        const pending = new Set(
+          (await pendingOf([...new Set(fresh.map((d) => targetKey(d.target)))])).map((d) => d.id),
+        );
+        fresh = fresh.filter((d) => !settled.has(d.id) && !pending.has(d.id));
+      }
+      if (fresh.length === 0) return [];
+      const byTarget = new Map<string, Delivery[]>();
+      for (const d of fresh) {
+        const key = targetKey(d.target);
+        const list = byTarget.get(key);
+        if (list) list.push(d);
+        else byTarget.set(key, [d]);
+      }
+      const call =
+        opts.batch !== undefined
+          ? `b:${opts.batch}`
+          : `${Date.now().toString(36)}.${instance}.${(++calls).toString(36)}`;
+      // Records first, then the index that lists them: a crash in between leaves an unlisted
+      // record, never an index entry pointing at nothing.
       await writeMany(
-        deliveries,
-        fresh.map((d) => ({ key: d.id, value: d })),
-        'deliveries',
+        queue,
+        [...byTarget].map(([t, list]) => ({ key: `${t}|${call}`, value: list })),
+        'outbox queue',
       );
-      await writeMany(
-        pending,
-        fresh.map((d) => ({ key: d.id, value: targetKey(d.target) })),
-        'pending deliveries',
-      );
+      await withIndexLease(async () => {
+        const index = await readMany<QueueEntry[]>(qindex, [...byTarget.keys()]);
+        const next: Array<{ key: string; value: QueueEntry[] }> = [];
+        for (const [t, list] of byTarget) {
+          const entriesOfT = (index.get(t) ?? []).filter((q) => q.e !== call);
+          entriesOfT.push({ e: call, n: list.length });
+          next.push({ key: t, value: entriesOfT });
+        }
+        await writeMany(qindex, next, 'outbox queue index');
+      });
       return fresh.map((d) => d.id);
     },
     async pending(key) {
-      const marks = await entries<string>(pending);
-      const ids = marks.filter(([, t]) => key === undefined || t === key).map(([id]) => id);
-      const got = await readMany<Delivery>(deliveries, ids);
-      return ids.map((id) => got.get(id)).filter((d): d is Delivery => d?.state === 'pending');
+      return pendingOf(key === undefined ? await allTargets() : [key]);
     },
-    async pendingTargets() {
-      return [...new Set((await entries<string>(pending)).map(([, t]) => t))];
-    },
-    get: (ids) => readMany<Delivery>(deliveries, ids),
+    pendingTargets: allTargets,
+    get: getDeliveries,
     async markSent(ids, info) {
       const done = await update(
         ids,
         (d) => ({ ...d, state: 'sent', messageId: info.messageId, sentAt: info.sentAt }),
         'sent deliveries',
       );
-      await deleteMany(pending, ids);
       await bump('sent', done.length);
     },
     async recordFailure(ids, error) {
@@ -181,7 +334,6 @@ export function createKeyvOutboxStore(
         (d) => ({ ...d, state: 'dropped', lastError: reason }),
         'dropped deliveries',
       );
-      await deleteMany(pending, ids);
       await bump('dropped', done.length);
     },
     openBatch: (b) => writeMany(batches, [{ key: b.id, value: b }], 'outbox batch'),
@@ -194,9 +346,9 @@ export function createKeyvOutboxStore(
       await batches.delete(enc(id));
     },
     async stats(): Promise<OutboxStats> {
-      const marks = await entries<string>(pending);
+      const pending = (await pendingOf(await allTargets())).length;
       const counts = (await meta.get<{ sent: number; dropped: number }>('counts')) ?? { sent: 0, dropped: 0 };
-      return { pending: marks.length, sent: counts.sent, failed: counts.dropped };
+      return { pending, sent: counts.sent, failed: counts.dropped };
     },
   };
 }

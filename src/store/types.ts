@@ -86,9 +86,19 @@ export interface OutboxStats {
   failed: number;
 }
 
+export interface EnqueueOptions {
+  fresh?: boolean;
+  batch?: string;
+}
+
 export interface OutboxStore {
-  /** Adds deliveries whose id was never planned before; returns the ids added. */
-  enqueue(deliveries: readonly Delivery[]): Promise<string[]>;
+  /**
+   * Adds deliveries whose id is neither pending nor settled; returns the ids added.
+   * `fresh`: the caller knows none of the ids was planned before (matches of papers first seen in
+   * this pass), so the check is skipped. `batch`: a stable key for this call: the same call again
+   * (a replay after a crash) replaces its own records instead of adding to them.
+   */
+  enqueue(deliveries: readonly Delivery[], opts?: EnqueueOptions): Promise<string[]>;
   pending(targetKey?: string): Promise<Delivery[]>;
   /** Target keys with something pending, without reading the deliveries. */
   pendingTargets(): Promise<string[]>;

@@ -153,6 +153,79 @@ export function runRolesContract(
       expect(await store.outbox.stats()).toEqual({ pending: 1, sent: 1, failed: 1 });
     });
 
+    it('lists a target while it has pending deliveries and forgets it once all are settled', async () => {
+      const store = await fresh();
+      const t = channel('200');
+      const first = [delivery(t, 'arxiv:1'), delivery(t, 'arxiv:2')];
+      const second = [delivery(t, 'arxiv:3')];
+      await store.outbox.enqueue(first, { fresh: true });
+      await store.outbox.enqueue(second, { fresh: true });
+      expect(await store.outbox.pendingTargets()).toEqual(['channel:200']);
+      await store.outbox.markSent(
+        first.map((d) => d.id),
+        { messageId: 'm1', sentAt: '2026-11-22T12:00:00.000Z' },
+      );
+      expect((await store.outbox.pending('channel:200')).map((d) => d.paperId)).toEqual(['arxiv:3']);
+      expect(await store.outbox.pendingTargets()).toEqual(['channel:200']);
+      await store.outbox.drop([second[0]?.id as string], 'paper gone');
+      expect(await store.outbox.pending('channel:200')).toEqual([]);
+      expect(await store.outbox.pendingTargets()).toEqual([]);
+      // Settled deliveries keep their state after their records are gone.
+      expect((await store.outbox.get([first[0]?.id as string])).get(first[0]?.id as string)).toMatchObject({
+        state: 'sent',
+      });
+      expect(await store.outbox.enqueue(first)).toEqual([]);
+    });
+
+    it('replays an enqueue under the same batch key without posting settled deliveries again', async () => {
+      const store = await fresh();
+      const t = channel('300');
+      const ds = [delivery(t, 'arxiv:1'), delivery(t, 'arxiv:2')];
+      await store.outbox.enqueue(ds, { fresh: true, batch: 'journal-7' });
+      await store.outbox.markSent([ds[0]?.id as string], {
+        messageId: 'm1',
+        sentAt: '2026-11-22T12:00:00.000Z',
+      });
+      // A crash after the enqueue, before the journal entry was cleared: the same call again.
+      await store.outbox.enqueue(ds, { fresh: true, batch: 'journal-7' });
+      expect((await store.outbox.pending('channel:300')).map((d) => d.paperId)).toEqual(['arxiv:2']);
+      expect((await store.outbox.stats()).pending).toBe(1);
+    });
+
+    it('loses no delivery when many enqueues for the same targets run at once', async () => {
+      const a = await fresh();
+      const b = second ? track(await second(a)) : a;
+      const targets = ['400', '401', '402'].map(channel);
+      const calls = Array.from({ length: 12 }, (_, i) =>
+        (i % 2 === 0 ? a : b).outbox.enqueue(
+          targets.map((t) => delivery(t, `arxiv:${i}`)),
+          { fresh: true },
+        ),
+      );
+      expect((await Promise.all(calls)).flat()).toHaveLength(36);
+      for (const t of targets) {
+        const pending = await a.outbox.pending(targetKey(t));
+        expect(pending.map((d) => d.paperId).sort()).toEqual(
+          Array.from({ length: 12 }, (_, i) => `arxiv:${i}`).sort(),
+        );
+      }
+      expect((await a.outbox.pendingTargets()).sort()).toEqual(['channel:400', 'channel:401', 'channel:402']);
+    });
+
+    if (second) {
+      it('sees subscriptions written through another connection at once', async () => {
+        const a = await fresh();
+        const b = track(await second(a));
+        const t = channel('500');
+        await a.subscriptions.put(sub(t, 'multi-task'));
+        expect((await b.subscriptions.list()).map((s) => s.query)).toEqual(['multi-task']);
+        await a.subscriptions.put(sub(t, 'robot*'));
+        expect((await b.subscriptions.list()).map((s) => s.query).sort()).toEqual(['multi-task', 'robot*']);
+        await a.subscriptions.remove(subscriptionId(t, 'multi-task'));
+        expect((await b.subscriptions.listByTarget('channel:500')).map((s) => s.query)).toEqual(['robot*']);
+      });
+    }
+
     it('keeps open batches until they are closed, across connections', async () => {
       const store = await fresh();
       const b: OutboxBatch = {
