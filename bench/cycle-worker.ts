@@ -61,7 +61,12 @@ const flush = async () => {
   }
   const start = newIds.length;
   const startU = updatedIds.length;
-  await mergeSightings(store, sightings, 'bench', now.toISOString(), { batchSize: 1000, newIds, updatedIds });
+  await mergeSightings(store, sightings, 'bench', now.toISOString(), {
+    batchSize: 1000,
+    newIds,
+    updatedIds,
+    journal: true,
+  });
   const r = await matchNewPapers(
     store,
     library,

@@ -3,7 +3,7 @@
  * matches in the outbox. Posting is separate (`deliver.ts`): a match is in the store before any
  * message is sent, so a crash after this point loses nothing.
  */
-import type { Paper } from '../core/paper.js';
+import { hash64, type Paper } from '../core/paper.js';
 import { parseTarget, type Subscription, type Target } from '../core/subscription.js';
 import type { SourceState, Store } from '../store/types.js';
 import { type IngestOptions, type IngestReport, ingest, type SourceSpec } from './ingest.js';
@@ -60,7 +60,7 @@ export async function runCycle(opts: CycleOptions): Promise<CycleReport> {
   const now = opts.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();
-  const report = await ingest(opts.sources, opts);
+  const report = await ingest(opts.sources, { ...opts, journal: true });
   const match = await matchNewPapers(opts.store, opts.library, report, now());
   const feeds = opts.sources.filter((s) => s.type === 'feed').map((s) => s.name);
   const stale = staleSources(await opts.store.sources.getAll(), feeds, now(), opts.staleAfterHours ?? 96);
@@ -73,7 +73,16 @@ export async function runCycle(opts: CycleOptions): Promise<CycleReport> {
   };
 }
 
-/** Adds the pass's new and updated papers to the library and enqueues their matches. */
+/** Papers per matching step: one outbox write per target per step. */
+const MATCH_CHUNK = 2000;
+
+/**
+ * Adds the pass's new and updated papers to the library and enqueues their matches: first
+ * every entry of the match journal (this pass's, and any a killed process left), then ids of
+ * the report that no entry names (ingests run without the journal). A journal entry is
+ * removed only once its matches are in the outbox; replaying one rewrites the same outbox
+ * records, so a crash in between posts nothing twice.
+ */
 export async function matchNewPapers(
   store: Store,
   library: PaperLibrary,
@@ -83,26 +92,53 @@ export async function matchNewPapers(
   const subs = await store.subscriptions.list();
   const { matcher, subs: byId } = library.matcherFor(subs);
   const out: MatchReport = { papers: 0, matched: 0, enqueued: 0, targets: [] };
-  const targets = new Map<string, Target>();
-  const ids = [...report.newPaperIds, ...report.updatedPaperIds];
-  const newIds = new Set(report.newPaperIds);
-  const CHUNK = 2000;
-  for (let i = 0; i < ids.length; i += CHUNK) {
-    const papers = await library.papers(ids.slice(i, i + CHUNK));
+  const journal = await store.journal.list();
+  const covered = new Set<string>();
+  const steps: Array<{ entries: string[]; newIds: string[]; updatedIds: string[] }> = [];
+  let step: (typeof steps)[number] | undefined;
+  for (const e of journal) {
+    if (!step || step.newIds.length + step.updatedIds.length >= MATCH_CHUNK) {
+      step = { entries: [], newIds: [], updatedIds: [] };
+      steps.push(step);
+    }
+    step.entries.push(e.id);
+    step.newIds.push(...e.newIds);
+    step.updatedIds.push(...e.updatedIds);
+    for (const id of [...e.newIds, ...e.updatedIds]) covered.add(id);
+  }
+  const restNew = report.newPaperIds.filter((id) => !covered.has(id));
+  const restUpdated = report.updatedPaperIds.filter((id) => !covered.has(id));
+  const rest = [...restNew, ...restUpdated];
+  const isNew = new Set(restNew);
+  for (let i = 0; i < rest.length; i += MATCH_CHUNK) {
+    const all = rest.slice(i, i + MATCH_CHUNK);
+    steps.push({
+      entries: [],
+      newIds: all.filter((id) => isNew.has(id)),
+      updatedIds: all.filter((id) => !isNew.has(id)),
+    });
+  }
+  for (const s of steps) {
+    const newIds = new Set(s.newIds);
+    const papers = await library.papers([...new Set([...s.newIds, ...s.updatedIds])]);
     library.add(papers);
     out.papers += papers.length;
-    if (subs.length === 0) continue;
-    const planned = planDeliveries(
-      papers.map((paper) => ({ paper, kind: newIds.has(paper.id) ? 'new' : 'update' })),
-      matcher,
-      byId,
-      now,
-    );
-    out.matched += planned.length;
-    // Papers first seen (or changed) in this pass: no delivery of theirs was planned before.
-    const added = await store.outbox.enqueue(planned, { fresh: true });
-    out.enqueued += added.length;
+    if (subs.length > 0 && papers.length > 0) {
+      const planned = planDeliveries(
+        papers.map((paper) => ({ paper, kind: newIds.has(paper.id) ? 'new' : 'update' })),
+        matcher,
+        byId,
+        now,
+      );
+      out.matched += planned.length;
+      // Papers first seen (or changed) in this pass: no delivery of theirs was planned before.
+      const batch = s.entries.length > 0 ? hash64(s.entries.join('\n')) : undefined;
+      const added = await store.outbox.enqueue(planned, { fresh: true, ...(batch ? { batch } : {}) });
+      out.enqueued += added.length;
+    }
+    if (s.entries.length > 0) await store.journal.remove(s.entries);
   }
+  const targets = new Map<string, Target>();
   for (const key of await store.outbox.pendingTargets()) {
     const target = parseTarget(key);
     if (target) targets.set(key, target);

@@ -62,6 +62,8 @@ export interface IngestOptions {
   force?: boolean;
   /** Papers merged per store round trip. */
   batchSize?: number;
+  /** Record new and updated papers in the match journal before storing them (a cycle does). */
+  journal?: boolean;
   onProgress?: (message: string) => void;
 }
 
@@ -152,6 +154,7 @@ export async function ingest(sources: readonly SourceSpec[], opts: IngestOptions
           batchSize: opts.batchSize ?? MAX_BATCH,
           newIds: report.newPaperIds,
           updatedIds: report.updatedPaperIds,
+          ...(opts.journal ? { journal: true } : {}),
         });
         addCounts(counts, c);
       }
@@ -259,9 +262,10 @@ export async function mergeSightings(
   sightings: readonly PaperSighting[],
   source: string,
   now: string,
-  opts: { batchSize: number; newIds?: PaperId[]; updatedIds?: PaperId[] },
+  opts: { batchSize: number; newIds?: PaperId[]; updatedIds?: PaperId[]; journal?: boolean },
 ): Promise<Counts> {
   const counts: Counts = { parsed: sightings.length, new: 0, updated: 0, duplicates: 0 };
+  const updatedBefore = new Set(opts.updatedIds);
   for (let start = 0; start < sightings.length; start += opts.batchSize) {
     const batch = sightings.slice(start, start + opts.batchSize);
     const keyLists = batch.map((s) => identityKeys(s));
@@ -271,6 +275,8 @@ export async function mergeSightings(
     const papers = new Map<PaperId, Paper>(await store.papers.getMany([...new Set(resolved.values())]));
     const dirty = new Map<PaperId, Paper>();
     const aliases = new Map<string, PaperId>();
+    const batchNew: PaperId[] = [];
+    const batchUpdated: PaperId[] = [];
     for (const [i, s] of batch.entries()) {
       const sKeys = keyLists[i] ?? [];
       const target = chooseTarget(s, resolved, papers, sKeys);
@@ -281,14 +287,17 @@ export async function mergeSightings(
         // An alias left pointing at a lost record keeps its id, so nothing else moves.
         if (target !== undefined) paper.id = target;
         counts.new++;
-        opts.newIds?.push(paper.id);
+        batchNew.push(paper.id);
         dirty.set(paper.id, paper);
       } else {
         const merged = mergeSighting(existing, s, source, now);
         paper = merged.paper;
         if (merged.outcome === 'updated') {
           counts.updated++;
-          if (opts.updatedIds && !opts.updatedIds.includes(paper.id)) opts.updatedIds.push(paper.id);
+          if (!updatedBefore.has(paper.id)) {
+            updatedBefore.add(paper.id);
+            batchUpdated.push(paper.id);
+          }
         } else counts.duplicates++;
         if (merged.changed) dirty.set(paper.id, paper);
       }
@@ -298,7 +307,19 @@ export async function mergeSightings(
         aliases.set(k, id);
       }
     }
+    if (opts.journal && batchNew.length + batchUpdated.length > 0) {
+      // Before the papers: once they are stored they are known, and only this entry says their
+      // matches are still to be planned.
+      await store.journal.add({
+        id: `${now}.${Math.random().toString(36).slice(2, 10)}`,
+        newIds: batchNew,
+        updatedIds: batchUpdated,
+        at: now,
+      });
+    }
     if (dirty.size > 0 || aliases.size > 0) await store.papers.putMany([...dirty.values()], aliases);
+    opts.newIds?.push(...batchNew);
+    opts.updatedIds?.push(...batchUpdated);
   }
   return counts;
 }

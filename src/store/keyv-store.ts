@@ -14,7 +14,12 @@ import {
   SUPPORTED_STORE_SCHEMES,
   UnsupportedStoreUrlError,
 } from './keyv-backends.js';
-import { createKeyvOutboxStore, createKeyvSubscriptionStore, createKeyvTargetStore } from './roles.js';
+import {
+  createKeyvMatchJournal,
+  createKeyvOutboxStore,
+  createKeyvSubscriptionStore,
+  createKeyvTargetStore,
+} from './roles.js';
 import type { PaperStore, SourceState, SourceStateStore, Store } from './types.js';
 
 export { parseStoreUrl, redactUrl, SUPPORTED_STORE_SCHEMES, UnsupportedStoreUrlError };
@@ -30,6 +35,7 @@ export const STORE_NAMESPACES = [
   'queue',
   'qindex',
   'batches',
+  'journal',
   'meta',
 ] as const;
 export type StoreNamespace = (typeof STORE_NAMESPACES)[number];
@@ -85,6 +91,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
     subscriptions: createKeyvSubscriptionStore(keyvs.subscriptions, keyvs.meta),
     targets: createKeyvTargetStore(keyvs.targets),
     outbox: createKeyvOutboxStore(keyvs, { coordinator: backend.coordinator }),
+    journal: createKeyvMatchJournal(keyvs.journal),
     coordination: backend.coordinator,
     ping: () => backend.ping(),
     close: () => {

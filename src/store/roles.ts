@@ -10,6 +10,8 @@ import type { Delivery, Subscription, TargetSettings } from '../core/subscriptio
 import { targetKey } from '../core/subscription.js';
 import type {
   Coordinator,
+  MatchJournal,
+  MatchJournalEntry,
   OutboxBatch,
   OutboxStats,
   OutboxStore,
@@ -353,6 +355,19 @@ export function createKeyvOutboxStore(
   };
 }
 
+/** The match journal, one entry per stored batch, in its own namespace. */
+export function createKeyvMatchJournal(keyv: Keyv): MatchJournal {
+  return {
+    add: (entry) => writeMany(keyv, [{ key: entry.id, value: entry }], 'match journal'),
+    async list() {
+      return (await entries<MatchJournalEntry>(keyv))
+        .map(([, e]) => e)
+        .sort((a, b) => a.at.localeCompare(b.at) || a.id.localeCompare(b.id));
+    },
+    remove: (ids) => deleteMany(keyv, ids),
+  };
+}
+
 /**
  * Leases for one process: the SQLite file is exclusively locked by the process that opened it,
  * so no other process can hold a lease on it and a map is atomic enough.
@@ -416,10 +431,19 @@ export interface PgLike {
  */
 export function createPostgresCoordinator(pool: PgLike): Coordinator {
   let ready: Promise<unknown> | undefined;
-  const init = () =>
-    (ready ??= pool.query(
+  const create = () =>
+    pool.query(
       'CREATE TABLE IF NOT EXISTS paperboy_leases (key text PRIMARY KEY, owner text NOT NULL, expires_at timestamptz NOT NULL)',
-    ));
+    );
+  const init = () =>
+    (ready ??= create().catch((err: unknown) => {
+      // Two connections creating the table at once: IF NOT EXISTS does not cover the race, one
+      // of them fails on the catalog's unique index (23505) or finds the table made (42P07).
+      const code = (err as { code?: string }).code;
+      if (code === '23505' || code === '42P07') return create();
+      ready = undefined;
+      throw err;
+    }));
   return {
     async acquire(key, owner, ttlMs) {
       await init();

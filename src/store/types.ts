@@ -112,6 +112,27 @@ export interface OutboxStore {
   stats(): Promise<OutboxStats>;
 }
 
+/** Papers stored as new or updated whose matches are not in the outbox yet. */
+export interface MatchJournalEntry {
+  id: string;
+  newIds: PaperId[];
+  updatedIds: PaperId[];
+  /** ISO-8601 time the papers were stored. */
+  at: string;
+}
+
+/**
+ * Written before the papers it names are stored, removed once their matches are in the
+ * outbox: a process killed in between leaves the entry for the next cycle to match, so a
+ * paper is never stored as known without its matches being planned.
+ */
+export interface MatchJournal {
+  add(entry: MatchJournalEntry): Promise<void>;
+  /** Oldest first. */
+  list(): Promise<MatchJournalEntry[]>;
+  remove(ids: readonly string[]): Promise<void>;
+}
+
 /** Atomic leases shared by every process on the same store. */
 export interface Coordinator {
   /** Takes `key` if it is free, expired or already `owner`'s (then renews it). */
@@ -129,6 +150,7 @@ export interface Store {
   readonly subscriptions: SubscriptionStore;
   readonly targets: TargetSettingsStore;
   readonly outbox: OutboxStore;
+  readonly journal: MatchJournal;
   readonly coordination: Coordinator;
   /** Round-trips the backend; throws when it is unreachable. */
   ping(): Promise<void>;
