@@ -19,6 +19,7 @@ import {
   createKeyvOutboxStore,
   createKeyvSubscriptionStore,
   createKeyvTargetStore,
+  migrateLegacyPending,
 } from './roles.js';
 import type { PaperStore, SourceState, SourceStateStore, Store } from './types.js';
 
@@ -39,6 +40,9 @@ export const STORE_NAMESPACES = [
   'meta',
 ] as const;
 export type StoreNamespace = (typeof STORE_NAMESPACES)[number];
+
+/** Where the outbox kept pending marks before the queue; read once at open to move them over. */
+export const LEGACY_PENDING_NAMESPACE = 'pending';
 
 /** Entries per `getMany`/`setMany` round trip: one transaction / one pipeline / one statement each. */
 export const STORE_BATCH_SIZE = 1000;
@@ -80,6 +84,13 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
     Keyv
   >;
   let closing: Promise<void> | undefined;
+  const outbox = createKeyvOutboxStore(keyvs, { coordinator: backend.coordinator });
+  try {
+    await migrateLegacyPending(backend.keyv(LEGACY_PENDING_NAMESPACE), keyvs.deliveries, outbox);
+  } catch (err) {
+    await backend.close();
+    throw new StoreOpenError(url, { cause: err });
+  }
   return {
     url,
     papers: createKeyvPaperStore(
@@ -90,7 +101,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
     sources: createKeyvSourceStateStore(keyvs.sources),
     subscriptions: createKeyvSubscriptionStore(keyvs.subscriptions, keyvs.meta),
     targets: createKeyvTargetStore(keyvs.targets),
-    outbox: createKeyvOutboxStore(keyvs, { coordinator: backend.coordinator }),
+    outbox,
     journal: createKeyvMatchJournal(keyvs.journal),
     coordination: backend.coordinator,
     ping: () => backend.ping(),

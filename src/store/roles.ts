@@ -355,6 +355,27 @@ export function createKeyvOutboxStore(
   };
 }
 
+/**
+ * Moves deliveries still pending in the outbox layout before the queue (a `pending` namespace of
+ * delivery id → target, the deliveries themselves in `deliveries`) into the queue, so an upgrade
+ * loses none. Returns how many moved; a store without that namespace's keys costs one read.
+ */
+export async function migrateLegacyPending(
+  legacyPending: Keyv,
+  deliveries: Keyv,
+  outbox: OutboxStore,
+): Promise<number> {
+  const marks = await entries<string>(legacyPending);
+  if (marks.length === 0) return 0;
+  const ids = marks.map(([id]) => id);
+  const planned = await readMany<Delivery>(deliveries, ids);
+  const stillPending = [...planned.values()].filter((d) => d.state === 'pending');
+  // A fixed batch key: a migration interrupted and run again rewrites the same records.
+  await outbox.enqueue(stillPending, { fresh: true, batch: 'legacy-pending' });
+  await deleteMany(legacyPending, ids);
+  return stillPending.length;
+}
+
 /** The match journal, one entry per stored batch, in its own namespace. */
 export function createKeyvMatchJournal(keyv: Keyv): MatchJournal {
   return {
