@@ -6,7 +6,8 @@
  * as its namespace separator when iterating.
  */
 import type { Keyv } from 'keyv';
-import type { Delivery, Subscription, TargetSettings } from '../core/subscription.js';
+import type { PaperId } from '../core/paper.js';
+import type { Delivery, Subscription, Target, TargetSettings } from '../core/subscription.js';
 import { targetKey } from '../core/subscription.js';
 import type {
   Coordinator,
@@ -125,6 +126,58 @@ interface QueueEntry {
   n: number;
 }
 
+/**
+ * A queue record as stored: the target and planning time once, each delivery as a tuple
+ * `[paperId, score, subscriptionIds, terms, kind, createdAt or '', id suffix, id?]` — a third of
+ * the JSON of the objects, and a cycle writes tens of deliveries per paper. A planned delivery is
+ * pending with no attempts: whatever changes later lives in `deliveries`.
+ */
+interface QueueRecord {
+  target: Target;
+  createdAt: string;
+  d: Array<
+    | [PaperId, number, string[], string[], 'n' | 'u', string, string]
+    | [PaperId, number, string[], string[], 'n' | 'u', string, string, string]
+  >;
+}
+
+function encodeRecord(target: Target, list: readonly Delivery[]): QueueRecord {
+  const createdAt = list[0]?.createdAt ?? '';
+  const key = targetKey(target);
+  return {
+    target,
+    createdAt,
+    d: list.map((x) => {
+      const base = `${key}|${x.paperId}`;
+      const head = [
+        x.paperId,
+        x.score,
+        x.subscriptionIds,
+        x.terms,
+        x.kind === 'update' ? 'u' : 'n',
+        x.createdAt === createdAt ? '' : x.createdAt,
+      ] as const;
+      return x.id.startsWith(base) ? [...head, x.id.slice(base.length)] : [...head, '', x.id];
+    }),
+  };
+}
+
+function decodeRecord(r: QueueRecord): Delivery[] {
+  const key = targetKey(r.target);
+  return r.d.map(([paperId, score, subscriptionIds, terms, kind, createdAt, suffix, id]) => ({
+    id: id ?? `${key}|${paperId}${suffix}`,
+    target: r.target,
+    paperId,
+    subscriptionIds,
+    score,
+    terms,
+    kind: kind === 'u' ? 'update' : 'new',
+    createdAt: createdAt || r.createdAt,
+    state: 'pending',
+    attempts: 0,
+  }));
+}
+
 /** The target key a delivery id starts with (`channel:1|arxiv:…` → `channel:1`). */
 const targetOfDelivery = (id: string): string => id.slice(0, Math.max(0, id.indexOf('|')));
 
@@ -185,7 +238,8 @@ export function createKeyvOutboxStore(
     const index = await readMany<QueueEntry[]>(qindex, targets);
     const recordKeys: string[] = [];
     for (const [t, list] of index) for (const q of list) recordKeys.push(`${t}|${q.e}`);
-    const records = await readMany<Delivery[]>(queue, recordKeys);
+    const records = new Map<string, Delivery[]>();
+    for (const [k, r] of await readMany<QueueRecord>(queue, recordKeys)) records.set(k, decodeRecord(r));
     const ids: string[] = [];
     for (const list of records.values()) for (const d of list) ids.push(d.id);
     const states = await readMany<Delivery>(deliveries, ids);
@@ -299,7 +353,10 @@ export function createKeyvOutboxStore(
       // record, never an index entry pointing at nothing.
       await writeMany(
         queue,
-        [...byTarget].map(([t, list]) => ({ key: `${t}|${call}`, value: list })),
+        [...byTarget].map(([t, list]) => ({
+          key: `${t}|${call}`,
+          value: encodeRecord((list[0] as Delivery).target, list),
+        })),
         'outbox queue',
       );
       await withIndexLease(async () => {
