@@ -127,50 +127,64 @@ interface QueueEntry {
 }
 
 /**
- * A queue record as stored: the target and planning time once, each delivery as a tuple
- * `[paperId, score, subscriptionIds, terms, kind, createdAt or '', id suffix, id?]` — a third of
- * the JSON of the objects, and a cycle writes tens of deliveries per paper. A planned delivery is
- * pending with no attempts: whatever changes later lives in `deliveries`.
+ * A queue record as stored: the target and planning time once, the record's subscription ids
+ * and highlighted words once each (`s`, `w`), and each delivery as a tuple
+ * `[paperId, score, subscription indexes, word indexes, kind, createdAt or '', id suffix, id?]`.
+ * A cycle writes tens of deliveries per paper, mostly naming the same few subscriptions of the
+ * target: this is a fifth of the JSON of the delivery objects. A planned delivery is pending
+ * with no attempts; whatever changes later lives in `deliveries`.
  */
 interface QueueRecord {
   target: Target;
   createdAt: string;
+  s: string[];
+  w: string[];
   d: Array<
-    | [PaperId, number, string[], string[], 'n' | 'u', string, string]
-    | [PaperId, number, string[], string[], 'n' | 'u', string, string, string]
+    | [PaperId, number, number[], number[], 'n' | 'u', string, string]
+    | [PaperId, number, number[], number[], 'n' | 'u', string, string, string]
   >;
 }
 
 function encodeRecord(target: Target, list: readonly Delivery[]): QueueRecord {
   const createdAt = list[0]?.createdAt ?? '';
   const key = targetKey(target);
-  return {
-    target,
-    createdAt,
-    d: list.map((x) => {
-      const base = `${key}|${x.paperId}`;
-      const head = [
-        x.paperId,
-        x.score,
-        x.subscriptionIds,
-        x.terms,
-        x.kind === 'update' ? 'u' : 'n',
-        x.createdAt === createdAt ? '' : x.createdAt,
-      ] as const;
-      return x.id.startsWith(base) ? [...head, x.id.slice(base.length)] : [...head, '', x.id];
-    }),
+  const s: string[] = [];
+  const w: string[] = [];
+  const sIndex = new Map<string, number>();
+  const wIndex = new Map<string, number>();
+  const ref = (table: string[], index: Map<string, number>, value: string): number => {
+    let i = index.get(value);
+    if (i === undefined) {
+      i = table.length;
+      table.push(value);
+      index.set(value, i);
+    }
+    return i;
   };
+  const d = list.map((x): QueueRecord['d'][number] => {
+    const base = `${key}|${x.paperId}`;
+    const head = [
+      x.paperId,
+      x.score,
+      x.subscriptionIds.map((id) => ref(s, sIndex, id)),
+      x.terms.map((t) => ref(w, wIndex, t)),
+      x.kind === 'update' ? 'u' : 'n',
+      x.createdAt === createdAt ? '' : x.createdAt,
+    ] as const;
+    return x.id.startsWith(base) ? [...head, x.id.slice(base.length)] : [...head, '', x.id];
+  });
+  return { target, createdAt, s, w, d };
 }
 
 function decodeRecord(r: QueueRecord): Delivery[] {
   const key = targetKey(r.target);
-  return r.d.map(([paperId, score, subscriptionIds, terms, kind, createdAt, suffix, id]) => ({
+  return r.d.map(([paperId, score, subs, words, kind, createdAt, suffix, id]) => ({
     id: id ?? `${key}|${paperId}${suffix}`,
     target: r.target,
     paperId,
-    subscriptionIds,
+    subscriptionIds: subs.map((i) => r.s[i] as string),
     score,
-    terms,
+    terms: words.map((i) => r.w[i] as string),
     kind: kind === 'u' ? 'update' : 'new',
     createdAt: createdAt || r.createdAt,
     state: 'pending',
