@@ -5,8 +5,8 @@
 import {
   arxivKey,
   arxivLinks,
+  fingerprintHash,
   fingerprintKey,
-  hash64,
   identityKeys,
   newPaperId,
   type Paper,
@@ -67,7 +67,7 @@ export function newAliases(
 
 /** Abstracts compared the way a reader would: case, spacing and punctuation don't count. */
 export function abstractHash(text: string): string {
-  return hash64(titleFingerprint(text));
+  return fingerprintHash(text);
 }
 
 function union(a: readonly string[], b: readonly string[]): string[] {

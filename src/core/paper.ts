@@ -161,10 +161,46 @@ export function hash64(text: string): string {
     h2 = Math.imul(h2 ^ c, 0x5bd1e995);
     h2 ^= h2 >>> 15;
   }
-  h1 ^= h1 >>> 16;
+  return finishHash(h1, h2);
+}
+
+/**
+ * `hash64(titleFingerprint(text))` without building the fingerprint: ASCII text (nearly every
+ * title and abstract) is folded and hashed in one pass, which matters for abstracts, hashed on
+ * every sighting to tell an update from a repeat.
+ */
+export function fingerprintHash(text: string): string {
+  if (NON_ASCII.test(text)) return hash64(titleFingerprint(text));
+  let h1 = 0x811c9dc5;
+  let h2 = 0x9747b28c;
+  let started = false;
+  let space = false;
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57))) {
+      space = started;
+      continue;
+    }
+    if (space) {
+      h1 = Math.imul(h1 ^ 32, 0x01000193);
+      h2 = Math.imul(h2 ^ 32, 0x5bd1e995);
+      h2 ^= h2 >>> 15;
+      space = false;
+    }
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    h2 ^= h2 >>> 15;
+    started = true;
+  }
+  return finishHash(h1, h2);
+}
+
+function finishHash(a: number, b: number): string {
+  let h1 = a ^ (a >>> 16);
   h1 = Math.imul(h1, 0x85ebca6b);
   h1 ^= h1 >>> 13;
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 0xc2b2ae35);
+  let h2 = Math.imul(b ^ (b >>> 16), 0xc2b2ae35);
   h2 ^= h2 >>> 16;
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
 }
@@ -176,7 +212,7 @@ export function arxivKey(arxivId: string): string {
 
 /** Alias key for a title fingerprint. */
 export function fingerprintKey(title: string): string {
-  return `fp:${hash64(titleFingerprint(title))}`;
+  return `fp:${fingerprintHash(title)}`;
 }
 
 /** The alias keys a sighting can be found under, strongest first. */

@@ -1,5 +1,12 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { findCodeLinks, parseArxivRef, titleFingerprint } from '../../src/core/paper.js';
+import {
+  findCodeLinks,
+  fingerprintHash,
+  hash64,
+  parseArxivRef,
+  titleFingerprint,
+} from '../../src/core/paper.js';
 
 describe('parseArxivRef', () => {
   it.each([
@@ -112,5 +119,25 @@ describe('findCodeLinks', () => {
     ['', []],
   ])('finds in %j the links %j', (text, links) => {
     expect(findCodeLinks(text)).toEqual(links);
+  });
+});
+
+describe('fingerprintHash', () => {
+  it('equals the hash of the fingerprint, for ASCII and any other text', () => {
+    const pieces = fc.constantFrom('Multi-Task', ' ', '  ', '\n', '--', 'ABC', 'x9', '(v2)', 'É', 'ﬁ', '①', '.', 'a');
+    fc.assert(
+      fc.property(fc.array(fc.oneof(pieces, fc.string()), { maxLength: 30 }), (parts) => {
+        const text = parts.join('');
+        expect(fingerprintHash(text)).toBe(hash64(titleFingerprint(text)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it.each([
+    ['Gradient Surgery for Multi-Task Learning', '  gradient surgery -- for multi task learning!! '],
+    ['ATTENTION is all you need', 'Attention Is All You Need.'],
+  ])('gives %j and %j the same hash', (a, b) => {
+    expect(fingerprintHash(a)).toBe(fingerprintHash(b));
   });
 });
