@@ -10,7 +10,7 @@ import { parseDigest } from '../src/core/digest.js';
 import { parseFeed } from '../src/core/feed.js';
 import type { PaperSighting } from '../src/core/paper.js';
 import { subscriptionId, type Target } from '../src/core/subscription.js';
-import { matchNewPapers } from '../src/pipeline/cycle.js';
+import { matchNewPapers, stagePapers } from '../src/pipeline/cycle.js';
 import { mergeSightings } from '../src/pipeline/ingest.js';
 import { PaperLibrary } from '../src/pipeline/library.js';
 import { openStore } from '../src/store/keyv-store.js';
@@ -65,6 +65,7 @@ const flush = async () => {
     if (!r.ok) throw new Error(r.error);
     sightings = r.papers;
   }
+  const staged = stagePapers();
   const start = newIds.length;
   const startU = updatedIds.length;
   await mergeSightings(store, sightings, 'bench', now.toISOString(), {
@@ -72,13 +73,16 @@ const flush = async () => {
     newIds,
     updatedIds,
     journal: true,
+    onStored: staged.add,
   });
   const r = await matchNewPapers(
     store,
     library,
     { newPaperIds: newIds.slice(start), updatedPaperIds: updatedIds.slice(startU) },
     now,
+    { staged: staged.papers },
   );
+  staged.papers.clear();
   matched += r.matched;
   enqueued += r.enqueued;
   chunk = [];

@@ -3,7 +3,7 @@
  * matches in the outbox. Posting is separate (`deliver.ts`): a match is in the store before any
  * message is sent, so a crash after this point loses nothing.
  */
-import { hash64, type Paper } from '../core/paper.js';
+import { hash64, type Paper, type PaperId } from '../core/paper.js';
 import { parseTarget, type Subscription, type Target } from '../core/subscription.js';
 import type { SourceState, Store } from '../store/types.js';
 import { type IngestOptions, type IngestReport, ingest, type SourceSpec } from './ingest.js';
@@ -60,8 +60,9 @@ export async function runCycle(opts: CycleOptions): Promise<CycleReport> {
   const now = opts.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();
-  const report = await ingest(opts.sources, { ...opts, journal: true });
-  const match = await matchNewPapers(opts.store, opts.library, report, now());
+  const staged = stagePapers();
+  const report = await ingest(opts.sources, { ...opts, journal: true, onStored: staged.add });
+  const match = await matchNewPapers(opts.store, opts.library, report, now(), { staged: staged.papers });
   const feeds = opts.sources.filter((s) => s.type === 'feed').map((s) => s.name);
   const stale = staleSources(await opts.store.sources.getAll(), feeds, now(), opts.staleAfterHours ?? 96);
   return {
@@ -70,6 +71,20 @@ export async function runCycle(opts: CycleOptions): Promise<CycleReport> {
     ingest: report,
     match,
     stale,
+  };
+}
+
+/** Papers an ingest pass stored, kept for its matching step instead of read back (at most this many). */
+const MAX_STAGED = 20_000;
+
+/** A holder for the papers an ingest pass writes, so matching them needs no read back. */
+export function stagePapers(): { papers: Map<PaperId, Paper>; add: (papers: readonly Paper[]) => void } {
+  const papers = new Map<PaperId, Paper>();
+  return {
+    papers,
+    add: (batch) => {
+      for (const p of batch) if (papers.size < MAX_STAGED || papers.has(p.id)) papers.set(p.id, p);
+    },
   };
 }
 
@@ -88,6 +103,7 @@ export async function matchNewPapers(
   library: PaperLibrary,
   report: Pick<IngestReport, 'newPaperIds' | 'updatedPaperIds'>,
   now: Date,
+  opts: { staged?: ReadonlyMap<PaperId, Paper> } = {},
 ): Promise<MatchReport> {
   const subs = await store.subscriptions.list();
   const { matcher, subs: byId } = library.matcherFor(subs);
@@ -120,7 +136,7 @@ export async function matchNewPapers(
   }
   for (const s of steps) {
     const newIds = new Set(s.newIds);
-    const papers = await library.papers([...new Set([...s.newIds, ...s.updatedIds])]);
+    const papers = await papersOf([...new Set([...s.newIds, ...s.updatedIds])], library, opts.staged);
     library.add(papers);
     out.papers += papers.length;
     if (subs.length > 0 && papers.length > 0) {
@@ -145,6 +161,18 @@ export async function matchNewPapers(
   }
   out.targets = [...targets.values()];
   return out;
+}
+
+/** Papers by id, in order: the staged copies, the rest from the store. */
+async function papersOf(
+  ids: readonly PaperId[],
+  library: PaperLibrary,
+  staged: ReadonlyMap<PaperId, Paper> | undefined,
+): Promise<Paper[]> {
+  if (!staged || staged.size === 0) return library.papers(ids);
+  const missing = ids.filter((id) => !staged.has(id));
+  const loaded = new Map((await library.papers(missing)).map((p) => [p.id, p]));
+  return ids.map((id) => staged.get(id) ?? loaded.get(id)).filter((p): p is Paper => p !== undefined);
 }
 
 export interface SubscribeResult {

@@ -64,6 +64,8 @@ export interface IngestOptions {
   batchSize?: number;
   /** Record new and updated papers in the match journal before storing them (a cycle does). */
   journal?: boolean;
+  /** Called with each batch of papers written, as written (a cycle matches them next). */
+  onStored?: (papers: readonly Paper[]) => void;
   onProgress?: (message: string) => void;
 }
 
@@ -155,6 +157,7 @@ export async function ingest(sources: readonly SourceSpec[], opts: IngestOptions
           newIds: report.newPaperIds,
           updatedIds: report.updatedPaperIds,
           ...(opts.journal ? { journal: true } : {}),
+          ...(opts.onStored ? { onStored: opts.onStored } : {}),
         });
         addCounts(counts, c);
       }
@@ -262,7 +265,13 @@ export async function mergeSightings(
   sightings: readonly PaperSighting[],
   source: string,
   now: string,
-  opts: { batchSize: number; newIds?: PaperId[]; updatedIds?: PaperId[]; journal?: boolean },
+  opts: {
+    batchSize: number;
+    newIds?: PaperId[];
+    updatedIds?: PaperId[];
+    journal?: boolean;
+    onStored?: (papers: readonly Paper[]) => void;
+  },
 ): Promise<Counts> {
   const counts: Counts = { parsed: sightings.length, new: 0, updated: 0, duplicates: 0 };
   const updatedBefore = new Set(opts.updatedIds);
@@ -318,6 +327,7 @@ export async function mergeSightings(
       });
     }
     if (dirty.size > 0 || aliases.size > 0) await store.papers.putMany([...dirty.values()], aliases);
+    if (dirty.size > 0) opts.onStored?.([...dirty.values()]);
     opts.newIds?.push(...batchNew);
     opts.updatedIds?.push(...batchUpdated);
   }
