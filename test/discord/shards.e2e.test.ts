@@ -218,6 +218,36 @@ describe.skipIf(redisUrl === undefined)('two instances, shard 0 and shard 1 of 2
       [],
     );
   });
+
+  it('has /digest now wait for another instance posting the same channel, then finish the digest', async () => {
+    const channel = emulator.addChannel(guildB);
+    const key = `channel:${channel}`;
+    await emulator
+      .command('subscribe', {
+        options: { query: '"mixture of experts"' },
+        channelId: channel,
+        permissions: PERMISSIONS.manageChannels,
+      })
+      .waitFor((r) => r.kind === 'edit');
+    const pending = (await b.store.outbox.pending(key)).length;
+    expect(pending).toBeGreaterThan(0);
+    // Some other instance holds the channel's claim, as if it were posting there.
+    expect(await a.store.coordination.acquire(`claim:target:${key}`, 'another-instance', 60_000)).toBe(true);
+    const now = emulator.command('digest', {
+      subcommand: 'now',
+      channelId: channel,
+      permissions: PERMISSIONS.manageChannels,
+    });
+    await expect
+      .poll(() => b.lastCycle()?.deliveries.find((d) => d.target === key)?.outcome, { timeout: 20_000 })
+      .toBe('claimed-elsewhere');
+    expect(emulator.messages(channel)).toEqual([]);
+    await a.store.coordination.release(`claim:target:${key}`, 'another-instance');
+    const done = await now.waitFor((r) => r.kind === 'edit', 30_000);
+    expect(done.content).toMatch(new RegExp(`^Posted ${pending} papers in \\d+ messages?\\.$`));
+    expect(titlesIn(emulator, channel)).toHaveLength(pending);
+    expect(seenByA).not.toContain(now.id);
+  });
 });
 
 describe('shards: "auto"', () => {
