@@ -2,7 +2,8 @@
  * A small Discord: REST v10 and gateway v10 on 127.0.0.1, enough for the unmodified discord.js
  * client to log in, register commands, receive interactions and post messages — with Discord's
  * validation, nonce deduplication, rate-limit headers and fault injection, and a log of every
- * request for the tests to read.
+ * request for the tests to read. Several guilds and shards behave as on Discord: each socket
+ * gets the guilds and events of the shard it identified as, and bad shards are refused.
  */
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
