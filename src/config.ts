@@ -103,6 +103,35 @@ export const ConfigSchema = z.strictObject({
       shards: z.union([z.literal('auto'), z.array(z.number().int().min(0)).min(1)]).optional(),
       shardCount: z.number().int().positive().optional(),
     })
+    .superRefine((d, ctx) => {
+      // discord.js takes a list without a count as the whole fleet (count = list length), so
+      // `[1]` would identify as shard 1 of 1 (Discord closes it: 4010) and `[0]` as the only
+      // shard, taking every guild's events while another process runs shard 1.
+      if (Array.isArray(d.shards)) {
+        if (d.shardCount === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['shardCount'],
+            message: 'is required with a list of shards: the total number of shards across all processes',
+          });
+        } else {
+          for (const [i, id] of d.shards.entries()) {
+            if (id >= d.shardCount)
+              ctx.addIssue({
+                code: 'custom',
+                path: ['shards', i],
+                message: `shard ${id} does not exist with shardCount ${d.shardCount} (ids are 0 to ${d.shardCount - 1})`,
+              });
+          }
+        }
+      } else if (d.shards === 'auto' && d.shardCount !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['shardCount'],
+          message: 'is ignored with shards "auto" (Discord recommends the count): remove one of them',
+        });
+      }
+    })
     .prefault({}),
   delivery: z
     .strictObject({

@@ -242,7 +242,17 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         const reason = prior.error ?? subs.find((s) => s.paused)?.paused?.reason ?? 'Discord refused';
         return `Posting here failed: ${reason}. The subscriptions are paused; fix the channel's permissions, then use \`/digest resume\`.`;
       }
-      const r = await deliverTarget(target, deliverOpts(), true);
+      let r = await deliverTarget(target, deliverOpts(), true);
+      // Every instance's cycle delivers every pending target, so in a fleet (a sharded one
+      // above all, where the command reached just one instance) another may be posting this
+      // very digest: wait for it to finish, bounded, then deliver what is left.
+      let elsewhere = prior?.outcome === 'claimed-elsewhere';
+      const deadline = Date.now() + CLAIM_WAIT_MS;
+      while (r.outcome === 'claimed-elsewhere' && Date.now() < deadline) {
+        elsewhere = true;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        r = await deliverTarget(target, deliverOpts(), true);
+      }
       const delivered = r.delivered + (prior?.delivered ?? 0);
       const messages = r.messages + (prior?.messages ?? 0);
       if (r.outcome === 'paused')
@@ -250,7 +260,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       if (r.outcome === 'claimed-elsewhere') return 'Another paperboy instance is posting here right now.';
       if (r.outcome === 'failed')
         return `Posting failed for now (${r.error ?? 'unknown error'}); it will be retried.`;
-      if (delivered === 0 && r.summarized === 0) return 'Nothing new for this channel.';
+      if (delivered === 0 && r.summarized === 0)
+        return elsewhere
+          ? 'Another paperboy instance just posted the new papers here.'
+          : 'Nothing new for this channel.';
       return `Posted ${delivered} paper${delivered === 1 ? '' : 's'} in ${messages} message${messages === 1 ? '' : 's'}.`;
     },
     status: () => statusText(),
@@ -278,7 +291,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       );
     }
     lines.push(`Outbox: ${stats.pending} pending, ${stats.sent} sent, ${stats.failed} failed`);
-    if (bot) lines.push(`Invalid Discord requests since start: ${bot.invalidRequests()}`);
+    if (bot) {
+      const { ids, count } = bot.shards();
+      // In a sharded fleet this says which process answered (the one running this guild's shard).
+      lines.push(
+        `Gateway: shard${ids.length === 1 ? '' : 's'} ${ids.join(', ')} of ${count} on instance ${instanceId}`,
+      );
+      lines.push(`Invalid Discord requests since start: ${bot.invalidRequests()}`);
+    }
     if (next?.ingest)
       lines.push(`Next fetch: ${next.ingest.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
     return lines.join('\n');
@@ -376,6 +396,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     },
   };
 }
+
+/** How long `/digest now` waits for another instance that holds the channel's claim. */
+const CLAIM_WAIT_MS = 20_000;
 
 function scheduleEntry(s: TargetSettings) {
   return {

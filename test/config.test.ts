@@ -39,6 +39,25 @@ describe('config', () => {
     expect(c.discord.token).toBe('abc.def');
   });
 
+  it('takes sharding as "auto", or as a list of ids that exist in shardCount', () => {
+    expect(parseConfig({ discord: { shards: 'auto' } }, {}).discord.shards).toBe('auto');
+    expect(parseConfig({ discord: { shards: [1], shardCount: 2 } }, {}).discord).toMatchObject({
+      shards: [1],
+      shardCount: 2,
+    });
+    expect(parseConfig({ discord: { shardCount: 2 } }, {}).discord.shardCount).toBe(2);
+    // discord.js would take `[1]` as the whole fleet: shard 1 of 1, which Discord refuses.
+    expect(problems({ discord: { shards: [1] } })).toEqual([
+      'discord.shardCount: is required with a list of shards: the total number of shards across all processes',
+    ]);
+    expect(problems({ discord: { shards: [0, 2], shardCount: 2 } })).toEqual([
+      'discord.shards[1]: shard 2 does not exist with shardCount 2 (ids are 0 to 1)',
+    ]);
+    expect(problems({ discord: { shards: 'auto', shardCount: 4 } })[0]).toMatch(
+      /^discord\.shardCount: is ignored with shards "auto"/,
+    );
+  });
+
   it('redacts the token and store passwords when printed', () => {
     const c = parseConfig(
       {},

@@ -12,6 +12,7 @@ import {
   RESTEvents,
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
   Routes,
+  Status,
 } from 'discord.js';
 import type { Logger } from 'pino';
 import type { DiscordPort } from '../pipeline/deliver.js';
@@ -44,15 +45,26 @@ export interface Bot {
   readonly port: DiscordPort;
   /** Logs in and registers commands; resolves when the client is ready. */
   start(): Promise<void>;
-  /** Whether the gateway connection is up. */
+  /** Whether every shard this process runs is connected and ready. */
   connected(): boolean;
+  /** The shards this process runs and the fleet's shard count (known once started). */
+  shards(): { ids: number[]; count: number };
   /** How many invalid requests (401/403/429) since start. */
   invalidRequests(): number;
-  /** The commands as they were registered at start-up: `unchanged` means no write happened. */
-  registration(): 'registered' | 'unchanged' | 'pending';
+  /**
+   * The commands as they were registered at start-up: `unchanged` means no write happened,
+   * `elsewhere` that this process does not run shard 0, whose process registers them.
+   */
+  registration(): Registration;
   stop(): Promise<void>;
 }
 
+export type Registration = 'registered' | 'unchanged' | 'elsewhere' | 'pending';
+
+/**
+ * Creates the client (not yet connected): one process of a sharded fleet runs the shards in
+ * `opts.shards`; commands are global, so only the process running shard 0 registers them.
+ */
 export function createBot(opts: BotOptions): Bot {
   const client = new Client({
     intents: [GatewayIntentBits.Guilds],
@@ -65,7 +77,7 @@ export function createBot(opts: BotOptions): Bot {
     ...(opts.shardCount !== undefined ? { shardCount: opts.shardCount } : {}),
   });
   let invalid = 0;
-  let registration: 'registered' | 'unchanged' | 'pending' = 'pending';
+  let registration: Registration = 'pending';
   let unauthorized = false;
   client.rest.on(RESTEvents.Response, (_request, response) => {
     const status = response.status;
@@ -92,7 +104,12 @@ export function createBot(opts: BotOptions): Bot {
     void handleInteraction(interaction, opts.commands);
   });
   client.on(Events.Error, (err) => opts.logger.error({ err }, 'Discord client error'));
-  client.on(Events.ShardDisconnect, (_e, id) => opts.logger.warn({ shard: id }, 'gateway disconnected'));
+  client.on(Events.ShardDisconnect, (e, id) =>
+    opts.logger.warn({ shard: id, code: e.code }, 'gateway disconnected'),
+  );
+  /** After login discord.js has resolved `'auto'` and counts to the ids this process runs. */
+  const shardIds = (): number[] =>
+    Array.isArray(client.options.shards) ? [...client.options.shards].sort((a, b) => a - b) : [];
 
   return {
     client,
@@ -108,25 +125,43 @@ export function createBot(opts: BotOptions): Bot {
           unauthorized = true;
           opts.onUnauthorized?.(`Discord rejected the bot token: ${message}`);
         }
+        // Discord closed a shard for good (4010 Invalid shard, 4011 Sharding required): say what to change.
+        if (/invalid shard|sharding is required/i.test(message)) {
+          throw new Error(
+            `Discord refused the gateway session: ${message} (shards ${JSON.stringify(client.options.shards)} of ${client.options.shardCount}); check discord.shards and discord.shardCount, or use "auto"`,
+            { cause: err },
+          );
+        }
         throw err;
       }
       await ready;
       const appId = client.application?.id;
       if (!appId) throw new Error('Discord did not say which application this bot is');
-      registration = (await registerCommands(client.rest, appId, opts.guildId, commandDefinitions()))
-        ? 'registered'
-        : 'unchanged';
+      // Every process of a fleet starts at once after a deploy; one writer is enough, and two
+      // that both see old commands would both re-publish them.
+      if (!shardIds().includes(0)) registration = 'elsewhere';
+      else
+        registration = (await registerCommands(client.rest, appId, opts.guildId, commandDefinitions()))
+          ? 'registered'
+          : 'unchanged';
       opts.logger.info(
         {
           user: client.user?.tag,
           guilds: client.guilds.cache.size,
+          shards: shardIds(),
+          shardCount: client.options.shardCount,
           commands: registration,
           scope: opts.guildId ? `guild ${opts.guildId}` : 'global',
         },
         'Discord ready',
       );
     },
-    connected: () => client.isReady() && client.ws.ping !== undefined,
+    // One shard down means its guilds get no answers: the process is not healthy.
+    connected: () =>
+      client.isReady() &&
+      client.ws.shards.size > 0 &&
+      client.ws.shards.every((shard) => shard.status === Status.Ready),
+    shards: () => ({ ids: shardIds(), count: client.options.shardCount ?? 1 }),
     invalidRequests: () => invalid,
     registration: () => registration,
     async stop() {

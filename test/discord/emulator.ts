@@ -2,7 +2,8 @@
  * A small Discord: REST v10 and gateway v10 on 127.0.0.1, enough for the unmodified discord.js
  * client to log in, register commands, receive interactions and post messages — with Discord's
  * validation, nonce deduplication, rate-limit headers and fault injection, and a log of every
- * request for the tests to read.
+ * request for the tests to read. Several guilds and shards behave as on Discord: each socket
+ * gets the guilds and events of the shard it identified as, and bad shards are refused.
  */
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -48,6 +49,8 @@ export interface EmulatedMessage {
 export interface InteractionHandle {
   id: string;
   token: string;
+  /** How many gateway sockets it was dispatched to (those of its guild's shard). */
+  sockets: number;
   /** The first callback (type + data). */
   reply(timeoutMs?: number): Promise<{ type: number; data?: Record<string, unknown> }>;
   /** Callback, follow-ups and edits so far. */
@@ -65,7 +68,54 @@ export interface EmulatorOptions {
   channelLimit?: { limit: number; windowMs: number };
   /** Global requests per second. Default 50. */
   globalPerSecond?: number;
+  /** Text channels of the first guild (default 3). */
   channels?: number;
+  /**
+   * Guilds the bot is in (default 1). Guild `i` falls on shard `i % n` for every shard count
+   * `n` up to 16, so a test knows which shard serves it; each guild after the first gets one
+   * text channel.
+   */
+  guilds?: number;
+  /** The `shards` that `GET /gateway/bot` recommends (default 1). */
+  recommendedShards?: number;
+  /** `session_start_limit.max_concurrency`: shards that may identify at once (default 1). */
+  maxConcurrency?: number;
+  /**
+   * Most guilds one session may hold; an IDENTIFY whose shard would hold more is closed with
+   * 4011 Sharding required (Discord's limit is 2500; default 2500).
+   */
+  maxGuildsPerShard?: number;
+  /**
+   * The shard count Discord requires of this bot, as it does for large bots: an IDENTIFY with
+   * another count is closed with 4010 Invalid shard. Unset, any count is accepted and every
+   * socket gets the guilds its own `[id, count]` selects, as Discord does.
+   */
+  requiredShardCount?: number;
+}
+
+/** One IDENTIFY the gateway received, and how it ended. */
+export interface RecordedIdentify {
+  shard: [number, number] | undefined;
+  at: number;
+  /** The guilds READY listed, when the identify was accepted. */
+  guilds: string[];
+  /** The close code it was refused with (4004, 4010, 4011). */
+  closedWith?: number;
+}
+
+/** Where one gateway dispatch went. */
+export interface RecordedDispatch {
+  t: string;
+  /** The `[id, count]` of the socket that received it. */
+  shard: [number, number];
+  guildId?: string;
+  interactionId?: string;
+}
+
+/** The shard a guild's events go to, by Discord's rule; DMs (no guild) go to shard 0. */
+export function shardOf(guildId: string | undefined, shardCount: number): number {
+  if (guildId === undefined) return 0;
+  return Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
 }
 
 const PERM_SEND = 1n << 11n;
@@ -80,6 +130,15 @@ export const PERMISSIONS = {
 let snowflake = 1_300_000_000_000_000_000n;
 const nextId = () => String(++snowflake);
 
+// Guild ids whose timestamp part (`id >> 22`) is a multiple of 720720 (divisible by every
+// count up to 16) plus the guild's index, so guild `i` is on shard `i % n` for those counts.
+const GUILD_EPOCH = 720_720n * 430_000n;
+let guildCounter = 0n;
+/** Guild `index`'s id; the low 22 bits (worker and increment) keep ids unique across emulators. */
+function guildSnowflake(index: bigint): string {
+  return String(((GUILD_EPOCH + index) << 22n) | (++guildCounter & 0x3fffffn));
+}
+
 export class DiscordEmulator extends EventEmitter {
   readonly token: string;
   readonly applicationId = nextId();
@@ -91,8 +150,17 @@ export class DiscordEmulator extends EventEmitter {
     avatar: null,
     bot: true,
   };
-  readonly guildId = nextId();
+  /** The first guild's id (every guild: `guildIds`). */
+  readonly guildId: string;
+  readonly guildIds: string[] = [];
+  /** Text channels of every guild, the first guild's first. */
   readonly channelIds: string[] = [];
+  /** Every IDENTIFY, in order. */
+  readonly identifies: RecordedIdentify[] = [];
+  /** Every READY, GUILD_CREATE and INTERACTION_CREATE sent, with the socket's shard. */
+  readonly dispatches: RecordedDispatch[] = [];
+  private readonly identified = new Map<WebSocket, [number, number]>();
+  private readonly guildChannels = new Map<string, string[]>();
   apiBase = '';
   private readonly http = createServer((req, res) => void this.handle(req, res));
   private readonly wss = new WebSocketServer({ noServer: true });
@@ -101,7 +169,14 @@ export class DiscordEmulator extends EventEmitter {
   private readonly channelMessages = new Map<string, EmulatedMessage[]>();
   private readonly channelInfo = new Map<
     string,
-    { type: number; parent_id?: string; deleted?: boolean; canSend: boolean; recipient?: string }
+    {
+      type: number;
+      parent_id?: string;
+      deleted?: boolean;
+      canSend: boolean;
+      recipient?: string;
+      guildId?: string;
+    }
   >();
   private readonly injections: Array<Injection & { left: number; seen: number }> = [];
   private readonly buckets = new Map<string, { start: number; count: number }>();
@@ -130,9 +205,21 @@ export class DiscordEmulator extends EventEmitter {
       channelLimit: opts.channelLimit ?? { limit: 5, windowMs: 5000 },
       globalPerSecond: opts.globalPerSecond ?? 50,
       channels: opts.channels ?? 3,
+      guilds: opts.guilds ?? 1,
+      recommendedShards: opts.recommendedShards ?? 1,
+      maxConcurrency: opts.maxConcurrency ?? 1,
+      maxGuildsPerShard: opts.maxGuildsPerShard ?? 2500,
+      requiredShardCount: opts.requiredShardCount ?? 0,
     };
     this.token = this.opts.token;
+    for (let i = 0; i < this.opts.guilds; i++) {
+      const id = guildSnowflake(BigInt(i));
+      this.guildIds.push(id);
+      this.guildChannels.set(id, []);
+    }
+    this.guildId = this.guildIds[0] as string;
     for (let i = 0; i < this.opts.channels; i++) this.addChannel();
+    for (const g of this.guildIds.slice(1)) this.addChannel(g);
     this.http.on('upgrade', (req, socket, head) => {
       this.wss.handleUpgrade(req, socket, head, (ws) => this.gateway(ws));
     });
@@ -154,12 +241,24 @@ export class DiscordEmulator extends EventEmitter {
 
   // ---- world ---------------------------------------------------------------------------------
 
-  addChannel(): string {
+  /** A new text channel in `guildId` (default: the first guild). */
+  addChannel(guildId: string = this.guildId): string {
     const id = nextId();
     this.channelIds.push(id);
-    this.channelInfo.set(id, { type: 0, canSend: true });
+    this.guildChannels.get(guildId)?.push(id);
+    this.channelInfo.set(id, { type: 0, canSend: true, guildId });
     this.channelMessages.set(id, []);
     return id;
+  }
+
+  /** The text channels of one guild. */
+  channelsOf(guildId: string): string[] {
+    return [...(this.guildChannels.get(guildId) ?? [])];
+  }
+
+  /** The `[id, count]` of every socket that identified and is still open. */
+  connectedShards(): Array<[number, number]> {
+    return [...this.identified.values()];
   }
 
   /** The bot loses (or regains) Send Messages in `channelId`. */
@@ -317,8 +416,13 @@ export class DiscordEmulator extends EventEmitter {
         status: 200,
         body: {
           url: `ws://127.0.0.1:${port}/gateway`,
-          shards: 1,
-          session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
+          shards: this.opts.recommendedShards,
+          session_start_limit: {
+            total: 1000,
+            remaining: 1000,
+            reset_after: 0,
+            max_concurrency: this.opts.maxConcurrency,
+          },
         },
       };
     }
@@ -372,7 +476,8 @@ export class DiscordEmulator extends EventEmitter {
       if (name.length === 0 || name.length > 100)
         return invalidForm('name', 'Must be between 1 and 100 in length.');
       msg.thread = { id: messageId };
-      this.channelInfo.set(messageId, { type: 11, parent_id: channelId, canSend: true });
+      const guildId = this.channelInfo.get(channelId)?.guildId ?? this.guildId;
+      this.channelInfo.set(messageId, { type: 11, parent_id: channelId, canSend: true, guildId });
       this.channelMessages.set(messageId, []);
       return {
         status: 201,
@@ -380,7 +485,7 @@ export class DiscordEmulator extends EventEmitter {
           id: messageId,
           type: 11,
           parent_id: channelId,
-          guild_id: this.guildId,
+          guild_id: guildId,
           name,
           thread_metadata: {
             archived: false,
@@ -453,7 +558,7 @@ export class DiscordEmulator extends EventEmitter {
         body: {
           id: m[1],
           type: info.type,
-          guild_id: info.type === 1 ? undefined : this.guildId,
+          guild_id: info.type === 1 ? undefined : (info.guildId ?? this.guildId),
           name: `channel-${m[1]}`,
         },
       };
@@ -532,45 +637,112 @@ export class DiscordEmulator extends EventEmitter {
 
   private gateway(ws: WebSocket): void {
     this.sockets.add(ws);
-    ws.on('close', () => this.sockets.delete(ws));
+    ws.on('close', () => {
+      this.sockets.delete(ws);
+      this.identified.delete(ws);
+    });
     const send = (payload: Record<string, unknown>) =>
       ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(payload));
     send({ op: 10, d: { heartbeat_interval: 41_250 }, s: null, t: null });
     ws.on('message', (data) => {
       const msg = JSON.parse(String(data)) as { op: number; d: Record<string, unknown> };
       if (msg.op === 1) send({ op: 11, d: null, s: null, t: null });
-      if (msg.op === 2) {
-        if (msg.d.token !== this.token) {
-          ws.close(4004, 'Authentication failed.');
-          return;
-        }
-        const { port } = this.http.address() as AddressInfo;
-        this.dispatch(ws, 'READY', {
-          v: 10,
-          user: this.botUser,
-          guilds: [{ id: this.guildId, unavailable: true }],
-          session_id: `session-${nextId()}`,
-          resume_gateway_url: `ws://127.0.0.1:${port}/gateway`,
-          shard: [0, 1],
-          application: { id: this.applicationId, flags: 0 },
-        });
-        this.dispatch(ws, 'GUILD_CREATE', this.guildPayload());
-      }
+      if (msg.op === 2) this.identify(ws, msg.d);
     });
   }
 
-  private dispatch(ws: WebSocket, t: string, d: unknown): void {
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ op: 0, t, s: ++this.seq, d }));
+  /**
+   * IDENTIFY as Discord checks it: the token, then the shard (`[id, count]` with
+   * `0 <= id < count`, and the required count if one is set), then whether the shard would hold
+   * more guilds than one session may. A refusal closes the socket with Discord's close code.
+   */
+  private identify(ws: WebSocket, d: Record<string, unknown>): void {
+    const raw = d.shard;
+    const shard: [number, number] | undefined =
+      Array.isArray(raw) && raw.length === 2 ? [Number(raw[0]), Number(raw[1])] : undefined;
+    const record: RecordedIdentify = { shard, at: Date.now(), guilds: [] };
+    this.identifies.push(record);
+    const refuse = (code: number, reason: string) => {
+      record.closedWith = code;
+      ws.close(code, reason);
+    };
+    if (d.token !== this.token) {
+      refuse(4004, 'Authentication failed.');
+      return;
+    }
+    const [id, count] = shard ?? [0, 1];
+    const required = this.opts.requiredShardCount;
+    if (
+      raw !== undefined &&
+      (shard === undefined ||
+        !Number.isInteger(id) ||
+        !Number.isInteger(count) ||
+        count < 1 ||
+        id < 0 ||
+        id >= count ||
+        (required > 0 && count !== required))
+    ) {
+      refuse(4010, 'Invalid shard.');
+      return;
+    }
+    const guilds = this.guildIds.filter((g) => shardOf(g, count) === id);
+    if (guilds.length > this.opts.maxGuildsPerShard) {
+      refuse(4011, 'Sharding required.');
+      return;
+    }
+    record.guilds = guilds;
+    this.identified.set(ws, [id, count]);
+    const { port } = this.http.address() as AddressInfo;
+    this.dispatch(ws, 'READY', {
+      v: 10,
+      user: this.botUser,
+      guilds: guilds.map((g) => ({ id: g, unavailable: true })),
+      session_id: `session-${nextId()}`,
+      resume_gateway_url: `ws://127.0.0.1:${port}/gateway`,
+      shard: [id, count],
+      application: { id: this.applicationId, flags: 0 },
+    });
+    for (const g of guilds) this.dispatch(ws, 'GUILD_CREATE', this.guildPayload(g), { guildId: g });
   }
 
-  private broadcast(t: string, d: unknown): void {
-    for (const ws of this.sockets) this.dispatch(ws, t, d);
+  private dispatch(
+    ws: WebSocket,
+    t: string,
+    d: unknown,
+    about: Omit<RecordedDispatch, 't' | 'shard'> = {},
+  ): void {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    this.dispatches.push({ t, shard: this.identified.get(ws) ?? [0, 1], ...about });
+    ws.send(JSON.stringify({ op: 0, t, s: ++this.seq, d }));
   }
 
-  private guildPayload(): Record<string, unknown> {
+  /**
+   * Sends a guild's event to the sockets whose shard holds that guild (DMs: shard 0), as
+   * Discord does: never to the others. Returns how many sockets got it.
+   */
+  private dispatchToGuild(
+    guildId: string | undefined,
+    t: string,
+    d: unknown,
+    interactionId?: string,
+  ): number {
+    let sent = 0;
+    for (const [ws, [id, count]] of this.identified) {
+      if (shardOf(guildId, count) !== id || ws.readyState !== WebSocket.OPEN) continue;
+      this.dispatch(ws, t, d, {
+        ...(guildId !== undefined ? { guildId } : {}),
+        ...(interactionId !== undefined ? { interactionId } : {}),
+      });
+      sent++;
+    }
+    return sent;
+  }
+
+  private guildPayload(guildId: string): Record<string, unknown> {
+    const index = this.guildIds.indexOf(guildId);
     return {
-      id: this.guildId,
-      name: 'Emulated Guild',
+      id: guildId,
+      name: index === 0 ? 'Emulated Guild' : `Emulated Guild ${index + 1}`,
       icon: null,
       owner_id: '1',
       unavailable: false,
@@ -579,7 +751,7 @@ export class DiscordEmulator extends EventEmitter {
       features: [],
       roles: [
         {
-          id: this.guildId,
+          id: guildId,
           name: '@everyone',
           permissions: PERMISSIONS.member,
           position: 0,
@@ -599,12 +771,12 @@ export class DiscordEmulator extends EventEmitter {
       stage_instances: [],
       guild_scheduled_events: [],
       joined_at: new Date().toISOString(),
-      channels: this.channelIds.map((id, i) => ({
+      channels: this.channelsOf(guildId).map((id, i) => ({
         id,
         type: 0,
         name: `papers-${i}`,
         position: i,
-        guild_id: this.guildId,
+        guild_id: guildId,
         permission_overwrites: [],
       })),
     };
@@ -639,34 +811,41 @@ export class DiscordEmulator extends EventEmitter {
     this.interactions.set(id, record);
     const channelId = opts.channelId ?? (this.channelIds[0] as string);
     const userId = opts.userId ?? '5000';
-    const dm = this.channelInfo.get(channelId)?.type === 1;
-    this.broadcast('INTERACTION_CREATE', {
-      id,
-      application_id: this.applicationId,
-      type,
-      data,
-      ...(dm
-        ? { user: this.member(userId, '0').user }
-        : {
-            guild_id: this.guildId,
-            member: this.member(userId, opts.permissions ?? PERMISSIONS.member),
-            guild_locale: 'en-US',
-          }),
-      channel_id: channelId,
-      channel: {
-        id: channelId,
-        type: dm ? 1 : 0,
-        ...(dm ? {} : { guild_id: this.guildId, name: `channel-${channelId}` }),
+    const info = this.channelInfo.get(channelId);
+    const dm = info?.type === 1;
+    const guildId = dm ? undefined : (info?.guildId ?? this.guildId);
+    const sockets = this.dispatchToGuild(
+      guildId,
+      'INTERACTION_CREATE',
+      {
+        id,
+        application_id: this.applicationId,
+        type,
+        data,
+        ...(dm
+          ? { user: this.member(userId, '0').user }
+          : {
+              guild_id: guildId,
+              member: this.member(userId, opts.permissions ?? PERMISSIONS.member),
+              guild_locale: 'en-US',
+            }),
+        channel_id: channelId,
+        channel: {
+          id: channelId,
+          type: dm ? 1 : 0,
+          ...(dm ? {} : { guild_id: guildId, name: `channel-${channelId}` }),
+        },
+        token,
+        version: 1,
+        locale: 'en-US',
+        app_permissions: PERMISSIONS.all,
+        entitlements: [],
+        authorizing_integration_owners: { 0: guildId ?? this.guildId },
+        context: dm ? 1 : 0,
+        ...opts.extra,
       },
-      token,
-      version: 1,
-      locale: 'en-US',
-      app_permissions: PERMISSIONS.all,
-      entitlements: [],
-      authorizing_integration_owners: { 0: this.guildId },
-      context: dm ? 1 : 0,
-      ...opts.extra,
-    });
+      id,
+    );
     const timer = setTimeout(() => {
       if (!record.responses.some((r) => r.kind === 'callback')) this.failedInteractions++;
     }, 3000);
@@ -698,6 +877,7 @@ export class DiscordEmulator extends EventEmitter {
     return {
       id,
       token,
+      sockets,
       responses: () => [...record.responses],
       waitFor,
       reply: async (timeoutMs) =>
