@@ -258,5 +258,49 @@ export function findCodeLinks(text: string): string[] {
 
 /** Whitespace-normalised text, for comparing abstracts across sources. */
 export function normalizeSpace(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+  // `text.replace(/\s+/g, ' ').trim()` in one pass: parsing a feed calls this on every title,
+  // abstract and author, and the regex form was the biggest cost after the XML parser itself.
+  // Runs that are already one space are left inside their slice; only other runs cut it.
+  let out = '';
+  let from = -1;
+  let i = 0;
+  const n = text.length;
+  while (i < n && isSpace(text.charCodeAt(i))) i++;
+  from = i;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (!isSpace(c)) {
+      i++;
+      continue;
+    }
+    let end = i + 1;
+    while (end < n && isSpace(text.charCodeAt(end))) end++;
+    if (end === n) {
+      out += text.slice(from, i);
+      return out;
+    }
+    if (c !== 32 || end > i + 1) {
+      out += `${text.slice(from, i)} `;
+      from = end;
+    }
+    i = end;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/** JavaScript's `\s`: WhiteSpace and LineTerminator code points. */
+function isSpace(c: number): boolean {
+  if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
+  if (c < 0xa0) return false;
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
 }

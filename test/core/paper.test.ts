@@ -4,6 +4,7 @@ import {
   findCodeLinks,
   fingerprintHash,
   hash64,
+  normalizeSpace,
   parseArxivRef,
   titleFingerprint,
 } from '../../src/core/paper.js';
@@ -124,7 +125,21 @@ describe('findCodeLinks', () => {
 
 describe('fingerprintHash', () => {
   it('equals the hash of the fingerprint, for ASCII and any other text', () => {
-    const pieces = fc.constantFrom('Multi-Task', ' ', '  ', '\n', '--', 'ABC', 'x9', '(v2)', 'É', 'ﬁ', '①', '.', 'a');
+    const pieces = fc.constantFrom(
+      'Multi-Task',
+      ' ',
+      '  ',
+      '\n',
+      '--',
+      'ABC',
+      'x9',
+      '(v2)',
+      'É',
+      'ﬁ',
+      '①',
+      '.',
+      'a',
+    );
     fc.assert(
       fc.property(fc.array(fc.oneof(pieces, fc.string()), { maxLength: 30 }), (parts) => {
         const text = parts.join('');
@@ -139,5 +154,45 @@ describe('fingerprintHash', () => {
     ['ATTENTION is all you need', 'Attention Is All You Need.'],
   ])('gives %j and %j the same hash', (a, b) => {
     expect(fingerprintHash(a)).toBe(fingerprintHash(b));
+  });
+});
+
+describe('normalizeSpace', () => {
+  it('folds whitespace exactly as replace(/\\s+/g, " ").trim() does', () => {
+    const pieces = fc.constantFrom(
+      ' ',
+      '  ',
+      '\n',
+      '\t',
+      '\r\n',
+      '\u00a0',
+      '\u2003',
+      '\u3000',
+      '\ufeff',
+      '\u2028',
+      '\u0085',
+      '\u200b',
+      'a',
+      'Bé',
+      '.',
+      'x y',
+    );
+    fc.assert(
+      fc.property(fc.array(fc.oneof(pieces, fc.string()), { maxLength: 25 }), (parts) => {
+        const text = parts.join('');
+        expect(normalizeSpace(text)).toBe(text.replace(/\s+/g, ' ').trim());
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it.each([
+    ['', ''],
+    ['   ', ''],
+    ['already normal', 'already normal'],
+    ['  lead and trail  ', 'lead and trail'],
+    ['Abstract:\n  We  propose\ta model.\n', 'Abstract: We propose a model.'],
+  ])('turns %j into %j', (input, expected) => {
+    expect(normalizeSpace(input)).toBe(expected);
   });
 });
