@@ -143,7 +143,7 @@ describe('KeyvSqliteWasm as a raw adapter', () => {
     expect(await adapter(file).get('k')).toBe('v');
   });
 
-  it('leaves a plain SQLite file: WAL, 64 KiB pages, values as TEXT', async () => {
+  it('leaves a plain SQLite file: WAL, 32 KiB pages, values as TEXT', async () => {
     const file = join(dir, 'plain.sqlite');
     const a = new KeyvSqliteWasm(file);
     await a.setMany([{ key: 'papers:x', value: '{"value":"Ünï"}' }]);
@@ -152,7 +152,7 @@ describe('KeyvSqliteWasm as a raw adapter', () => {
     try {
       db.exec('PRAGMA locking_mode = EXCLUSIVE');
       expect(db.get('PRAGMA journal_mode')).toEqual({ journal_mode: 'wal' });
-      expect(db.get('PRAGMA page_size')).toEqual({ page_size: 65536 });
+      expect(db.get('PRAGMA page_size')).toEqual({ page_size: 32768 });
       expect(db.all('SELECT key, typeof(value) AS type, value, expires FROM keyv')).toEqual([
         { key: 'papers:x', type: 'text', value: '{"value":"Ünï"}', expires: null },
       ]);
