@@ -197,7 +197,9 @@ export class SqliteKeyvDatabase {
   private upsert(rows: readonly SqliteEntry[]): void {
     if (rows.length === 0) return;
     const full = rows.length === SQLITE_UPSERT_ROWS;
-    const stmt = this.stmt(full ? UPSERT_MANY_SQL : UPSERT_ONE_SQL);
+    // Without expiries the NULLs are in the SQL: a third fewer values to bind.
+    const ttl = rows.some((row) => row.expires !== null);
+    const stmt = this.stmt(upsertSql(full ? SQLITE_UPSERT_ROWS : 1, ttl));
     // Values go in as UTF-8 bytes cast to TEXT in SQLite: node-sqlite3-wasm encodes bound strings
     // in a JS loop, Buffer#write does it natively (measured: upserts of 1.5 kB values 34k → 60k/s)
     // and, unlike TextEncoder#encodeInto, without garbage (that made as many bytes as it wrote).
@@ -211,8 +213,11 @@ export class SqliteKeyvDatabase {
     const params: (string | Uint8Array | number | null)[] = [];
     for (const { key, value, expires } of rows) {
       const end = at + buffer.write(value, at, 'utf8');
-      if (full) params.push(key, buffer.subarray(at, end), expires);
-      else stmt.run([key, buffer.subarray(at, end), expires]);
+      const bytes = buffer.subarray(at, end);
+      if (full) {
+        if (ttl) params.push(key, bytes, expires);
+        else params.push(key, bytes);
+      } else stmt.run(ttl ? [key, bytes, expires] : [key, bytes]);
       at = full ? end : 0;
     }
     if (full) stmt.run(params);
@@ -390,14 +395,20 @@ function isStaleLock(file: string, owner: number | undefined): boolean {
   }
 }
 
-function upsertSql(rows: number): string {
-  return (
-    `INSERT INTO keyv (key, value, expires) VALUES ${'(?, CAST(? AS TEXT), ?),'.repeat(rows).slice(0, -1)} ` +
-    'ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires'
-  );
+/** The upsert of `rows` rows, with their expiries bound or as NULLs; built once per shape. */
+function upsertSql(rows: number, ttl: boolean): string {
+  const cacheKey = ttl ? -rows : rows;
+  let sql = upsertSqls.get(cacheKey);
+  if (sql === undefined) {
+    const row = ttl ? '(?, CAST(? AS TEXT), ?),' : '(?, CAST(? AS TEXT), NULL),';
+    sql =
+      `INSERT INTO keyv (key, value, expires) VALUES ${row.repeat(rows).slice(0, -1)} ` +
+      'ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires';
+    upsertSqls.set(cacheKey, sql);
+  }
+  return sql;
 }
-const UPSERT_ONE_SQL = upsertSql(1);
-const UPSERT_MANY_SQL = upsertSql(SQLITE_UPSERT_ROWS);
+const upsertSqls = new Map<number, string>();
 
 function placeholders(n: number): string {
   return '?,'.repeat(n).slice(0, -1);
