@@ -22,7 +22,7 @@ export const SQLITE_MEMORY = ':memory:';
 /** Keys per `WHERE key IN (…)` statement: far below SQLite's bound-parameter limit. */
 export const SQLITE_IN_CHUNK = 500;
 
-/** Rows per multi-row upsert statement (3 parameters each). */
+/** Rows per multi-row upsert statement (2 or 3 bound parameters each). */
 export const SQLITE_UPSERT_ROWS = 50;
 
 /** The page size of new files. */
