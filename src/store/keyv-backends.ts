@@ -14,7 +14,7 @@ import {
   createRedisCoordinator,
   type RedisLike,
 } from './roles.js';
-import { KeyvSqliteWasm, SQLITE_MEMORY, SqliteKeyvDatabase } from './sqlite-adapter.js';
+import { KeyvSqliteWasm, SQLITE_MEMORY, type SqliteEntry, SqliteKeyvDatabase } from './sqlite-adapter.js';
 import type { Coordinator } from './types.js';
 
 /** Where a store URL points. SQLite paths are absolute (or {@link SQLITE_MEMORY}). */
@@ -126,6 +126,17 @@ export async function openKeyvBackend(
   }
 }
 
+/**
+ * Keyv's stored form of each entry, serialize({ value, expires }) (without a TTL, expires is left
+ * out), made as the database reads it: a batch never holds all its serialized papers at once,
+ * which kept megabytes of strings alive through young-generation collections.
+ */
+function* keyvRows(entries: readonly NamespacedEntry[]): Generator<SqliteEntry> {
+  for (const e of entries) {
+    yield { key: keyvKey(e.namespace, e.key), value: JSON.stringify({ value: e.value }), expires: null };
+  }
+}
+
 function openSqlite(path: string): KeyvBackend {
   const database = SqliteKeyvDatabase.open(path);
   return {
@@ -134,15 +145,7 @@ function openSqlite(path: string): KeyvBackend {
     coordinator: createLocalCoordinator(),
     ping: async () => database.ping(),
     close: async () => database.close(),
-    // Keyv's stored form is serialize({ value, expires }); without a TTL, expires is left out.
-    writeMany: async (entries) =>
-      database.setMany(
-        entries.map((e) => ({
-          key: keyvKey(e.namespace, e.key),
-          value: JSON.stringify({ value: e.value }),
-          expires: null,
-        })),
-      ),
+    writeMany: async (entries) => database.setMany(keyvRows(entries)),
   };
 }
 

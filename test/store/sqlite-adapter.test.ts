@@ -5,7 +5,12 @@ import { join, resolve } from 'node:path';
 import { Keyv } from 'keyv';
 import sqlite from 'node-sqlite3-wasm';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { KeyvSqliteWasm, SqliteKeyvDatabase, SqliteLockedError } from '../../src/store/sqlite-adapter.js';
+import {
+  KeyvSqliteWasm,
+  SQLITE_UPSERT_ROWS,
+  SqliteKeyvDatabase,
+  SqliteLockedError,
+} from '../../src/store/sqlite-adapter.js';
 
 let dir: string;
 const open: { disconnect(): Promise<void> }[] = [];
@@ -64,6 +69,26 @@ describe('KeyvSqliteWasm as a raw adapter', () => {
     expect(await a.getMany(['k', 'j'])).toEqual(['two', 'three']);
   });
 
+  it('writes batches spanning multi-row statements in order, whatever the values', async () => {
+    const a = adapter();
+    const n = SQLITE_UPSERT_ROWS * 3 + 7;
+    const big = `{"value":"${'é🙂x'.repeat(400_000)}"}`; // larger than the reused value buffer
+    const entries = Array.from({ length: n }, (_, i) => ({ key: `ns:${i % (n - 20)}`, value: `v${i}·ü` }));
+    entries[SQLITE_UPSERT_ROWS + 1] = { key: 'ns:big', value: big };
+    entries.push({ key: 'ns:empty', value: '' });
+    await a.setMany(entries);
+    const last = new Map(entries.map((e) => [e.key, e.value]));
+    const keys = [...last.keys()];
+    expect(await a.getMany(keys)).toEqual(keys.map((k) => last.get(k)));
+    // A duplicate inside one statement and across statements: the later row wins.
+    await a.setMany([
+      ...Array.from({ length: SQLITE_UPSERT_ROWS - 1 }, (_, i) => ({ key: `d:${i}`, value: 'old' })),
+      { key: 'd:0', value: 'same statement' },
+      { key: 'd:1', value: 'next statement' },
+    ]);
+    expect(await a.getMany(['d:0', 'd:1', 'd:2'])).toEqual(['same statement', 'next statement', 'old']);
+  });
+
   it('deleteMany reports whether anything was deleted', async () => {
     const a = adapter();
     await a.setMany([
@@ -118,7 +143,7 @@ describe('KeyvSqliteWasm as a raw adapter', () => {
     expect(await adapter(file).get('k')).toBe('v');
   });
 
-  it('leaves a plain SQLite file: WAL, 16 KiB pages, values as TEXT', async () => {
+  it('leaves a plain SQLite file: WAL, 32 KiB pages, values as TEXT', async () => {
     const file = join(dir, 'plain.sqlite');
     const a = new KeyvSqliteWasm(file);
     await a.setMany([{ key: 'papers:x', value: '{"value":"Ünï"}' }]);
@@ -127,7 +152,7 @@ describe('KeyvSqliteWasm as a raw adapter', () => {
     try {
       db.exec('PRAGMA locking_mode = EXCLUSIVE');
       expect(db.get('PRAGMA journal_mode')).toEqual({ journal_mode: 'wal' });
-      expect(db.get('PRAGMA page_size')).toEqual({ page_size: 16384 });
+      expect(db.get('PRAGMA page_size')).toEqual({ page_size: 32768 });
       expect(db.all('SELECT key, typeof(value) AS type, value, expires FROM keyv')).toEqual([
         { key: 'papers:x', type: 'text', value: '{"value":"Ünï"}', expires: null },
       ]);
@@ -210,11 +235,13 @@ describe('KeyvSqliteWasm under Keyv', () => {
 describe('the SQLite file lock', () => {
   const children: ChildProcess[] = [];
   afterEach(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null && child.pid) process.kill(child.pid);
+    for (const child of children.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid);
+    }
   });
 
   /** Runs a script against the adapter in another Node process. */
-  function child(file: string, mode: 'hold' | 'crash'): Promise<ChildProcess> {
+  function child(file: string, mode: 'hold' | 'crash' | 'killed'): Promise<ChildProcess> {
     const script = join(dir, `${mode}.ts`);
     const adapterPath = resolve('src/store/sqlite-adapter.ts');
     writeFileSync(
@@ -222,6 +249,12 @@ describe('the SQLite file lock', () => {
       `import { SqliteKeyvDatabase } from ${JSON.stringify(adapterPath)};
 const db = SqliteKeyvDatabase.open(${JSON.stringify(file)});
 db.setMany([{ key: 'k', value: 'from child', expires: null }]);
+if (${JSON.stringify(mode)} === 'killed') {
+  // Enough committed transactions to pass an automatic checkpoint, then one more.
+  const value = 'x'.repeat(1000);
+  for (let t = 0; t < 20; t++) db.setMany(Array.from({ length: 5000 }, (_, i) => ({ key: 't' + t + ':' + i, value, expires: null })));
+  db.setMany([{ key: 'last', value: 'committed', expires: null }]);
+}
 console.log('ready');
 if (${JSON.stringify(mode)} === 'crash') process.exit(0); // without closing: the lock stays behind
 else setInterval(() => {}, 1000);
@@ -258,6 +291,18 @@ else setInterval(() => {}, 1000);
     expect((error as SqliteLockedError).ownerPid).toBe(holder.pid);
     expect((error as Error).message).toMatch(/one process per SQLite file/);
   });
+
+  it('keeps every committed transaction of a process killed with SIGKILL', async () => {
+    const file = join(dir, 'keyv.sqlite');
+    const killed = await child(file, 'killed');
+    const exited = new Promise((r) => killed.once('exit', r));
+    killed.kill('SIGKILL');
+    await exited;
+    const a = adapter(file);
+    expect(await a.get('last')).toBe('committed');
+    expect(await a.get('k')).toBe('from child');
+    expect(await a.count('t19')).toBe(5000);
+  }, 30_000);
 
   it('takes over the lock of a process that died without closing, keeping its writes', async () => {
     const file = join(dir, 'keyv.sqlite');
