@@ -1,0 +1,1058 @@
+/**
+ * The compiled matcher. Queries are compiled once into closures over small integer ids: every
+ * stem and prefix the queries use is interned, and a paper is scanned once into per-id presence
+ * and term frequencies in typed arrays stamped with a per-paper epoch (no Maps, Sets or token
+ * objects per paper). Words no query uses are counted but otherwise dropped.
+ *
+ * ASCII text is scanned char by char with a rolling hash (the stem's hash falls out of the hashes
+ * of the word's prefixes, so no substring is built); compounds and non-ASCII text go through
+ * {@link tokenize}, so the tokens are by construction the interpreter's. Answers and scores are
+ * exactly {@link matchesQuery} and {@link scoreMatch}: phrases follow the interpreter's
+ * position rules, scores add the same terms in the same order.
+ */
+import type { RE2JS } from 're2js';
+import { foldText, stem as stemWord, tokenize } from './analyze.js';
+import {
+  type AnalyzedPaper,
+  AUTHOR_GAP,
+  bm25,
+  type CorpusStats,
+  DEFAULT_STATS,
+  type MatchablePaper,
+  type Matcher,
+  type MatchHit,
+  matchesQuery,
+  positiveLeaves,
+  scoreMatch,
+  TITLE_WEIGHT,
+} from './match.js';
+import type { Field, Query } from './parse.js';
+
+const TITLE = 0;
+const ABSTRACT = 1;
+const AUTHOR = 2;
+
+const SLOTS: Record<Field, readonly number[]> = {
+  text: [TITLE, ABSTRACT],
+  title: [TITLE],
+  abstract: [ABSTRACT],
+  author: [AUTHOR],
+  category: [],
+  source: [],
+};
+
+/** ASCII letters and digits: the characters of a word in ASCII text. */
+const ALNUM = new Uint8Array(128);
+for (let c = 48; c <= 57; c++) ALNUM[c] = 1;
+for (let c = 65; c <= 90; c++) ALNUM[c] = 1;
+for (let c = 97; c <= 122; c++) ALNUM[c] = 1;
+
+const FNV_BASIS = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+const NON_ASCII = /[^\p{ASCII}]/u;
+
+/** The same rolling hash the scanner computes over a word's folded characters. */
+function hashString(s: string): number {
+  let h = FNV_BASIS;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
+  return h;
+}
+
+function slotOf(h: number, mask: number): number {
+  return (Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0) & mask;
+}
+
+/** Open addressing from a hash to the ids of strings, verified against the text's characters. */
+class CharTable {
+  private readonly mask: number;
+  private readonly hashes: Int32Array;
+  private readonly ids: Int32Array;
+
+  constructor(private readonly words: readonly string[]) {
+    let size = 16;
+    while (size < words.length * 2) size <<= 1;
+    this.mask = size - 1;
+    this.hashes = new Int32Array(size);
+    this.ids = new Int32Array(size);
+    for (const [id, w] of words.entries()) {
+      const h = hashString(w);
+      let i = slotOf(h, this.mask);
+      while (this.ids[i] !== 0) i = (i + 1) & this.mask;
+      this.ids[i] = id + 1;
+      this.hashes[i] = h;
+    }
+  }
+
+  /**
+   * Finds the id of the word made of `len` characters of `s` from `start` (ASCII, folded here),
+   * followed by the character `tail` when it is not -1; -1 when no query uses it.
+   */
+  find(h: number, s: string, start: number, len: number, tail: number): number {
+    const total = tail === -1 ? len : len + 1;
+    for (let i = slotOf(h, this.mask); ; i = (i + 1) & this.mask) {
+      const id = this.ids[i] as number;
+      if (id === 0) return -1;
+      if (this.hashes[i] !== h) continue;
+      const w = this.words[id - 1] as string;
+      if (w.length !== total) continue;
+      let same = true;
+      for (let k = 0; k < len; k++) {
+        if (w.charCodeAt(k) !== (s.charCodeAt(start + k) | 32)) {
+          same = false;
+          break;
+        }
+      }
+      if (same && (tail === -1 || w.charCodeAt(len) === tail)) return id - 1;
+    }
+  }
+}
+
+function growInt(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+/** What the scan of one text field keeps about the paper, reused from paper to paper. */
+class FieldScan {
+  /** Tokens of the field, as `FieldText.tokens.length` (compound joins included). */
+  len = 0;
+  /** Stem id of the plain token at each position (-1: no query uses it, -2: between authors). */
+  pos = new Int32Array(512);
+  npos = 0;
+  /** Joined forms of compounds whose stem a query uses: stem id and last position covered. */
+  jStem = new Int32Array(16);
+  jEnd = new Int32Array(16);
+  nj = 0;
+  /** Tokens that matter for highlighting (stem used, or a prefix matched), in token order. */
+  rStem = new Int32Array(64);
+  rStart = new Int32Array(64);
+  rEnd = new Int32Array(64);
+  rRaw: Array<string | undefined> = [];
+  nr = 0;
+  /** Prefix matches: prefix id and the token (index into the r-arrays). */
+  pmId = new Int32Array(32);
+  pmRec = new Int32Array(32);
+  npm = 0;
+  /** The field's text as the paper has it (author names joined), for raw words and regexes. */
+  text: string | undefined;
+  nfkcText: string | undefined;
+  readonly seen: Uint32Array;
+  readonly tf: Int32Array;
+  readonly preSeen: Uint32Array;
+  readonly surfStamp: Uint32Array;
+  readonly surf: string[][];
+
+  constructor(stems: number, prefixes: number) {
+    this.seen = new Uint32Array(stems);
+    this.tf = new Int32Array(stems);
+    this.preSeen = new Uint32Array(prefixes);
+    this.surfStamp = new Uint32Array(stems);
+    this.surf = new Array<string[]>(stems);
+  }
+
+  reset(): void {
+    this.len = 0;
+    this.npos = 0;
+    this.nj = 0;
+    this.nr = 0;
+    this.npm = 0;
+    this.text = undefined;
+    this.nfkcText = undefined;
+  }
+
+  pushPos(id: number): void {
+    if (this.npos === this.pos.length) this.pos = growInt(this.pos);
+    this.pos[this.npos++] = id;
+  }
+
+  pushRecord(stem: number, start: number, end: number, raw: string | undefined): number {
+    if (this.nr === this.rStem.length) {
+      this.rStem = growInt(this.rStem);
+      this.rStart = growInt(this.rStart);
+      this.rEnd = growInt(this.rEnd);
+    }
+    const r = this.nr++;
+    this.rStem[r] = stem;
+    this.rStart[r] = start;
+    this.rEnd[r] = end;
+    this.rRaw[r] = raw;
+    return r;
+  }
+
+  pushPrefixMatch(id: number, rec: number): void {
+    if (this.npm === this.pmId.length) {
+      this.pmId = growInt(this.pmId);
+      this.pmRec = growInt(this.pmRec);
+    }
+    this.pmId[this.npm] = id;
+    this.pmRec[this.npm++] = rec;
+  }
+
+  pushJoined(stem: number, end: number): void {
+    if (this.nj === this.jStem.length) {
+      this.jStem = growInt(this.jStem);
+      this.jEnd = growInt(this.jEnd);
+    }
+    this.jStem[this.nj] = stem;
+    this.jEnd[this.nj++] = end;
+  }
+}
+
+type Test = () => boolean;
+interface ScoreAcc {
+  score: number;
+  terms: string[];
+}
+type Scorer = (acc: ScoreAcc) => void;
+
+/** A key a matching paper must have: the kind of index and the stem or prefix id, or a code. */
+type Key =
+  | { kind: 'text' | 'author' | 'textPrefix' | 'authorPrefix'; id: number }
+  | { kind: 'category' | 'source'; code: string; prefix: boolean };
+
+/** Set when scanning stopped at a non-ASCII character: the field is redone through `tokenize`. */
+const NOT_ASCII = -1;
+
+/**
+ * Queries compiled over interned ids: {@link scan} a paper once, then {@link test} and
+ * {@link score} any of the queries on it. The answers are those of {@link matchesQuery} and
+ * {@link scoreMatch} on `analyzePaper(paper)`.
+ */
+export class QueryProgram {
+  private readonly stemIds = new Map<string, number>();
+  private readonly stemList: string[] = [];
+  private readonly prefixIds = new Map<string, number>();
+  private readonly prefixList: string[] = [];
+  private readonly stems: CharTable;
+  private readonly prefixes: CharTable;
+  /** prefixLen[k] = 1 when some prefix has k characters. */
+  private prefixLen = new Uint8Array(1);
+  private prefixLens: number[] = [];
+  private readonly fields: FieldScan[] = [];
+  private epoch = 0;
+  private paper: MatchablePaper | undefined;
+  private categories: string[] = [];
+  private sources: string[] = [];
+  private paperFallback = false;
+  /** Ids present in title or abstract, and in author names, this paper (for candidate lookup). */
+  textAny = new Uint32Array(0);
+  textPresent = new Int32Array(256);
+  nTextPresent = 0;
+  authorPresent = new Int32Array(32);
+  nAuthorPresent = 0;
+  textPrefixPresent = new Int32Array(32);
+  nTextPrefixPresent = 0;
+  authorPrefixPresent = new Int32Array(8);
+  nAuthorPrefixPresent = 0;
+  private readonly tests: Test[];
+  private readonly scorers: Scorer[][];
+  private readonly keys: Array<Key[] | undefined>;
+  private readonly idf: (stem: number) => number;
+  private readonly avgTitle: () => number;
+  private readonly avgAbstract: () => number;
+
+  /** Compiles `queries`; `stats` weighs words as {@link scoreMatch} does (read when scoring). */
+  constructor(
+    readonly queries: readonly Query[],
+    readonly stats?: CorpusStats,
+  ) {
+    for (const q of queries) this.intern(q);
+    this.stems = new CharTable(this.stemList);
+    this.prefixes = new CharTable(this.prefixList);
+    const maxPrefix = this.prefixList.reduce((n, p) => Math.max(n, p.length), 0);
+    this.prefixLen = new Uint8Array(maxPrefix + 1);
+    for (const p of this.prefixList) this.prefixLen[p.length] = 1;
+    this.prefixLens = [...new Set(this.prefixList.map((p) => p.length))].sort((a, b) => a - b);
+    for (let f = 0; f < 3; f++) this.fields.push(new FieldScan(this.stemList.length, this.prefixList.length));
+    this.textAny = new Uint32Array(this.stemList.length);
+    if (stats === undefined) {
+      const { papers } = DEFAULT_STATS;
+      // Without statistics every df is 0: one weight for every word.
+      const idf = Math.log(1 + (papers - 0 + 0.5) / (0 + 0.5));
+      this.idf = () => idf;
+      this.avgTitle = () => DEFAULT_STATS.avgTitle;
+      this.avgAbstract = () => DEFAULT_STATS.avgAbstract;
+    } else {
+      const list = this.stemList;
+      this.idf = (id) => {
+        const df = stats.df(list[id] as string);
+        return Math.log(1 + (stats.papers - df + 0.5) / (df + 0.5));
+      };
+      this.avgTitle = () => stats.avgTitle;
+      this.avgAbstract = () => stats.avgAbstract;
+    }
+    this.tests = queries.map((q) => this.compileTest(q));
+    this.scorers = queries.map((q) => positiveLeaves(q).map((leaf) => this.compileScorer(leaf)));
+    this.keys = queries.map((q) => this.requiredKeys(q));
+  }
+
+  /** Number of distinct stems the queries use. */
+  get stemCount(): number {
+    return this.stemList.length;
+  }
+
+  /** Number of distinct prefixes the queries use. */
+  get prefixCount(): number {
+    return this.prefixList.length;
+  }
+
+  /**
+   * Whether the last scanned paper is outside what the program models (an author name of 1000
+   * words or more, whose positions run into the next name's): callers use the interpreter then.
+   */
+  get fallback(): boolean {
+    return this.paperFallback;
+  }
+
+  /** The current paper's epoch: an id array entry equal to it was set for this paper. */
+  get stamp(): number {
+    return this.epoch;
+  }
+
+  /** Keys one of which a paper matching query `i` must have, or `undefined` (it can match without). */
+  keysOf(i: number): Key[] | undefined {
+    return this.keys[i];
+  }
+
+  /** Whether query `i` matches the last scanned paper. */
+  test(i: number): boolean {
+    return (this.tests[i] as Test)();
+  }
+
+  /** {@link scoreMatch} of query `i` on the last scanned paper. */
+  score(i: number): { score: number; terms: string[] } {
+    const acc: ScoreAcc = { score: 0, terms: [] };
+    for (const s of this.scorers[i] as Scorer[]) s(acc);
+    return { score: Math.round(acc.score * 1000) / 1000, terms: acc.terms };
+  }
+
+  /** Categories of the last scanned paper, folded. */
+  get paperCategories(): readonly string[] {
+    return this.categories;
+  }
+
+  /** Sources of the last scanned paper, folded. */
+  get paperSources(): readonly string[] {
+    return this.sources;
+  }
+
+  // ---- compiling ------------------------------------------------------------------------------
+
+  private internStem(s: string): number {
+    let id = this.stemIds.get(s);
+    if (id === undefined) {
+      id = this.stemList.length;
+      this.stemList.push(s);
+      this.stemIds.set(s, id);
+    }
+    return id;
+  }
+
+  private internPrefix(s: string): number {
+    let id = this.prefixIds.get(s);
+    if (id === undefined) {
+      id = this.prefixList.length;
+      this.prefixList.push(s);
+      this.prefixIds.set(s, id);
+    }
+    return id;
+  }
+
+  private intern(q: Query): void {
+    switch (q.type) {
+      case 'and':
+      case 'or':
+        for (const c of q.children) this.intern(c);
+        return;
+      case 'not':
+        this.intern(q.child);
+        return;
+      case 'term':
+        this.internStem(q.word);
+        return;
+      case 'phrase':
+        for (const w of q.words) this.internStem(w);
+        return;
+      case 'prefix':
+        this.internPrefix(q.prefix);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private compileTest(q: Query): Test {
+    switch (q.type) {
+      case 'and': {
+        const cs = q.children.map((c) => this.compileTest(c));
+        if (cs.length === 2) {
+          const [a, b] = cs as [Test, Test];
+          return () => a() && b();
+        }
+        return () => {
+          for (const c of cs) if (!c()) return false;
+          return true;
+        };
+      }
+      case 'or': {
+        const cs = q.children.map((c) => this.compileTest(c));
+        if (cs.length === 2) {
+          const [a, b] = cs as [Test, Test];
+          return () => a() || b();
+        }
+        return () => {
+          for (const c of cs) if (c()) return true;
+          return false;
+        };
+      }
+      case 'not': {
+        const c = this.compileTest(q.child);
+        return () => !c();
+      }
+      case 'code': {
+        const { code, prefix } = q;
+        const category = q.field === 'category';
+        return () => {
+          for (const v of category ? this.categories : this.sources)
+            if (prefix ? v.startsWith(code) : v === code) return true;
+          return false;
+        };
+      }
+      case 'term': {
+        const id = this.stemIds.get(q.word) as number;
+        const fs = SLOTS[q.field].map((f) => this.fields[f] as FieldScan);
+        if (fs.length === 2) {
+          const [a, b] = fs as [FieldScan, FieldScan];
+          return () => a.seen[id] === this.epoch || b.seen[id] === this.epoch;
+        }
+        const [a] = fs as [FieldScan];
+        return () => a.seen[id] === this.epoch;
+      }
+      case 'phrase': {
+        const ids = Int32Array.from(q.words, (w) => this.stemIds.get(w) as number);
+        const fs = SLOTS[q.field].map((f) => this.fields[f] as FieldScan);
+        return () => {
+          for (const f of fs) if (this.phraseIn(f, ids)) return true;
+          return false;
+        };
+      }
+      case 'prefix': {
+        const id = this.prefixIds.get(q.prefix) as number;
+        const fs = SLOTS[q.field].map((f) => this.fields[f] as FieldScan);
+        return () => {
+          for (const f of fs) if (f.preSeen[id] === this.epoch) return true;
+          return false;
+        };
+      }
+      case 'regex': {
+        const re = q.re;
+        const slots = SLOTS[q.field];
+        return () => {
+          for (const f of slots) if (re.matcher(this.nfkcOf(f)).find()) return true;
+          return false;
+        };
+      }
+    }
+  }
+
+  /**
+   * The interpreter's phrase rule: a token with the first word's stem (a plain word or a
+   * compound's joined form), then the plain words right after the last position it covers. A
+   * joined form can only start a phrase: its parts come first in token order.
+   */
+  private phraseIn(f: FieldScan, ids: Int32Array): boolean {
+    const e = this.epoch;
+    for (let w = 0; w < ids.length; w++) if (f.seen[ids[w] as number] !== e) return false;
+    const first = ids[0] as number;
+    const pos = f.pos;
+    const n = f.npos;
+    for (let p = 0; p < n; p++) if (pos[p] === first && this.follows(f, p, ids)) return true;
+    for (let j = 0; j < f.nj; j++)
+      if (f.jStem[j] === first && this.follows(f, f.jEnd[j] as number, ids)) return true;
+    return false;
+  }
+
+  private follows(f: FieldScan, end: number, ids: Int32Array): boolean {
+    if (end + ids.length > f.npos) return false;
+    for (let w = 1; w < ids.length; w++) if (f.pos[end + w] !== ids[w]) return false;
+    return true;
+  }
+
+  private compileScorer(leaf: Query): Scorer {
+    const weight = (f: number) => (f === TITLE ? TITLE_WEIGHT : 1);
+    switch (leaf.type) {
+      case 'term': {
+        const id = this.stemIds.get(leaf.word) as number;
+        const slots = SLOTS[leaf.field];
+        return (acc) => this.addStem(acc, id, slots);
+      }
+      case 'phrase': {
+        const ids = Int32Array.from(leaf.words, (w) => this.stemIds.get(w) as number);
+        const slots = SLOTS[leaf.field];
+        return (acc) => {
+          if (!slots.some((f) => this.phraseIn(this.fields[f] as FieldScan, ids))) return;
+          for (const id of ids) this.addStem(acc, id, slots);
+        };
+      }
+      case 'prefix': {
+        const id = this.prefixIds.get(leaf.prefix) as number;
+        const slots = SLOTS[leaf.field];
+        return (acc) => {
+          for (const f of slots) {
+            const fs = this.fields[f] as FieldScan;
+            if (fs.preSeen[id] !== this.epoch) continue;
+            const hits: string[] = [];
+            for (let k = 0; k < fs.npm; k++) {
+              if (fs.pmId[k] !== id) continue;
+              const raw = this.rawOf(f, fs.pmRec[k] as number);
+              if (!hits.includes(raw)) hits.push(raw);
+            }
+            acc.score += weight(f) * bm25(hits.length, fs.len, 100, 1);
+            for (const r of hits) if (!acc.terms.includes(r)) acc.terms.push(r);
+          }
+        };
+      }
+      case 'regex': {
+        const re: RE2JS = leaf.re;
+        const slots = SLOTS[leaf.field];
+        return (acc) => {
+          for (const f of slots) if (re.matcher(this.nfkcOf(f)).find()) acc.score += weight(f);
+        };
+      }
+      case 'code':
+        return (acc) => {
+          acc.score += 0.5;
+        };
+      default:
+        return () => {};
+    }
+  }
+
+  private addStem(acc: ScoreAcc, id: number, slots: readonly number[]): void {
+    let idf: number | undefined;
+    for (const f of slots) {
+      const fs = this.fields[f] as FieldScan;
+      if (fs.seen[id] !== this.epoch) continue;
+      idf ??= this.idf(id);
+      const avg = f === TITLE ? this.avgTitle() : this.avgAbstract();
+      acc.score += (f === TITLE ? TITLE_WEIGHT : 1) * bm25(fs.tf[id] as number, fs.len, avg, idf);
+      for (const raw of this.surfaces(f, id)) if (!acc.terms.includes(raw)) acc.terms.push(raw);
+    }
+  }
+
+  /** The distinct words as written (folded) that have stem `id` in field `f`, in text order. */
+  private surfaces(f: number, id: number): string[] {
+    const fs = this.fields[f] as FieldScan;
+    if (fs.surfStamp[id] === this.epoch) return fs.surf[id] as string[];
+    const out: string[] = [];
+    for (let r = 0; r < fs.nr; r++) {
+      if (fs.rStem[r] !== id) continue;
+      const raw = this.rawOf(f, r);
+      if (!out.includes(raw)) out.push(raw);
+    }
+    fs.surfStamp[id] = this.epoch;
+    fs.surf[id] = out;
+    return out;
+  }
+
+  private textOf(f: number): string {
+    const fs = this.fields[f] as FieldScan;
+    if (fs.text === undefined) {
+      const p = this.paper as MatchablePaper;
+      fs.text = f === TITLE ? p.title : f === ABSTRACT ? p.abstract : p.authors.join(', ');
+    }
+    return fs.text;
+  }
+
+  private nfkcOf(f: number): string {
+    const fs = this.fields[f] as FieldScan;
+    if (fs.nfkcText === undefined) {
+      const t = this.textOf(f);
+      fs.nfkcText = NON_ASCII.test(t) ? t.normalize('NFKC') : t;
+    }
+    return fs.nfkcText;
+  }
+
+  private rawOf(f: number, r: number): string {
+    const fs = this.fields[f] as FieldScan;
+    let raw = fs.rRaw[r];
+    if (raw === undefined) {
+      // Only ASCII words are kept as offsets: lower-casing the slice is the folded word.
+      raw = this.textOf(f)
+        .slice(fs.rStart[r] as number, fs.rEnd[r] as number)
+        .toLowerCase();
+      fs.rRaw[r] = raw;
+    }
+    return raw;
+  }
+
+  private requiredKeys(q: Query): Key[] | undefined {
+    switch (q.type) {
+      case 'term':
+        return [{ kind: q.field === 'author' ? 'author' : 'text', id: this.stemIds.get(q.word) as number }];
+      case 'phrase': {
+        // The longest word is usually the rarest.
+        const w = [...q.words].sort((a, b) => b.length - a.length)[0] as string;
+        return [{ kind: q.field === 'author' ? 'author' : 'text', id: this.stemIds.get(w) as number }];
+      }
+      case 'prefix':
+        return [
+          {
+            kind: q.field === 'author' ? 'authorPrefix' : 'textPrefix',
+            id: this.prefixIds.get(q.prefix) as number,
+          },
+        ];
+      case 'code':
+        return [{ kind: q.field, code: q.code, prefix: q.prefix }];
+      case 'regex':
+      case 'not':
+        return undefined;
+      case 'or': {
+        const all: Key[] = [];
+        for (const c of q.children) {
+          const k = this.requiredKeys(c);
+          if (k === undefined) return undefined;
+          all.push(...k);
+        }
+        return all;
+      }
+      case 'and': {
+        let best: Key[] | undefined;
+        let bestCost = Number.POSITIVE_INFINITY;
+        for (const c of q.children) {
+          const k = this.requiredKeys(c);
+          if (k === undefined) continue;
+          const cost = k.reduce((n, key) => n + keyCost(key), 0);
+          if (cost < bestCost) {
+            best = k;
+            bestCost = cost;
+          }
+        }
+        return best;
+      }
+    }
+  }
+
+  // ---- scanning -------------------------------------------------------------------------------
+
+  /** Scans a paper: afterwards {@link test} and {@link score} answer for it. */
+  scan(p: MatchablePaper): void {
+    // A field with a non-ASCII character is redone through `tokenize` with a fresh epoch (the
+    // stamps set so far become stale), at most once per field.
+    let slow = 0;
+    for (;;) {
+      this.begin(p);
+      const t = slow & 1 ? this.scanTokens(TITLE, p.title) : this.scanAscii(TITLE, p.title, 0);
+      if (t === NOT_ASCII) {
+        slow |= 1;
+        continue;
+      }
+      const a = slow & 2 ? this.scanTokens(ABSTRACT, p.abstract) : this.scanAscii(ABSTRACT, p.abstract, 0);
+      if (a === NOT_ASCII) {
+        slow |= 2;
+        continue;
+      }
+      if (this.scanAuthors(p.authors, (slow & 4) !== 0) === NOT_ASCII) {
+        slow |= 4;
+        continue;
+      }
+      break;
+    }
+    this.categories = p.categories.map(foldText);
+    this.sources = p.sources.map(foldText);
+  }
+
+  private begin(p: MatchablePaper): void {
+    this.epoch++;
+    if (this.epoch === 0xffffffff) {
+      for (const f of this.fields) {
+        f.seen.fill(0);
+        f.preSeen.fill(0);
+        f.surfStamp.fill(0);
+      }
+      this.textAny.fill(0);
+      this.epoch = 1;
+    }
+    this.paper = p;
+    this.paperFallback = false;
+    for (const f of this.fields) f.reset();
+    this.nTextPresent = 0;
+    this.nAuthorPresent = 0;
+    this.nTextPrefixPresent = 0;
+    this.nAuthorPrefixPresent = 0;
+  }
+
+  private scanAuthors(authors: readonly string[], slow: boolean): number {
+    const fs = this.fields[AUTHOR] as FieldScan;
+    let offset = 0;
+    for (const [i, a] of authors.entries()) {
+      if (i > 0) fs.pushPos(-2);
+      const plain = slow ? this.scanTokens(AUTHOR, a) : this.scanAscii(AUTHOR, a, offset);
+      if (plain === NOT_ASCII) return NOT_ASCII;
+      // Positions of a name of AUTHOR_GAP words or more reach the next name's.
+      if (plain >= AUTHOR_GAP) this.paperFallback = true;
+      offset += a.length + 2;
+    }
+    return 0;
+  }
+
+  /** Marks stem `id` present in field `f` (one more occurrence). */
+  private addOccurrence(f: number, fs: FieldScan, id: number): void {
+    const e = this.epoch;
+    if (fs.seen[id] !== e) {
+      fs.seen[id] = e;
+      fs.tf[id] = 1;
+      if (f === AUTHOR) {
+        if (this.nAuthorPresent === this.authorPresent.length)
+          this.authorPresent = growInt(this.authorPresent);
+        this.authorPresent[this.nAuthorPresent++] = id;
+      } else if (this.textAny[id] !== e) {
+        this.textAny[id] = e;
+        if (this.nTextPresent === this.textPresent.length) this.textPresent = growInt(this.textPresent);
+        this.textPresent[this.nTextPresent++] = id;
+      }
+    } else fs.tf[id] = (fs.tf[id] as number) + 1;
+  }
+
+  /** Marks prefix `id` present in field `f`. */
+  private addPrefix(f: number, fs: FieldScan, id: number, rec: number): void {
+    fs.pushPrefixMatch(id, rec);
+    const e = this.epoch;
+    if (fs.preSeen[id] === e) return;
+    fs.preSeen[id] = e;
+    if (f === AUTHOR) {
+      if (this.nAuthorPrefixPresent === this.authorPrefixPresent.length)
+        this.authorPrefixPresent = growInt(this.authorPrefixPresent);
+      this.authorPrefixPresent[this.nAuthorPrefixPresent++] = id;
+    } else if (!this.textPrefixSeenElsewhere(f, id)) {
+      if (this.nTextPrefixPresent === this.textPrefixPresent.length)
+        this.textPrefixPresent = growInt(this.textPrefixPresent);
+      this.textPrefixPresent[this.nTextPrefixPresent++] = id;
+    }
+  }
+
+  private textPrefixSeenElsewhere(f: number, id: number): boolean {
+    const other = this.fields[f === TITLE ? ABSTRACT : TITLE] as FieldScan;
+    return other.preSeen[id] === this.epoch;
+  }
+
+  /**
+   * One token from a string (compounds, non-ASCII text): `raw` folded, `plain` for a word (not a
+   * compound's joined form), `end` its last position.
+   */
+  private addToken(
+    f: number,
+    fs: FieldScan,
+    raw: string,
+    stemmed: string,
+    plain: boolean,
+    end: number,
+  ): void {
+    fs.len++;
+    const id = this.stemIds.get(stemmed) ?? -1;
+    if (plain) fs.pushPos(id);
+    else if (id >= 0) fs.pushJoined(id, end);
+    let rec = -1;
+    if (id >= 0) rec = fs.pushRecord(id, 0, 0, raw);
+    for (const k of this.prefixLens) {
+      if (k > raw.length) break;
+      const pid = this.prefixIds.get(k === raw.length ? raw : raw.slice(0, k));
+      if (pid === undefined) continue;
+      if (rec === -1) rec = fs.pushRecord(-1, 0, 0, raw);
+      this.addPrefix(f, fs, pid, rec);
+    }
+    if (id >= 0) this.addOccurrence(f, fs, id);
+  }
+
+  /** Tokens through {@link tokenize} (exact NFKC and Unicode rules); returns the plain words. */
+  private scanTokens(f: number, text: string): number {
+    const fs = this.fields[f] as FieldScan;
+    const base = fs.npos;
+    let plain = 0;
+    for (const t of tokenize(text)) {
+      const isPlain = t.start === t.end;
+      if (isPlain) plain++;
+      this.addToken(f, fs, t.raw, t.stem, isPlain, base + t.end);
+    }
+    return plain;
+  }
+
+  /** A hyphen compound of ASCII words: its parts, then the joined form spanning them. */
+  private scanCompound(f: number, fs: FieldScan, run: string): number {
+    const parts = run.toLowerCase().split('-');
+    const first = fs.npos;
+    for (const part of parts) this.addToken(f, fs, part, stemWord(part), true, fs.npos);
+    const joined = parts.join('');
+    this.addToken(f, fs, joined, stemWord(joined), false, first + parts.length - 1);
+    return parts.length;
+  }
+
+  /**
+   * The ASCII fast path over `s`: words are runs of letters and digits, folded by `| 32`, hashed
+   * as they are read; returns the plain words, or {@link NOT_ASCII} at the first non-ASCII
+   * character. `offset` is where `s` starts in the field's text (author names are joined).
+   */
+  private scanAscii(f: number, s: string, offset: number): number {
+    const fs = this.fields[f] as FieldScan;
+    const stems = this.stems;
+    const prefixes = this.prefixes;
+    const prefixLen = this.prefixLen;
+    const maxPrefix = prefixLen.length - 1;
+    const n = s.length;
+    let plain = 0;
+    let i = 0;
+    let p0 = -1;
+    let p1 = -1;
+    let np = 0;
+    while (i < n) {
+      let c = s.charCodeAt(i);
+      if (c >= 128) return NOT_ASCII;
+      if (ALNUM[c] === 0) {
+        i++;
+        continue;
+      }
+      const start = i;
+      let h = FNV_BASIS;
+      let h1 = 0;
+      let h2 = 0;
+      let h3 = 0;
+      let c1 = 0;
+      let c2 = 0;
+      let c3 = 0;
+      let c4 = 0;
+      let len = 0;
+      np = 0;
+      for (;;) {
+        c |= 32;
+        h3 = h2;
+        h2 = h1;
+        h1 = h;
+        h = Math.imul(h ^ c, FNV_PRIME);
+        c4 = c3;
+        c3 = c2;
+        c2 = c1;
+        c1 = c;
+        len++;
+        if (len <= maxPrefix && prefixLen[len] === 1) {
+          const pid = prefixes.find(h, s, start, len, -1);
+          if (pid >= 0) {
+            // At most two prefixes of one word are remembered here; more go the slow way.
+            if (np === 0) p0 = pid;
+            else if (np === 1) p1 = pid;
+            np++;
+          }
+        }
+        i++;
+        if (i >= n) break;
+        c = s.charCodeAt(i);
+        if (c >= 128 || ALNUM[c] === 0) break;
+      }
+      if (i + 1 < n && c === 45) {
+        const next = s.charCodeAt(i + 1);
+        if (next < 128 && ALNUM[next] === 1) {
+          // A compound: rare enough to take the string path for its parts and joined form.
+          let end = i;
+          while (end + 1 < n && s.charCodeAt(end) === 45) {
+            const d = s.charCodeAt(end + 1);
+            if (d >= 128 || ALNUM[d] === 0) break;
+            end += 2;
+            for (; end < n; end++) {
+              const e = s.charCodeAt(end);
+              if (e >= 128 || ALNUM[e] === 0) break;
+            }
+          }
+          plain += this.scanCompound(f, fs, s.slice(start, end));
+          i = end;
+          continue;
+        }
+      }
+      // Harman's S-stemmer on the hashes of the word's prefixes (see `stem`).
+      let sh = h;
+      let sl = len;
+      let tail = -1;
+      if (len >= 2 && c1 === 115 && !(len === 2 && c2 === 101) && !(len === 3 && c2 === 101 && c3 === 105)) {
+        if (len > 3 && c2 === 101 && c3 === 105 && c4 !== 101 && c4 !== 97) {
+          sh = Math.imul(h3 ^ 121, FNV_PRIME);
+          sl = len - 3;
+          tail = 121;
+        } else if (len > 2 && c2 === 101 && c3 !== 97 && c3 !== 101 && c3 !== 111) {
+          sh = h1;
+          sl = len - 1;
+        } else if (c2 !== 117 && c2 !== 115) {
+          sh = h1;
+          sl = len - 1;
+        }
+      }
+      const id = stems.find(sh, s, start, sl, tail);
+      fs.len++;
+      plain++;
+      if (fs.npos === fs.pos.length) fs.pos = growInt(fs.pos);
+      fs.pos[fs.npos++] = id;
+      if (np > 0) {
+        const rec = fs.pushRecord(id, offset + start, offset + i, undefined);
+        if (np > 2) {
+          for (const k of this.prefixLens) {
+            if (k > len) break;
+            const pid = prefixes.find(hashString(s.slice(start, start + k).toLowerCase()), s, start, k, -1);
+            if (pid >= 0) this.addPrefix(f, fs, pid, rec);
+          }
+        } else {
+          this.addPrefix(f, fs, p0, rec);
+          if (np === 2) this.addPrefix(f, fs, p1, rec);
+        }
+        if (id >= 0) this.addOccurrence(f, fs, id);
+      } else if (id >= 0) {
+        fs.pushRecord(id, offset + start, offset + i, undefined);
+        this.addOccurrence(f, fs, id);
+      }
+    }
+    return plain;
+  }
+}
+
+/** How many papers a key is likely to select, roughly: a rare word, a prefix, a category. */
+function keyCost(k: Key): number {
+  switch (k.kind) {
+    case 'text':
+    case 'author':
+      return 1;
+    case 'textPrefix':
+    case 'authorPrefix':
+      return 50;
+    default:
+      return k.prefix ? 5000 : 2000;
+  }
+}
+
+/**
+ * Compiles subscriptions into a {@link QueryProgram} and an index from the stems, prefixes and
+ * codes they need to the subscriptions, so a paper evaluates only the subscriptions its words can
+ * satisfy (plus those that can match without any). Answers and scores are exactly those of
+ * {@link matchesQuery} and {@link scoreMatch}; hits are ordered by score, then by subscription id
+ * (`localeCompare`).
+ */
+export function compileMatcher(
+  subs: ReadonlyArray<{ id: string; query: Query }>,
+  opts: { stats?: CorpusStats } = {},
+): Matcher {
+  const stats = opts.stats;
+  const program = new QueryProgram(
+    subs.map((s) => s.query),
+    stats,
+  );
+  const textSubs: Array<number[] | undefined> = new Array(program.stemCount);
+  const authorSubs: Array<number[] | undefined> = new Array(program.stemCount);
+  const textPrefixSubs: Array<number[] | undefined> = new Array(program.prefixCount);
+  const authorPrefixSubs: Array<number[] | undefined> = new Array(program.prefixCount);
+  const categoryExact = new Map<string, number[]>();
+  const categoryPrefix = new Map<string, number[]>();
+  const sourceExact = new Map<string, number[]>();
+  const sourcePrefix = new Map<string, number[]>();
+  const always: number[] = [];
+  const file = (lists: Array<number[] | undefined>, id: number, i: number) => {
+    const l = lists[id];
+    if (l === undefined) lists[id] = [i];
+    else if (l[l.length - 1] !== i) l.push(i);
+  };
+  const fileCode = (m: Map<string, number[]>, code: string, i: number) => {
+    const l = m.get(code);
+    if (l === undefined) m.set(code, [i]);
+    else if (l[l.length - 1] !== i) l.push(i);
+  };
+  for (let i = 0; i < subs.length; i++) {
+    const keys = program.keysOf(i);
+    if (keys === undefined) {
+      always.push(i);
+      continue;
+    }
+    for (const k of keys) {
+      if (k.kind === 'text') file(textSubs, k.id, i);
+      else if (k.kind === 'author') file(authorSubs, k.id, i);
+      else if (k.kind === 'textPrefix') file(textPrefixSubs, k.id, i);
+      else if (k.kind === 'authorPrefix') file(authorPrefixSubs, k.id, i);
+      else if (k.kind === 'category') fileCode(k.prefix ? categoryPrefix : categoryExact, k.code, i);
+      else if (k.kind === 'source') fileCode(k.prefix ? sourcePrefix : sourceExact, k.code, i);
+    }
+  }
+  // Ties in score are ordered by id as localeCompare orders them; ranked once here.
+  const order = subs
+    .map((_, i) => i)
+    .sort((a, b) => (subs[a] as { id: string }).id.localeCompare((subs[b] as { id: string }).id));
+  const rank = new Int32Array(subs.length);
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k] as number;
+    const prev = order[k - 1];
+    rank[i] =
+      prev !== undefined &&
+      (subs[prev] as { id: string }).id.localeCompare((subs[i] as { id: string }).id) === 0
+        ? (rank[prev] as number)
+        : k;
+  }
+  const seen = new Uint32Array(subs.length);
+  let candidates = new Int32Array(256);
+  let n = 0;
+  let stamp = 0;
+  const collect = (list: number[] | undefined) => {
+    if (list === undefined) return;
+    for (const i of list) {
+      if (seen[i] === stamp) continue;
+      seen[i] = stamp;
+      if (n === candidates.length) candidates = growInt(candidates);
+      candidates[n++] = i;
+    }
+  };
+  const collectCodes = (
+    values: readonly string[],
+    exact: Map<string, number[]>,
+    prefix: Map<string, number[]>,
+  ) => {
+    for (const v of values) {
+      if (exact.size > 0) collect(exact.get(v));
+      if (prefix.size > 0) for (const [code, list] of prefix) if (v.startsWith(code)) collect(list);
+    }
+  };
+  const interpret = (doc: AnalyzedPaper): MatchHit[] => {
+    const hits: MatchHit[] = [];
+    for (const s of subs) {
+      if (!matchesQuery(s.query, doc)) continue;
+      const { score, terms } = scoreMatch(s.query, doc, stats);
+      hits.push({ subscriptionId: s.id, score, terms });
+    }
+    return hits.sort((a, b) => b.score - a.score || a.subscriptionId.localeCompare(b.subscriptionId));
+  };
+  return {
+    size: subs.length,
+    match(doc) {
+      program.scan(doc.source);
+      if (program.fallback) return interpret(doc);
+      // The program's epoch starts again from 1 after 2^32 papers: so do the marks.
+      if (program.stamp < stamp) seen.fill(0);
+      stamp = program.stamp;
+      n = 0;
+      const p = program;
+      for (let k = 0; k < p.nTextPresent; k++) collect(textSubs[p.textPresent[k] as number]);
+      for (let k = 0; k < p.nAuthorPresent; k++) collect(authorSubs[p.authorPresent[k] as number]);
+      for (let k = 0; k < p.nTextPrefixPresent; k++)
+        collect(textPrefixSubs[p.textPrefixPresent[k] as number]);
+      for (let k = 0; k < p.nAuthorPrefixPresent; k++)
+        collect(authorPrefixSubs[p.authorPrefixPresent[k] as number]);
+      collectCodes(p.paperCategories, categoryExact, categoryPrefix);
+      collectCodes(p.paperSources, sourceExact, sourcePrefix);
+      collect(always);
+      const found: Array<{ i: number; score: number; terms: string[] }> = [];
+      for (let k = 0; k < n; k++) {
+        const i = candidates[k] as number;
+        if (!p.test(i)) continue;
+        const { score, terms } = p.score(i);
+        found.push({ i, score, terms });
+      }
+      found.sort((a, b) => b.score - a.score || (rank[a.i] as number) - (rank[b.i] as number));
+      return found.map((h) => ({
+        subscriptionId: (subs[h.i] as { id: string }).id,
+        score: h.score,
+        terms: h.terms,
+      }));
+    },
+  };
+}
