@@ -62,24 +62,26 @@ function slotOf(h: number, mask: number): number {
   return (Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0) & mask;
 }
 
-/** Open addressing from a hash to the ids of strings, verified against the text's characters. */
+/**
+ * Open addressing from a hash to the ids of strings, verified against the text's characters.
+ * Hash and id sit side by side, so a probe reads one cache line.
+ */
 class CharTable {
   private readonly mask: number;
-  private readonly hashes: Int32Array;
-  private readonly ids: Int32Array;
+  /** [hash, id + 1] per slot; id 0 is an empty slot. */
+  private readonly slots: Int32Array;
 
   constructor(private readonly words: readonly string[]) {
     let size = 16;
     while (size < words.length * 2) size <<= 1;
     this.mask = size - 1;
-    this.hashes = new Int32Array(size);
-    this.ids = new Int32Array(size);
+    this.slots = new Int32Array(size * 2);
     for (const [id, w] of words.entries()) {
       const h = hashString(w);
       let i = slotOf(h, this.mask);
-      while (this.ids[i] !== 0) i = (i + 1) & this.mask;
-      this.ids[i] = id + 1;
-      this.hashes[i] = h;
+      while (this.slots[2 * i + 1] !== 0) i = (i + 1) & this.mask;
+      this.slots[2 * i] = h;
+      this.slots[2 * i + 1] = id + 1;
     }
   }
 
@@ -88,21 +90,38 @@ class CharTable {
    * followed by the character `tail` when it is not -1; -1 when no query uses it.
    */
   find(h: number, s: string, start: number, len: number, tail: number): number {
-    const total = tail === -1 ? len : len + 1;
+    const slots = this.slots;
     for (let i = slotOf(h, this.mask); ; i = (i + 1) & this.mask) {
-      const id = this.ids[i] as number;
+      const id = slots[2 * i + 1] as number;
       if (id === 0) return -1;
-      if (this.hashes[i] !== h) continue;
+      if (slots[2 * i] === h && this.same(id - 1, s, start, len, tail)) return id - 1;
+    }
+  }
+
+  private same(id: number, s: string, start: number, len: number, tail: number): boolean {
+    const w = this.words[id] as string;
+    if (w.length !== (tail === -1 ? len : len + 1)) return false;
+    for (let k = 0; k < len; k++) if (w.charCodeAt(k) !== (s.charCodeAt(start + k) | 32)) return false;
+    return tail === -1 || w.charCodeAt(len) === tail;
+  }
+
+  /** {@link find} for the joined form of a compound: the hyphens of `s` are skipped. */
+  findJoined(h: number, s: string, start: number, len: number, tail: number): number {
+    const slots = this.slots;
+    for (let i = slotOf(h, this.mask); ; i = (i + 1) & this.mask) {
+      const id = slots[2 * i + 1] as number;
+      if (id === 0) return -1;
+      if (slots[2 * i] !== h) continue;
       const w = this.words[id - 1] as string;
-      if (w.length !== total) continue;
-      let same = true;
-      for (let k = 0; k < len; k++) {
-        if (w.charCodeAt(k) !== (s.charCodeAt(start + k) | 32)) {
-          same = false;
-          break;
-        }
+      if (w.length !== (tail === -1 ? len : len + 1)) continue;
+      let at = start;
+      let k = 0;
+      for (; k < len; k++, at++) {
+        let c = s.charCodeAt(at);
+        if (c === 45) c = s.charCodeAt(++at);
+        if (w.charCodeAt(k) !== (c | 32)) break;
       }
-      if (same && (tail === -1 || w.charCodeAt(len) === tail)) return id - 1;
+      if (k === len && (tail === -1 || w.charCodeAt(len) === tail)) return id - 1;
     }
   }
 }
@@ -235,6 +254,11 @@ export class QueryProgram {
   private categories: string[] = [];
   private sources: string[] = [];
   private paperFallback = false;
+  /** Prefix ids found in the word being scanned (at most one per length), and in a compound's joined form. */
+  private partPrefixes = new Int32Array(1);
+  private joinedPrefixes = new Int32Array(1);
+  /** Parts of the last compound scanned. */
+  private compoundParts = 0;
   /** Ids present in title or abstract, and in author names, this paper (for candidate lookup). */
   textAny = new Uint32Array(0);
   textPresent = new Int32Array(256);
@@ -264,6 +288,8 @@ export class QueryProgram {
     this.prefixLen = new Uint8Array(maxPrefix + 1);
     for (const p of this.prefixList) this.prefixLen[p.length] = 1;
     this.prefixLens = [...new Set(this.prefixList.map((p) => p.length))].sort((a, b) => a - b);
+    this.partPrefixes = new Int32Array(maxPrefix + 1);
+    this.joinedPrefixes = new Int32Array(maxPrefix + 1);
     for (let f = 0; f < 3; f++) this.fields.push(new FieldScan(this.stemList.length, this.prefixList.length));
     this.textAny = new Uint32Array(this.stemList.length);
     if (stats === undefined) {
@@ -778,14 +804,116 @@ export class QueryProgram {
     return plain;
   }
 
-  /** A hyphen compound of ASCII words: its parts, then the joined form spanning them. */
-  private scanCompound(f: number, fs: FieldScan, run: string): number {
-    const parts = run.toLowerCase().split('-');
+  /** Records a token of ASCII text that some query may care about (a used stem or prefixes). */
+  private commitAscii(
+    f: number,
+    fs: FieldScan,
+    id: number,
+    start: number,
+    end: number,
+    raw: string | undefined,
+    prefixIds: Int32Array,
+    nPrefixes: number,
+  ): void {
+    if (nPrefixes === 0 && id < 0) return;
+    const rec = fs.pushRecord(id, start, end, raw);
+    for (let k = 0; k < nPrefixes; k++) this.addPrefix(f, fs, prefixIds[k] as number, rec);
+    if (id >= 0) this.addOccurrence(f, fs, id);
+  }
+
+  /**
+   * A hyphen compound of ASCII words from `start`: its parts, then the joined form spanning them
+   * (hashed with the hyphens skipped). Returns where it ends; {@link compoundParts} is set.
+   */
+  private scanCompoundAscii(f: number, fs: FieldScan, s: string, start: number, offset: number): number {
+    const n = s.length;
+    const stems = this.stems;
+    const prefixes = this.prefixes;
+    const prefixLen = this.prefixLen;
+    const maxPrefix = prefixLen.length - 1;
+    const partPrefixes = this.partPrefixes;
+    const joinedPrefixes = this.joinedPrefixes;
     const first = fs.npos;
-    for (const part of parts) this.addToken(f, fs, part, stemWord(part), true, fs.npos);
-    const joined = parts.join('');
-    this.addToken(f, fs, joined, stemWord(joined), false, first + parts.length - 1);
-    return parts.length;
+    let nj = 0;
+    let jh = FNV_BASIS;
+    let jh1 = 0;
+    let jh2 = 0;
+    let jh3 = 0;
+    let jc1 = 0;
+    let jc2 = 0;
+    let jc3 = 0;
+    let jc4 = 0;
+    let jlen = 0;
+    let parts = 0;
+    let i = start;
+    for (;;) {
+      const partStart = i;
+      let h = FNV_BASIS;
+      let h1 = 0;
+      let h2 = 0;
+      let h3 = 0;
+      let c1 = 0;
+      let c2 = 0;
+      let c3 = 0;
+      let c4 = 0;
+      let len = 0;
+      let np = 0;
+      for (; i < n; i++) {
+        let c = s.charCodeAt(i);
+        if (c >= 128 || ALNUM[c] === 0) break;
+        c |= 32;
+        h3 = h2;
+        h2 = h1;
+        h1 = h;
+        h = Math.imul(h ^ c, FNV_PRIME);
+        c4 = c3;
+        c3 = c2;
+        c2 = c1;
+        c1 = c;
+        len++;
+        jh3 = jh2;
+        jh2 = jh1;
+        jh1 = jh;
+        jh = Math.imul(jh ^ c, FNV_PRIME);
+        jc4 = jc3;
+        jc3 = jc2;
+        jc2 = jc1;
+        jc1 = c;
+        jlen++;
+        if (len <= maxPrefix && prefixLen[len] === 1) {
+          const pid = prefixes.find(h, s, partStart, len, -1);
+          if (pid >= 0) partPrefixes[np++] = pid;
+        }
+        if (jlen <= maxPrefix && prefixLen[jlen] === 1) {
+          const pid = prefixes.findJoined(jh, s, start, jlen, -1);
+          if (pid >= 0) joinedPrefixes[nj++] = pid;
+        }
+      }
+      stemHash(h, h1, h3, len, c1, c2, c3, c4);
+      const id = stems.find(stemH, s, partStart, stemL, stemT);
+      fs.len++;
+      fs.pushPos(id);
+      this.commitAscii(f, fs, id, offset + partStart, offset + i, undefined, partPrefixes, np);
+      parts++;
+      if (i + 1 < n && s.charCodeAt(i) === 45) {
+        const next = s.charCodeAt(i + 1);
+        if (next < 128 && ALNUM[next] === 1) {
+          i++;
+          continue;
+        }
+      }
+      break;
+    }
+    stemHash(jh, jh1, jh3, jlen, jc1, jc2, jc3, jc4);
+    const id = stems.findJoined(stemH, s, start, stemL, stemT);
+    fs.len++;
+    if (id >= 0) fs.pushJoined(id, first + parts - 1);
+    if (id >= 0 || nj > 0) {
+      const raw = s.slice(start, i).toLowerCase().replaceAll('-', '');
+      this.commitAscii(f, fs, id, offset + start, offset + i, raw, joinedPrefixes, nj);
+    }
+    this.compoundParts = parts;
+    return i;
   }
 
   /**
@@ -799,12 +927,10 @@ export class QueryProgram {
     const prefixes = this.prefixes;
     const prefixLen = this.prefixLen;
     const maxPrefix = prefixLen.length - 1;
+    const partPrefixes = this.partPrefixes;
     const n = s.length;
     let plain = 0;
     let i = 0;
-    let p0 = -1;
-    let p1 = -1;
-    let np = 0;
     while (i < n) {
       let c = s.charCodeAt(i);
       if (c >= 128) return NOT_ASCII;
@@ -822,7 +948,7 @@ export class QueryProgram {
       let c3 = 0;
       let c4 = 0;
       let len = 0;
-      np = 0;
+      let np = 0;
       for (;;) {
         c |= 32;
         h3 = h2;
@@ -836,78 +962,67 @@ export class QueryProgram {
         len++;
         if (len <= maxPrefix && prefixLen[len] === 1) {
           const pid = prefixes.find(h, s, start, len, -1);
-          if (pid >= 0) {
-            // At most two prefixes of one word are remembered here; more go the slow way.
-            if (np === 0) p0 = pid;
-            else if (np === 1) p1 = pid;
-            np++;
-          }
+          if (pid >= 0) partPrefixes[np++] = pid;
         }
         i++;
         if (i >= n) break;
         c = s.charCodeAt(i);
         if (c >= 128 || ALNUM[c] === 0) break;
       }
-      if (i + 1 < n && c === 45) {
+      if (c === 45 && i + 1 < n) {
         const next = s.charCodeAt(i + 1);
         if (next < 128 && ALNUM[next] === 1) {
-          // A compound: rare enough to take the string path for its parts and joined form.
-          let end = i;
-          while (end + 1 < n && s.charCodeAt(end) === 45) {
-            const d = s.charCodeAt(end + 1);
-            if (d >= 128 || ALNUM[d] === 0) break;
-            end += 2;
-            for (; end < n; end++) {
-              const e = s.charCodeAt(end);
-              if (e >= 128 || ALNUM[e] === 0) break;
-            }
-          }
-          plain += this.scanCompound(f, fs, s.slice(start, end));
-          i = end;
+          // A compound: scanned again from its start, parts and joined form together.
+          i = this.scanCompoundAscii(f, fs, s, start, offset);
+          plain += this.compoundParts;
           continue;
         }
       }
-      // Harman's S-stemmer on the hashes of the word's prefixes (see `stem`).
-      let sh = h;
-      let sl = len;
-      let tail = -1;
-      if (len >= 2 && c1 === 115 && !(len === 2 && c2 === 101) && !(len === 3 && c2 === 101 && c3 === 105)) {
-        if (len > 3 && c2 === 101 && c3 === 105 && c4 !== 101 && c4 !== 97) {
-          sh = Math.imul(h3 ^ 121, FNV_PRIME);
-          sl = len - 3;
-          tail = 121;
-        } else if (len > 2 && c2 === 101 && c3 !== 97 && c3 !== 101 && c3 !== 111) {
-          sh = h1;
-          sl = len - 1;
-        } else if (c2 !== 117 && c2 !== 115) {
-          sh = h1;
-          sl = len - 1;
-        }
-      }
-      const id = stems.find(sh, s, start, sl, tail);
+      stemHash(h, h1, h3, len, c1, c2, c3, c4);
+      const id = stems.find(stemH, s, start, stemL, stemT);
       fs.len++;
       plain++;
       if (fs.npos === fs.pos.length) fs.pos = growInt(fs.pos);
       fs.pos[fs.npos++] = id;
-      if (np > 0) {
-        const rec = fs.pushRecord(id, offset + start, offset + i, undefined);
-        if (np > 2) {
-          for (const k of this.prefixLens) {
-            if (k > len) break;
-            const pid = prefixes.find(hashString(s.slice(start, start + k).toLowerCase()), s, start, k, -1);
-            if (pid >= 0) this.addPrefix(f, fs, pid, rec);
-          }
-        } else {
-          this.addPrefix(f, fs, p0, rec);
-          if (np === 2) this.addPrefix(f, fs, p1, rec);
-        }
-        if (id >= 0) this.addOccurrence(f, fs, id);
-      } else if (id >= 0) {
-        fs.pushRecord(id, offset + start, offset + i, undefined);
-        this.addOccurrence(f, fs, id);
-      }
+      if (id >= 0 || np > 0)
+        this.commitAscii(f, fs, id, offset + start, offset + i, undefined, partPrefixes, np);
     }
     return plain;
+  }
+}
+
+/** The stem of the last word scanned: its hash, length and the character added ('y') or -1. */
+let stemH = 0;
+let stemL = 0;
+let stemT = -1;
+
+/**
+ * Harman's S-stemmer (see `stem`) on a word given by its hash `h`, the hashes of its first
+ * `len - 1` and `len - 3` characters and its last four characters: sets {@link stemH},
+ * {@link stemL} and {@link stemT} without building the stem.
+ */
+function stemHash(
+  h: number,
+  h1: number,
+  h3: number,
+  len: number,
+  c1: number,
+  c2: number,
+  c3: number,
+  c4: number,
+): void {
+  stemH = h;
+  stemL = len;
+  stemT = -1;
+  if (len < 2 || c1 !== 115) return;
+  if ((len === 2 && c2 === 101) || (len === 3 && c2 === 101 && c3 === 105)) return;
+  if (len > 3 && c2 === 101 && c3 === 105 && c4 !== 101 && c4 !== 97) {
+    stemH = Math.imul(h3 ^ 121, FNV_PRIME);
+    stemL = len - 3;
+    stemT = 121;
+  } else if ((len > 2 && c2 === 101 && c3 !== 97 && c3 !== 101 && c3 !== 111) || (c2 !== 117 && c2 !== 115)) {
+    stemH = h1;
+    stemL = len - 1;
   }
 }
 
