@@ -11,7 +11,7 @@
  * position rules, scores add the same terms in the same order.
  */
 import type { RE2JS } from 're2js';
-import { foldText, stem as stemWord, tokenize } from './analyze.js';
+import { foldText, tokenize } from './analyze.js';
 import {
   type AnalyzedPaper,
   AUTHOR_GAP,
@@ -49,6 +49,18 @@ for (let c = 97; c <= 122; c++) ALNUM[c] = 1;
 
 const FNV_BASIS = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
+/** FNV_PRIME's inverse modulo 2^32 (Newton's iteration): a hash step can be undone. */
+const FNV_INVERSE = (() => {
+  let x = FNV_PRIME;
+  for (let k = 0; k < 5; k++) x = Math.imul(x, 2 - Math.imul(FNV_PRIME, x));
+  return x;
+})();
+
+/** Bytes of ASCII text that are word characters. */
+const WORD = 1;
+const CHAR_CLASS = new Uint8Array(256);
+for (let c = 0; c < 128; c++) CHAR_CLASS[c] = ALNUM[c] === 1 ? WORD : 0;
+const ENCODER = new TextEncoder();
 const NON_ASCII = /[^\p{ASCII}]/u;
 
 /** The same rolling hash the scanner computes over a word's folded characters. */
@@ -70,6 +82,11 @@ class CharTable {
   private readonly mask: number;
   /** [hash, id + 1] per slot; id 0 is an empty slot. */
   private readonly slots: Int32Array;
+  /**
+   * One bit per value of the hash's top 16 bits, set for the words of the table: 8 KB that stay
+   * in the L1 cache and turn away most words of a paper before the table is probed.
+   */
+  private readonly filter = new Int32Array(2048);
 
   constructor(private readonly words: readonly string[]) {
     let size = 16;
@@ -78,6 +95,8 @@ class CharTable {
     this.slots = new Int32Array(size * 2);
     for (const [id, w] of words.entries()) {
       const h = hashString(w);
+      const top = h >>> 16;
+      this.filter[top >>> 5] = (this.filter[top >>> 5] as number) | (1 << (top & 31));
       let i = slotOf(h, this.mask);
       while (this.slots[2 * i + 1] !== 0) i = (i + 1) & this.mask;
       this.slots[2 * i] = h;
@@ -86,27 +105,31 @@ class CharTable {
   }
 
   /**
-   * Finds the id of the word made of `len` characters of `s` from `start` (ASCII, folded here),
+   * Finds the id of the word made of `len` bytes of `b` from `start` (ASCII, folded here),
    * followed by the character `tail` when it is not -1; -1 when no query uses it.
    */
-  find(h: number, s: string, start: number, len: number, tail: number): number {
+  find(h: number, b: Uint8Array, start: number, len: number, tail: number): number {
+    const top = h >>> 16;
+    if ((((this.filter[top >>> 5] as number) >>> (top & 31)) & 1) === 0) return -1;
     const slots = this.slots;
     for (let i = slotOf(h, this.mask); ; i = (i + 1) & this.mask) {
       const id = slots[2 * i + 1] as number;
       if (id === 0) return -1;
-      if (slots[2 * i] === h && this.same(id - 1, s, start, len, tail)) return id - 1;
+      if (slots[2 * i] === h && this.same(id - 1, b, start, len, tail)) return id - 1;
     }
   }
 
-  private same(id: number, s: string, start: number, len: number, tail: number): boolean {
+  private same(id: number, b: Uint8Array, start: number, len: number, tail: number): boolean {
     const w = this.words[id] as string;
     if (w.length !== (tail === -1 ? len : len + 1)) return false;
-    for (let k = 0; k < len; k++) if (w.charCodeAt(k) !== (s.charCodeAt(start + k) | 32)) return false;
+    for (let k = 0; k < len; k++) if (w.charCodeAt(k) !== ((b[start + k] as number) | 32)) return false;
     return tail === -1 || w.charCodeAt(len) === tail;
   }
 
-  /** {@link find} for the joined form of a compound: the hyphens of `s` are skipped. */
-  findJoined(h: number, s: string, start: number, len: number, tail: number): number {
+  /** {@link find} for the joined form of a compound: the hyphens in `b` are skipped. */
+  findJoined(h: number, b: Uint8Array, start: number, len: number, tail: number): number {
+    const top = h >>> 16;
+    if ((((this.filter[top >>> 5] as number) >>> (top & 31)) & 1) === 0) return -1;
     const slots = this.slots;
     for (let i = slotOf(h, this.mask); ; i = (i + 1) & this.mask) {
       const id = slots[2 * i + 1] as number;
@@ -117,8 +140,8 @@ class CharTable {
       let at = start;
       let k = 0;
       for (; k < len; k++, at++) {
-        let c = s.charCodeAt(at);
-        if (c === 45) c = s.charCodeAt(++at);
+        let c = b[at] as number;
+        if (c === 45) c = b[++at] as number;
         if (w.charCodeAt(k) !== (c | 32)) break;
       }
       if (k === len && (tail === -1 || w.charCodeAt(len) === tail)) return id - 1;
@@ -254,11 +277,16 @@ export class QueryProgram {
   private categories: string[] = [];
   private sources: string[] = [];
   private paperFallback = false;
+  private readonly acc: ScoreAcc = { score: 0, terms: [] };
+  /** The score {@link scoreInto} computed last. */
+  lastScore = 0;
   /** Prefix ids found in the word being scanned (at most one per length), and in a compound's joined form. */
   private partPrefixes = new Int32Array(1);
   private joinedPrefixes = new Int32Array(1);
   /** Parts of the last compound scanned. */
   private compoundParts = 0;
+  /** The ASCII field being scanned, as bytes. */
+  private bytes = new Uint8Array(4096);
   /** Ids present in title or abstract, and in author names, this paper (for candidate lookup). */
   textAny = new Uint32Array(0);
   textPresent = new Int32Array(256);
@@ -348,9 +376,19 @@ export class QueryProgram {
 
   /** {@link scoreMatch} of query `i` on the last scanned paper. */
   score(i: number): { score: number; terms: string[] } {
-    const acc: ScoreAcc = { score: 0, terms: [] };
-    for (const s of this.scorers[i] as Scorer[]) s(acc);
-    return { score: Math.round(acc.score * 1000) / 1000, terms: acc.terms };
+    const terms = this.scoreInto(i);
+    return { score: this.lastScore, terms };
+  }
+
+  /** The score of query `i`, left in {@link lastScore} (no object per hit); returns the terms. */
+  scoreInto(i: number): string[] {
+    const acc = this.acc;
+    acc.score = 0;
+    acc.terms = [];
+    const scorers = this.scorers[i] as Scorer[];
+    for (let k = 0; k < scorers.length; k++) (scorers[k] as Scorer)(acc);
+    this.lastScore = Math.round(acc.score * 1000) / 1000;
+    return acc.terms;
   }
 
   /** Categories of the last scanned paper, folded. */
@@ -517,8 +555,9 @@ export class QueryProgram {
         const ids = Int32Array.from(leaf.words, (w) => this.stemIds.get(w) as number);
         const slots = SLOTS[leaf.field];
         return (acc) => {
-          if (!slots.some((f) => this.phraseIn(this.fields[f] as FieldScan, ids))) return;
-          for (const id of ids) this.addStem(acc, id, slots);
+          let found = false;
+          for (const f of slots) if (this.phraseIn(this.fields[f] as FieldScan, ids)) found = true;
+          if (found) for (const id of ids) this.addStem(acc, id, slots);
         };
       }
       case 'prefix': {
@@ -825,7 +864,14 @@ export class QueryProgram {
    * A hyphen compound of ASCII words from `start`: its parts, then the joined form spanning them
    * (hashed with the hyphens skipped). Returns where it ends; {@link compoundParts} is set.
    */
-  private scanCompoundAscii(f: number, fs: FieldScan, s: string, start: number, offset: number): number {
+  private scanCompoundAscii(
+    f: number,
+    fs: FieldScan,
+    s: string,
+    b: Uint8Array,
+    start: number,
+    offset: number,
+  ): number {
     const n = s.length;
     const stems = this.stems;
     const prefixes = this.prefixes;
@@ -859,7 +905,7 @@ export class QueryProgram {
       let len = 0;
       let np = 0;
       for (; i < n; i++) {
-        let c = s.charCodeAt(i);
+        let c = b[i] as number;
         if (c >= 128 || ALNUM[c] === 0) break;
         c |= 32;
         h3 = h2;
@@ -881,22 +927,22 @@ export class QueryProgram {
         jc1 = c;
         jlen++;
         if (len <= maxPrefix && prefixLen[len] === 1) {
-          const pid = prefixes.find(h, s, partStart, len, -1);
+          const pid = prefixes.find(h, b, partStart, len, -1);
           if (pid >= 0) partPrefixes[np++] = pid;
         }
         if (jlen <= maxPrefix && prefixLen[jlen] === 1) {
-          const pid = prefixes.findJoined(jh, s, start, jlen, -1);
+          const pid = prefixes.findJoined(jh, b, start, jlen, -1);
           if (pid >= 0) joinedPrefixes[nj++] = pid;
         }
       }
       stemHash(h, h1, h3, len, c1, c2, c3, c4);
-      const id = stems.find(stemH, s, partStart, stemL, stemT);
+      const id = stems.find(stemH, b, partStart, stemL, stemT);
       fs.len++;
       fs.pushPos(id);
       this.commitAscii(f, fs, id, offset + partStart, offset + i, undefined, partPrefixes, np);
       parts++;
-      if (i + 1 < n && s.charCodeAt(i) === 45) {
-        const next = s.charCodeAt(i + 1);
+      if (i + 1 < n && (b[i] as number) === 45) {
+        const next = b[i + 1] as number;
         if (next < 128 && ALNUM[next] === 1) {
           i++;
           continue;
@@ -905,7 +951,7 @@ export class QueryProgram {
       break;
     }
     stemHash(jh, jh1, jh3, jlen, jc1, jc2, jc3, jc4);
-    const id = stems.findJoined(stemH, s, start, stemL, stemT);
+    const id = stems.findJoined(stemH, b, start, stemL, stemT);
     fs.len++;
     if (id >= 0) fs.pushJoined(id, first + parts - 1);
     if (id >= 0 || nj > 0) {
@@ -925,61 +971,65 @@ export class QueryProgram {
     const fs = this.fields[f] as FieldScan;
     const stems = this.stems;
     const prefixes = this.prefixes;
-    const prefixLen = this.prefixLen;
-    const maxPrefix = prefixLen.length - 1;
+    const prefixLens = this.prefixLens;
+    const minPrefix = prefixLens.length > 0 ? (prefixLens[0] as number) : Number.MAX_SAFE_INTEGER;
     const partPrefixes = this.partPrefixes;
     const n = s.length;
+    // Bytes read faster than a string's characters (no representation checks per character),
+    // and the encoder tells non-ASCII text apart: it needs more bytes than characters.
+    if (this.bytes.length < n) this.bytes = new Uint8Array(Math.max(n, this.bytes.length * 2));
+    const b = this.bytes;
+    const done = ENCODER.encodeInto(s, b);
+    if (done.read !== n || done.written !== n) return NOT_ASCII;
     let plain = 0;
     let i = 0;
     while (i < n) {
-      let c = s.charCodeAt(i);
-      if (c >= 128) return NOT_ASCII;
-      if (ALNUM[c] === 0) {
+      let c = b[i] as number;
+      if (CHAR_CLASS[c] !== WORD) {
         i++;
         continue;
       }
+      // The word's hash, nothing else, per character: the stem's hash is derived at the end.
       const start = i;
       let h = FNV_BASIS;
-      let h1 = 0;
-      let h2 = 0;
-      let h3 = 0;
-      let c1 = 0;
-      let c2 = 0;
-      let c3 = 0;
-      let c4 = 0;
-      let len = 0;
-      let np = 0;
       for (;;) {
-        c |= 32;
-        h3 = h2;
-        h2 = h1;
-        h1 = h;
-        h = Math.imul(h ^ c, FNV_PRIME);
-        c4 = c3;
-        c3 = c2;
-        c2 = c1;
-        c1 = c;
-        len++;
-        if (len <= maxPrefix && prefixLen[len] === 1) {
-          const pid = prefixes.find(h, s, start, len, -1);
+        h = Math.imul(h ^ (c | 32), FNV_PRIME);
+        if (++i >= n) break;
+        c = b[i] as number;
+        if (CHAR_CLASS[c] !== WORD) break;
+      }
+      if (c === 45 && i + 1 < n && CHAR_CLASS[b[i + 1] as number] === WORD) {
+        // A compound: scanned again from its start, parts and joined form together.
+        i = this.scanCompoundAscii(f, fs, s, b, start, offset);
+        plain += this.compoundParts;
+        continue;
+      }
+      const len = i - start;
+      let np = 0;
+      if (len >= minPrefix) {
+        // Prefix hashes by re-reading the first few characters (prefixes are short).
+        let ph = FNV_BASIS;
+        let k = 0;
+        for (const pl of prefixLens) {
+          if (pl > len) break;
+          for (; k < pl; k++) ph = Math.imul(ph ^ ((b[start + k] as number) | 32), FNV_PRIME);
+          const pid = prefixes.find(ph, b, start, pl, -1);
           if (pid >= 0) partPrefixes[np++] = pid;
         }
-        i++;
-        if (i >= n) break;
-        c = s.charCodeAt(i);
-        if (c >= 128 || ALNUM[c] === 0) break;
       }
-      if (c === 45 && i + 1 < n) {
-        const next = s.charCodeAt(i + 1);
-        if (next < 128 && ALNUM[next] === 1) {
-          // A compound: scanned again from its start, parts and joined form together.
-          i = this.scanCompoundAscii(f, fs, s, start, offset);
-          plain += this.compoundParts;
-          continue;
-        }
+      let id: number;
+      const c1 = (b[i - 1] as number) | 32;
+      if (c1 !== 115 || len < 2) id = stems.find(h, b, start, len, -1);
+      else {
+        // Ends in s: undo the last characters' hash steps to get the shorter prefixes' hashes.
+        const c2 = (b[i - 2] as number) | 32;
+        const c3 = len > 2 ? (b[i - 3] as number) | 32 : 0;
+        const c4 = len > 3 ? (b[i - 4] as number) | 32 : 0;
+        const h1 = Math.imul(h, FNV_INVERSE) ^ c1;
+        const h3 = len > 2 ? Math.imul(Math.imul(h1, FNV_INVERSE) ^ c2, FNV_INVERSE) ^ c3 : 0;
+        stemHash(h, h1, h3, len, c1, c2, c3, c4);
+        id = stems.find(stemH, b, start, stemL, stemT);
       }
-      stemHash(h, h1, h3, len, c1, c2, c3, c4);
-      const id = stems.find(stemH, s, start, stemL, stemT);
       fs.len++;
       plain++;
       if (fs.npos === fs.pos.length) fs.pos = growInt(fs.pos);
@@ -1105,6 +1155,7 @@ export function compileMatcher(
         : k;
   }
   const seen = new Uint32Array(subs.length);
+  let hitRank = new Int32Array(64);
   let candidates = new Int32Array(256);
   let n = 0;
   let stamp = 0;
@@ -1155,19 +1206,27 @@ export function compileMatcher(
       collectCodes(p.paperCategories, categoryExact, categoryPrefix);
       collectCodes(p.paperSources, sourceExact, sourcePrefix);
       collect(always);
-      const found: Array<{ i: number; score: number; terms: string[] }> = [];
+      const hits: MatchHit[] = [];
       for (let k = 0; k < n; k++) {
         const i = candidates[k] as number;
         if (!p.test(i)) continue;
-        const { score, terms } = p.score(i);
-        found.push({ i, score, terms });
+        const terms = p.scoreInto(i);
+        const hit: MatchHit = { subscriptionId: (subs[i] as { id: string }).id, score: p.lastScore, terms };
+        // Insertion sort as hits arrive: a paper has a few dozen.
+        let at = hits.length;
+        const r = rank[i] as number;
+        if (at === hitRank.length) hitRank = growInt(hitRank);
+        while (at > 0) {
+          const prev = hits[at - 1] as MatchHit;
+          if (prev.score > hit.score || (prev.score === hit.score && (hitRank[at - 1] as number) <= r)) break;
+          hits[at] = prev;
+          hitRank[at] = hitRank[at - 1] as number;
+          at--;
+        }
+        hits[at] = hit;
+        hitRank[at] = r;
       }
-      found.sort((a, b) => b.score - a.score || (rank[a.i] as number) - (rank[b.i] as number));
-      return found.map((h) => ({
-        subscriptionId: (subs[h.i] as { id: string }).id,
-        score: h.score,
-        terms: h.terms,
-      }));
+      return hits;
     },
   };
 }

@@ -73,16 +73,24 @@ function someRaw(f: FieldText, prefix: string): boolean {
  */
 class LazyAnalyzedPaper implements AnalyzedPaper {
   readonly id: string;
-  readonly categories: string[];
-  readonly sources: string[];
+  private categoryCodes: string[] | undefined;
+  private sourceNames: string[] | undefined;
   private titleText: FieldText | undefined;
   private abstractText: FieldText | undefined;
   private authorText: FieldText | undefined;
 
   constructor(readonly source: MatchablePaper) {
     this.id = source.id;
-    this.categories = source.categories.map(foldText);
-    this.sources = source.sources.map(foldText);
+  }
+
+  get categories(): string[] {
+    this.categoryCodes ??= this.source.categories.map(foldText);
+    return this.categoryCodes;
+  }
+
+  get sources(): string[] {
+    this.sourceNames ??= this.source.sources.map(foldText);
+    return this.sourceNames;
   }
 
   get title(): FieldText {
