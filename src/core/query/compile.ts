@@ -56,11 +56,6 @@ const FNV_INVERSE = (() => {
   return x;
 })();
 
-/** Bytes of ASCII text that are word characters. */
-const WORD = 1;
-const CHAR_CLASS = new Uint8Array(256);
-for (let c = 0; c < 128; c++) CHAR_CLASS[c] = ALNUM[c] === 1 ? WORD : 0;
-const ENCODER = new TextEncoder();
 const NON_ASCII = /[^\p{ASCII}]/u;
 
 /** The same rolling hash the scanner computes over a word's folded characters. */
@@ -86,7 +81,7 @@ class CharTable {
    * One bit per value of the hash's top 16 bits, set for the words of the table: 8 KB that stay
    * in the L1 cache and turn away most words of a paper before the table is probed.
    */
-  private readonly filter = new Int32Array(2048);
+  readonly filter = new Int32Array(2048);
 
   constructor(private readonly words: readonly string[]) {
     let size = 16;
@@ -105,29 +100,29 @@ class CharTable {
   }
 
   /**
-   * Finds the id of the word made of `len` bytes of `b` from `start` (ASCII, folded here),
+   * Finds the id of the word made of `len` characters of `s` from `start` (ASCII, folded here),
    * followed by the character `tail` when it is not -1; -1 when no query uses it.
    */
-  find(h: number, b: Uint8Array, start: number, len: number, tail: number): number {
+  find(h: number, s: string, start: number, len: number, tail: number): number {
     const top = h >>> 16;
     if ((((this.filter[top >>> 5] as number) >>> (top & 31)) & 1) === 0) return -1;
     const slots = this.slots;
     for (let i = slotOf(h, this.mask); ; i = (i + 1) & this.mask) {
       const id = slots[2 * i + 1] as number;
       if (id === 0) return -1;
-      if (slots[2 * i] === h && this.same(id - 1, b, start, len, tail)) return id - 1;
+      if (slots[2 * i] === h && this.same(id - 1, s, start, len, tail)) return id - 1;
     }
   }
 
-  private same(id: number, b: Uint8Array, start: number, len: number, tail: number): boolean {
+  private same(id: number, s: string, start: number, len: number, tail: number): boolean {
     const w = this.words[id] as string;
     if (w.length !== (tail === -1 ? len : len + 1)) return false;
-    for (let k = 0; k < len; k++) if (w.charCodeAt(k) !== ((b[start + k] as number) | 32)) return false;
+    for (let k = 0; k < len; k++) if (w.charCodeAt(k) !== (s.charCodeAt(start + k) | 32)) return false;
     return tail === -1 || w.charCodeAt(len) === tail;
   }
 
-  /** {@link find} for the joined form of a compound: the hyphens in `b` are skipped. */
-  findJoined(h: number, b: Uint8Array, start: number, len: number, tail: number): number {
+  /** {@link find} for the joined form of a compound: the hyphens of `s` are skipped. */
+  findJoined(h: number, s: string, start: number, len: number, tail: number): number {
     const top = h >>> 16;
     if ((((this.filter[top >>> 5] as number) >>> (top & 31)) & 1) === 0) return -1;
     const slots = this.slots;
@@ -140,8 +135,8 @@ class CharTable {
       let at = start;
       let k = 0;
       for (; k < len; k++, at++) {
-        let c = b[at] as number;
-        if (c === 45) c = b[++at] as number;
+        let c = s.charCodeAt(at);
+        if (c === 45) c = s.charCodeAt(++at);
         if (w.charCodeAt(k) !== (c | 32)) break;
       }
       if (k === len && (tail === -1 || w.charCodeAt(len) === tail)) return id - 1;
@@ -182,15 +177,26 @@ class FieldScan {
   readonly seen: Uint32Array;
   readonly tf: Int32Array;
   readonly preSeen: Uint32Array;
+  /** Per stem, for this paper once stamped: its weighted BM25 term and its words as written. */
   readonly surfStamp: Uint32Array;
+  readonly weight: Float64Array;
   readonly surf: string[][];
+  /** Per stem, the plain positions it occurs at, as a chain through `next` (phrases start there). */
+  readonly chainStamp: Uint32Array;
+  readonly head: Int32Array;
+  readonly tail: Int32Array;
+  next = new Int32Array(512);
 
   constructor(stems: number, prefixes: number) {
     this.seen = new Uint32Array(stems);
     this.tf = new Int32Array(stems);
     this.preSeen = new Uint32Array(prefixes);
     this.surfStamp = new Uint32Array(stems);
-    this.surf = new Array<string[]>(stems);
+    this.weight = new Float64Array(stems);
+    this.surf = new Array<string[]>(stems).fill([]);
+    this.chainStamp = new Uint32Array(stems);
+    this.head = new Int32Array(stems);
+    this.tail = new Int32Array(stems);
   }
 
   reset(): void {
@@ -203,9 +209,24 @@ class FieldScan {
     this.nfkcText = undefined;
   }
 
-  pushPos(id: number): void {
-    if (this.npos === this.pos.length) this.pos = growInt(this.pos);
-    this.pos[this.npos++] = id;
+  pushPos(id: number, epoch: number): void {
+    if (this.npos === this.pos.length) {
+      this.pos = growInt(this.pos);
+      this.next = growInt(this.next);
+    }
+    this.pos[this.npos] = id;
+    if (id >= 0) this.link(id, this.npos, epoch);
+    this.npos++;
+  }
+
+  /** Appends position `p` to the chain of stem `id`. */
+  link(id: number, p: number, epoch: number): void {
+    this.next[p] = -1;
+    if (this.chainStamp[id] !== epoch) {
+      this.chainStamp[id] = epoch;
+      this.head[id] = p;
+    } else this.next[this.tail[id] as number] = p;
+    this.tail[id] = p;
   }
 
   pushRecord(stem: number, start: number, end: number, raw: string | undefined): number {
@@ -253,6 +274,9 @@ type Key =
   | { kind: 'text' | 'author' | 'textPrefix' | 'authorPrefix'; id: number }
   | { kind: 'category' | 'source'; code: string; prefix: boolean };
 
+/** The raw word of a record not built yet: a compound's joined form (its hyphens go). */
+const JOINED = '\u0000joined';
+
 /** Set when scanning stopped at a non-ASCII character: the field is redone through `tokenize`. */
 const NOT_ASCII = -1;
 
@@ -275,6 +299,7 @@ export class QueryProgram {
   private epoch = 0;
   private paper: MatchablePaper | undefined;
   private categories: string[] = [];
+  private readonly folded = new Map<string, string>();
   private sources: string[] = [];
   private paperFallback = false;
   private readonly acc: ScoreAcc = { score: 0, terms: [] };
@@ -285,8 +310,6 @@ export class QueryProgram {
   private joinedPrefixes = new Int32Array(1);
   /** Parts of the last compound scanned. */
   private compoundParts = 0;
-  /** The ASCII field being scanned, as bytes. */
-  private bytes = new Uint8Array(4096);
   /** Ids present in title or abstract, and in author names, this paper (for candidate lookup). */
   textAny = new Uint32Array(0);
   textPresent = new Int32Array(256);
@@ -529,9 +552,9 @@ export class QueryProgram {
     const e = this.epoch;
     for (let w = 0; w < ids.length; w++) if (f.seen[ids[w] as number] !== e) return false;
     const first = ids[0] as number;
-    const pos = f.pos;
-    const n = f.npos;
-    for (let p = 0; p < n; p++) if (pos[p] === first && this.follows(f, p, ids)) return true;
+    if (f.chainStamp[first] === e)
+      for (let p = f.head[first] as number; p !== -1; p = f.next[p] as number)
+        if (this.follows(f, p, ids)) return true;
     for (let j = 0; j < f.nj; j++)
       if (f.jStem[j] === first && this.follows(f, f.jEnd[j] as number, ids)) return true;
     return false;
@@ -595,21 +618,28 @@ export class QueryProgram {
   }
 
   private addStem(acc: ScoreAcc, id: number, slots: readonly number[]): void {
-    let idf: number | undefined;
-    for (const f of slots) {
+    const e = this.epoch;
+    for (let k = 0; k < slots.length; k++) {
+      const f = slots[k] as number;
       const fs = this.fields[f] as FieldScan;
-      if (fs.seen[id] !== this.epoch) continue;
-      idf ??= this.idf(id);
-      const avg = f === TITLE ? this.avgTitle() : this.avgAbstract();
-      acc.score += (f === TITLE ? TITLE_WEIGHT : 1) * bm25(fs.tf[id] as number, fs.len, avg, idf);
-      for (const raw of this.surfaces(f, id)) if (!acc.terms.includes(raw)) acc.terms.push(raw);
+      if (fs.seen[id] !== e) continue;
+      if (fs.surfStamp[id] !== e) this.weigh(f, fs, id);
+      acc.score += fs.weight[id] as number;
+      const surf = fs.surf[id] as string[];
+      for (let j = 0; j < surf.length; j++) {
+        const raw = surf[j] as string;
+        if (!acc.terms.includes(raw)) acc.terms.push(raw);
+      }
     }
   }
 
-  /** The distinct words as written (folded) that have stem `id` in field `f`, in text order. */
-  private surfaces(f: number, id: number): string[] {
-    const fs = this.fields[f] as FieldScan;
-    if (fs.surfStamp[id] === this.epoch) return fs.surf[id] as string[];
+  /**
+   * The weighted BM25 term of stem `id` in field `f` and its words as written (folded, distinct,
+   * in text order), once per paper: many subscriptions share a word.
+   */
+  private weigh(f: number, fs: FieldScan, id: number): void {
+    const avg = f === TITLE ? this.avgTitle() : this.avgAbstract();
+    fs.weight[id] = (f === TITLE ? TITLE_WEIGHT : 1) * bm25(fs.tf[id] as number, fs.len, avg, this.idf(id));
     const out: string[] = [];
     for (let r = 0; r < fs.nr; r++) {
       if (fs.rStem[r] !== id) continue;
@@ -618,7 +648,6 @@ export class QueryProgram {
     }
     fs.surfStamp[id] = this.epoch;
     fs.surf[id] = out;
-    return out;
   }
 
   private textOf(f: number): string {
@@ -642,11 +671,13 @@ export class QueryProgram {
   private rawOf(f: number, r: number): string {
     const fs = this.fields[f] as FieldScan;
     let raw = fs.rRaw[r];
-    if (raw === undefined) {
-      // Only ASCII words are kept as offsets: lower-casing the slice is the folded word.
-      raw = this.textOf(f)
+    if (raw === undefined || raw === JOINED) {
+      // Only ASCII words are kept as offsets: lower-casing the slice is the folded word (a
+      // compound's joined form without its hyphens).
+      const slice = this.textOf(f)
         .slice(fs.rStart[r] as number, fs.rEnd[r] as number)
         .toLowerCase();
+      raw = raw === JOINED ? slice.replaceAll('-', '') : slice;
       fs.rRaw[r] = raw;
     }
     return raw;
@@ -724,8 +755,23 @@ export class QueryProgram {
       }
       break;
     }
-    this.categories = p.categories.map(foldText);
-    this.sources = p.sources.map(foldText);
+    this.categories = this.foldCodes(p.categories, this.categories);
+    this.sources = this.foldCodes(p.sources, this.sources);
+  }
+
+  /** Folded codes in `into` (reused from paper to paper); the few distinct codes are folded once. */
+  private foldCodes(codes: readonly string[], into: string[]): string[] {
+    into.length = 0;
+    for (const c of codes) {
+      let folded = this.folded.get(c);
+      if (folded === undefined) {
+        if (this.folded.size > 10_000) this.folded.clear();
+        folded = foldText(c);
+        this.folded.set(c, folded);
+      }
+      into.push(folded);
+    }
+    return into;
   }
 
   private begin(p: MatchablePaper): void {
@@ -735,6 +781,7 @@ export class QueryProgram {
         f.seen.fill(0);
         f.preSeen.fill(0);
         f.surfStamp.fill(0);
+        f.chainStamp.fill(0);
       }
       this.textAny.fill(0);
       this.epoch = 1;
@@ -751,8 +798,9 @@ export class QueryProgram {
   private scanAuthors(authors: readonly string[], slow: boolean): number {
     const fs = this.fields[AUTHOR] as FieldScan;
     let offset = 0;
-    for (const [i, a] of authors.entries()) {
-      if (i > 0) fs.pushPos(-2);
+    for (let i = 0; i < authors.length; i++) {
+      const a = authors[i] as string;
+      if (i > 0) fs.pushPos(-2, this.epoch);
       const plain = slow ? this.scanTokens(AUTHOR, a) : this.scanAscii(AUTHOR, a, offset);
       if (plain === NOT_ASCII) return NOT_ASCII;
       // Positions of a name of AUTHOR_GAP words or more reach the next name's.
@@ -816,7 +864,7 @@ export class QueryProgram {
   ): void {
     fs.len++;
     const id = this.stemIds.get(stemmed) ?? -1;
-    if (plain) fs.pushPos(id);
+    if (plain) fs.pushPos(id, this.epoch);
     else if (id >= 0) fs.pushJoined(id, end);
     let rec = -1;
     if (id >= 0) rec = fs.pushRecord(id, 0, 0, raw);
@@ -864,14 +912,7 @@ export class QueryProgram {
    * A hyphen compound of ASCII words from `start`: its parts, then the joined form spanning them
    * (hashed with the hyphens skipped). Returns where it ends; {@link compoundParts} is set.
    */
-  private scanCompoundAscii(
-    f: number,
-    fs: FieldScan,
-    s: string,
-    b: Uint8Array,
-    start: number,
-    offset: number,
-  ): number {
+  private scanCompoundAscii(f: number, fs: FieldScan, s: string, start: number, offset: number): number {
     const n = s.length;
     const stems = this.stems;
     const prefixes = this.prefixes;
@@ -905,7 +946,7 @@ export class QueryProgram {
       let len = 0;
       let np = 0;
       for (; i < n; i++) {
-        let c = b[i] as number;
+        let c = s.charCodeAt(i);
         if (c >= 128 || ALNUM[c] === 0) break;
         c |= 32;
         h3 = h2;
@@ -927,22 +968,22 @@ export class QueryProgram {
         jc1 = c;
         jlen++;
         if (len <= maxPrefix && prefixLen[len] === 1) {
-          const pid = prefixes.find(h, b, partStart, len, -1);
+          const pid = prefixes.find(h, s, partStart, len, -1);
           if (pid >= 0) partPrefixes[np++] = pid;
         }
         if (jlen <= maxPrefix && prefixLen[jlen] === 1) {
-          const pid = prefixes.findJoined(jh, b, start, jlen, -1);
+          const pid = prefixes.findJoined(jh, s, start, jlen, -1);
           if (pid >= 0) joinedPrefixes[nj++] = pid;
         }
       }
       stemHash(h, h1, h3, len, c1, c2, c3, c4);
-      const id = stems.find(stemH, b, partStart, stemL, stemT);
+      const id = stems.find(stemH, s, partStart, stemL, stemT);
       fs.len++;
-      fs.pushPos(id);
+      fs.pushPos(id, this.epoch);
       this.commitAscii(f, fs, id, offset + partStart, offset + i, undefined, partPrefixes, np);
       parts++;
-      if (i + 1 < n && (b[i] as number) === 45) {
-        const next = b[i + 1] as number;
+      if (i + 1 < n && s.charCodeAt(i) === 45) {
+        const next = s.charCodeAt(i + 1);
         if (next < 128 && ALNUM[next] === 1) {
           i++;
           continue;
@@ -951,13 +992,11 @@ export class QueryProgram {
       break;
     }
     stemHash(jh, jh1, jh3, jlen, jc1, jc2, jc3, jc4);
-    const id = stems.findJoined(stemH, b, start, stemL, stemT);
+    const id = stems.findJoined(stemH, s, start, stemL, stemT);
     fs.len++;
     if (id >= 0) fs.pushJoined(id, first + parts - 1);
-    if (id >= 0 || nj > 0) {
-      const raw = s.slice(start, i).toLowerCase().replaceAll('-', '');
-      this.commitAscii(f, fs, id, offset + start, offset + i, raw, joinedPrefixes, nj);
-    }
+    if (id >= 0 || nj > 0)
+      this.commitAscii(f, fs, id, offset + start, offset + i, JOINED, joinedPrefixes, nj);
     this.compoundParts = parts;
     return i;
   }
@@ -971,69 +1010,69 @@ export class QueryProgram {
     const fs = this.fields[f] as FieldScan;
     const stems = this.stems;
     const prefixes = this.prefixes;
-    const prefixLens = this.prefixLens;
-    const minPrefix = prefixLens.length > 0 ? (prefixLens[0] as number) : Number.MAX_SAFE_INTEGER;
+    const prefixLen = this.prefixLen;
+    const maxPrefix = prefixLen.length - 1;
     const partPrefixes = this.partPrefixes;
+    // The filters are checked here, not only in `find`: most words stop at them, without a call.
+    const stemFilter = stems.filter;
+    const prefixFilter = prefixes.filter;
     const n = s.length;
-    // Bytes read faster than a string's characters (no representation checks per character),
-    // and the encoder tells non-ASCII text apart: it needs more bytes than characters.
-    if (this.bytes.length < n) this.bytes = new Uint8Array(Math.max(n, this.bytes.length * 2));
-    const b = this.bytes;
-    const done = ENCODER.encodeInto(s, b);
-    if (done.read !== n || done.written !== n) return NOT_ASCII;
     let plain = 0;
     let i = 0;
     while (i < n) {
-      let c = b[i] as number;
-      if (CHAR_CLASS[c] !== WORD) {
+      let c = s.charCodeAt(i);
+      if (c >= 128) return NOT_ASCII;
+      if (ALNUM[c] === 0) {
         i++;
         continue;
       }
-      // The word's hash, nothing else, per character: the stem's hash is derived at the end.
+      // Per character only the hash and the prefix lookups: the stem's hash is derived at the end.
       const start = i;
       let h = FNV_BASIS;
+      let len = 0;
+      let np = 0;
       for (;;) {
         h = Math.imul(h ^ (c | 32), FNV_PRIME);
+        len++;
+        if (len <= maxPrefix && prefixLen[len] === 1) {
+          const top = h >>> 16;
+          if ((((prefixFilter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0) {
+            const pid = prefixes.find(h, s, start, len, -1);
+            if (pid >= 0) partPrefixes[np++] = pid;
+          }
+        }
         if (++i >= n) break;
-        c = b[i] as number;
-        if (CHAR_CLASS[c] !== WORD) break;
+        c = s.charCodeAt(i);
+        if (c >= 128 || ALNUM[c] === 0) break;
       }
-      if (c === 45 && i + 1 < n && CHAR_CLASS[b[i + 1] as number] === WORD) {
-        // A compound: scanned again from its start, parts and joined form together.
-        i = this.scanCompoundAscii(f, fs, s, b, start, offset);
-        plain += this.compoundParts;
-        continue;
-      }
-      const len = i - start;
-      let np = 0;
-      if (len >= minPrefix) {
-        // Prefix hashes by re-reading the first few characters (prefixes are short).
-        let ph = FNV_BASIS;
-        let k = 0;
-        for (const pl of prefixLens) {
-          if (pl > len) break;
-          for (; k < pl; k++) ph = Math.imul(ph ^ ((b[start + k] as number) | 32), FNV_PRIME);
-          const pid = prefixes.find(ph, b, start, pl, -1);
-          if (pid >= 0) partPrefixes[np++] = pid;
+      if (c === 45 && i + 1 < n) {
+        const next = s.charCodeAt(i + 1);
+        if (next < 128 && ALNUM[next] === 1) {
+          // A compound: scanned again from its start, parts and joined form together.
+          i = this.scanCompoundAscii(f, fs, s, start, offset);
+          plain += this.compoundParts;
+          continue;
         }
       }
-      let id: number;
-      const c1 = (b[i - 1] as number) | 32;
-      if (c1 !== 115 || len < 2) id = stems.find(h, b, start, len, -1);
-      else {
+      let id = -1;
+      const c1 = s.charCodeAt(i - 1) | 32;
+      if (c1 !== 115 || len < 2) {
+        const top = h >>> 16;
+        if ((((stemFilter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0)
+          id = stems.find(h, s, start, len, -1);
+      } else {
         // Ends in s: undo the last characters' hash steps to get the shorter prefixes' hashes.
-        const c2 = (b[i - 2] as number) | 32;
-        const c3 = len > 2 ? (b[i - 3] as number) | 32 : 0;
-        const c4 = len > 3 ? (b[i - 4] as number) | 32 : 0;
+        const c2 = s.charCodeAt(i - 2) | 32;
+        const c3 = len > 2 ? s.charCodeAt(i - 3) | 32 : 0;
+        const c4 = len > 3 ? s.charCodeAt(i - 4) | 32 : 0;
         const h1 = Math.imul(h, FNV_INVERSE) ^ c1;
         const h3 = len > 2 ? Math.imul(Math.imul(h1, FNV_INVERSE) ^ c2, FNV_INVERSE) ^ c3 : 0;
         stemHash(h, h1, h3, len, c1, c2, c3, c4);
-        id = stems.find(stemH, b, start, stemL, stemT);
+        id = stems.find(stemH, s, start, stemL, stemT);
       }
       fs.len++;
       plain++;
-      if (fs.npos === fs.pos.length) fs.pos = growInt(fs.pos);
-      fs.pos[fs.npos++] = id;
+      fs.pushPos(id, this.epoch);
       if (id >= 0 || np > 0)
         this.commitAscii(f, fs, id, offset + start, offset + i, undefined, partPrefixes, np);
     }
