@@ -32,14 +32,6 @@ const TITLE = 0;
 const ABSTRACT = 1;
 const AUTHOR = 2;
 
-const SLOTS: Record<Field, readonly number[]> = {
-  text: [TITLE, ABSTRACT],
-  title: [TITLE],
-  abstract: [ABSTRACT],
-  author: [AUTHOR],
-  category: [],
-  source: [],
-};
 
 /** ASCII letters and digits: the characters of a word in ASCII text. */
 const ALNUM = new Uint8Array(128);
@@ -262,12 +254,23 @@ class FieldScan {
   }
 }
 
-type Test = () => boolean;
+/** Opcodes of the flat program (see `QueryProgram.emit`). */
+const TERM = 1;
+const PHRASE = 2;
+const PREFIX = 3;
+const REGEX = 4;
+const CODE = 5;
+const AND = 6;
+const OR = 7;
+const NOT = 8;
+
+/** Field masks of the program: one bit per scanned field, in the interpreter's field order. */
+const MASKS: Record<Field, number> = { text: 3, title: 1, abstract: 2, author: 4, category: 0, source: 0 };
+
 interface ScoreAcc {
   score: number;
   terms: string[];
 }
-type Scorer = (acc: ScoreAcc) => void;
 
 /** A key a matching paper must have: the kind of index and the stem or prefix id, or a code. */
 type Key =
@@ -296,6 +299,9 @@ export class QueryProgram {
   private prefixLen = new Uint8Array(1);
   private prefixLens: number[] = [];
   private readonly fields: FieldScan[] = [];
+  private readonly title: FieldScan;
+  private readonly abstract: FieldScan;
+  private readonly author: FieldScan;
   private epoch = 0;
   private paper: MatchablePaper | undefined;
   private categories: string[] = [];
@@ -320,8 +326,16 @@ export class QueryProgram {
   nTextPrefixPresent = 0;
   authorPrefixPresent = new Int32Array(8);
   nAuthorPrefixPresent = 0;
-  private readonly tests: Test[];
-  private readonly scorers: Scorer[][];
+  /** The queries as one flat program (see {@link emit}); `start[i]` is where query `i` begins. */
+  private code = new Int32Array(1024);
+  private codeLength = 0;
+  private readonly start: Int32Array;
+  /** Offsets in `code` of each query's positive leaves, in query order: `leafStart[i]` to `leafStart[i + 1]`. */
+  private readonly leafStart: Int32Array;
+  private readonly leafCode: Int32Array;
+  /** Regexes and codes, which the program refers to by index. */
+  private readonly regexes: RE2JS[] = [];
+  private readonly codes: string[] = [];
   private readonly keys: Array<Key[] | undefined>;
   private readonly idf: (stem: number) => number;
   private readonly avgTitle: () => number;
@@ -342,6 +356,7 @@ export class QueryProgram {
     this.partPrefixes = new Int32Array(maxPrefix + 1);
     this.joinedPrefixes = new Int32Array(maxPrefix + 1);
     for (let f = 0; f < 3; f++) this.fields.push(new FieldScan(this.stemList.length, this.prefixList.length));
+    [this.title, this.abstract, this.author] = this.fields as [FieldScan, FieldScan, FieldScan];
     this.textAny = new Uint32Array(this.stemList.length);
     if (stats === undefined) {
       const { papers } = DEFAULT_STATS;
@@ -359,8 +374,23 @@ export class QueryProgram {
       this.avgTitle = () => stats.avgTitle;
       this.avgAbstract = () => stats.avgAbstract;
     }
-    this.tests = queries.map((q) => this.compileTest(q));
-    this.scorers = queries.map((q) => positiveLeaves(q).map((leaf) => this.compileScorer(leaf)));
+    this.start = new Int32Array(queries.length);
+    this.leafStart = new Int32Array(queries.length + 1);
+    for (const [i, q] of queries.entries()) {
+      this.start[i] = this.codeLength;
+      this.emit(q);
+    }
+    this.code = this.code.slice(0, this.codeLength);
+    // Scoring walks the positive leaves; their offsets in the code are found by emitting again.
+    const leaves: number[] = [];
+    for (const [i, q] of queries.entries()) {
+      this.leafStart[i] = leaves.length;
+      const offsets = new Map<Query, number>();
+      this.locate(q, this.start[i] as number, offsets);
+      for (const leaf of positiveLeaves(q)) leaves.push(offsets.get(leaf) as number);
+    }
+    this.leafStart[queries.length] = leaves.length;
+    this.leafCode = Int32Array.from(leaves);
     this.keys = queries.map((q) => this.requiredKeys(q));
   }
 
@@ -394,7 +424,7 @@ export class QueryProgram {
 
   /** Whether query `i` matches the last scanned paper. */
   test(i: number): boolean {
-    return (this.tests[i] as Test)();
+    return this.evaluate(this.start[i] as number);
   }
 
   /** {@link scoreMatch} of query `i` on the last scanned paper. */
@@ -408,8 +438,8 @@ export class QueryProgram {
     const acc = this.acc;
     acc.score = 0;
     acc.terms = [];
-    const scorers = this.scorers[i] as Scorer[];
-    for (let k = 0; k < scorers.length; k++) (scorers[k] as Scorer)(acc);
+    const end = this.leafStart[i + 1] as number;
+    for (let k = this.leafStart[i] as number; k < end; k++) this.scoreLeaf(acc, this.leafCode[k] as number);
     this.lastScore = Math.round(acc.score * 1000) / 1000;
     return acc.terms;
   }
@@ -469,77 +499,142 @@ export class QueryProgram {
     }
   }
 
-  private compileTest(q: Query): Test {
+  private push(v: number): void {
+    if (this.codeLength === this.code.length) this.code = growInt(this.code);
+    this.code[this.codeLength++] = v;
+  }
+
+  /**
+   * Appends `q` to the program. A node is `[op, size, ...]`, `size` its length with its children
+   * (so a short-circuit skips them): leaves carry a field mask (bit per field: title, abstract,
+   * author) and ids; AND, OR and NOT carry their children. Flat integers keep a subscription's
+   * whole test on a cache line or two, where closures would be scattered over the heap.
+   */
+  private emit(q: Query): void {
+    const at = this.codeLength;
     switch (q.type) {
-      case 'and': {
-        const cs = q.children.map((c) => this.compileTest(c));
-        if (cs.length === 2) {
-          const [a, b] = cs as [Test, Test];
-          return () => a() && b();
-        }
-        return () => {
-          for (const c of cs) if (!c()) return false;
-          return true;
-        };
+      case 'and':
+      case 'or':
+        this.push(q.type === 'and' ? AND : OR);
+        this.push(0);
+        for (const c of q.children) this.emit(c);
+        break;
+      case 'not':
+        this.push(NOT);
+        this.push(0);
+        this.emit(q.child);
+        break;
+      case 'term':
+        this.push(TERM);
+        this.push(0);
+        this.push(MASKS[q.field]);
+        this.push(this.stemIds.get(q.word) as number);
+        break;
+      case 'phrase':
+        this.push(PHRASE);
+        this.push(0);
+        this.push(MASKS[q.field]);
+        this.push(q.words.length);
+        for (const w of q.words) this.push(this.stemIds.get(w) as number);
+        break;
+      case 'prefix':
+        this.push(PREFIX);
+        this.push(0);
+        this.push(MASKS[q.field]);
+        this.push(this.prefixIds.get(q.prefix) as number);
+        break;
+      case 'regex':
+        this.push(REGEX);
+        this.push(0);
+        this.push(MASKS[q.field]);
+        this.push(this.regexes.length);
+        this.regexes.push(q.re);
+        break;
+      case 'code':
+        this.push(CODE);
+        this.push(0);
+        this.push(q.field === 'category' ? 1 : 0);
+        this.push(q.prefix ? 1 : 0);
+        this.push(this.codes.length);
+        this.codes.push(q.code);
+        break;
+    }
+    this.code[at + 1] = this.codeLength - at;
+  }
+
+  /** Where each node of `q` (emitted at `pc`) sits in the program. */
+  private locate(q: Query, pc: number, out: Map<Query, number>): void {
+    out.set(q, pc);
+    if (q.type === 'and' || q.type === 'or') {
+      let c = pc + 2;
+      for (const child of q.children) {
+        this.locate(child, c, out);
+        c += this.code[c + 1] as number;
       }
-      case 'or': {
-        const cs = q.children.map((c) => this.compileTest(c));
-        if (cs.length === 2) {
-          const [a, b] = cs as [Test, Test];
-          return () => a() || b();
-        }
-        return () => {
-          for (const c of cs) if (c()) return true;
-          return false;
-        };
+    } else if (q.type === 'not') this.locate(q.child, pc + 2, out);
+  }
+
+  /** Runs the node at `pc` on the scanned paper. */
+  private evaluate(pc: number): boolean {
+    const code = this.code;
+    const e = this.epoch;
+    switch (code[pc]) {
+      case TERM: {
+        const mask = code[pc + 2] as number;
+        const id = code[pc + 3] as number;
+        return (
+          ((mask & 1) !== 0 && this.title.seen[id] === e) ||
+          ((mask & 2) !== 0 && this.abstract.seen[id] === e) ||
+          ((mask & 4) !== 0 && this.author.seen[id] === e)
+        );
       }
-      case 'not': {
-        const c = this.compileTest(q.child);
-        return () => !c();
+      case AND: {
+        const end = pc + (code[pc + 1] as number);
+        for (let c = pc + 2; c < end; c += code[c + 1] as number) if (!this.evaluate(c)) return false;
+        return true;
       }
-      case 'code': {
-        const { code, prefix } = q;
-        const category = q.field === 'category';
-        return () => {
-          for (const v of category ? this.categories : this.sources)
-            if (prefix ? v.startsWith(code) : v === code) return true;
-          return false;
-        };
+      case OR: {
+        const end = pc + (code[pc + 1] as number);
+        for (let c = pc + 2; c < end; c += code[c + 1] as number) if (this.evaluate(c)) return true;
+        return false;
       }
-      case 'term': {
-        const id = this.stemIds.get(q.word) as number;
-        const fs = SLOTS[q.field].map((f) => this.fields[f] as FieldScan);
-        if (fs.length === 2) {
-          const [a, b] = fs as [FieldScan, FieldScan];
-          return () => a.seen[id] === this.epoch || b.seen[id] === this.epoch;
-        }
-        const [a] = fs as [FieldScan];
-        return () => a.seen[id] === this.epoch;
+      case NOT:
+        return !this.evaluate(pc + 2);
+      case PHRASE: {
+        const mask = code[pc + 2] as number;
+        for (let f = 0; f < 3; f++)
+          if (
+            (mask & (1 << f)) !== 0 &&
+            this.phraseIn(this.fields[f] as FieldScan, pc + 4, code[pc + 3] as number)
+          )
+            return true;
+        return false;
       }
-      case 'phrase': {
-        const ids = Int32Array.from(q.words, (w) => this.stemIds.get(w) as number);
-        const fs = SLOTS[q.field].map((f) => this.fields[f] as FieldScan);
-        return () => {
-          for (const f of fs) if (this.phraseIn(f, ids)) return true;
-          return false;
-        };
+      case PREFIX: {
+        const mask = code[pc + 2] as number;
+        const id = code[pc + 3] as number;
+        return (
+          ((mask & 1) !== 0 && this.title.preSeen[id] === e) ||
+          ((mask & 2) !== 0 && this.abstract.preSeen[id] === e) ||
+          ((mask & 4) !== 0 && this.author.preSeen[id] === e)
+        );
       }
-      case 'prefix': {
-        const id = this.prefixIds.get(q.prefix) as number;
-        const fs = SLOTS[q.field].map((f) => this.fields[f] as FieldScan);
-        return () => {
-          for (const f of fs) if (f.preSeen[id] === this.epoch) return true;
-          return false;
-        };
+      case REGEX: {
+        const mask = code[pc + 2] as number;
+        const re = this.regexes[code[pc + 3] as number] as RE2JS;
+        for (let f = 0; f < 3; f++)
+          if ((mask & (1 << f)) !== 0 && re.matcher(this.nfkcOf(f)).find()) return true;
+        return false;
       }
-      case 'regex': {
-        const re = q.re;
-        const slots = SLOTS[q.field];
-        return () => {
-          for (const f of slots) if (re.matcher(this.nfkcOf(f)).find()) return true;
-          return false;
-        };
+      case CODE: {
+        const values = code[pc + 2] === 1 ? this.categories : this.sources;
+        const prefix = code[pc + 3] === 1;
+        const wanted = this.codes[code[pc + 4] as number] as string;
+        for (const v of values) if (prefix ? v.startsWith(wanted) : v === wanted) return true;
+        return false;
       }
+      default:
+        return false;
     }
   }
 
@@ -548,79 +643,76 @@ export class QueryProgram {
    * compound's joined form), then the plain words right after the last position it covers. A
    * joined form can only start a phrase: its parts come first in token order.
    */
-  private phraseIn(f: FieldScan, ids: Int32Array): boolean {
+  private phraseIn(f: FieldScan, at: number, n: number): boolean {
     const e = this.epoch;
-    for (let w = 0; w < ids.length; w++) if (f.seen[ids[w] as number] !== e) return false;
-    const first = ids[0] as number;
+    const code = this.code;
+    for (let w = 0; w < n; w++) if (f.seen[code[at + w] as number] !== e) return false;
+    const first = code[at] as number;
     if (f.chainStamp[first] === e)
       for (let p = f.head[first] as number; p !== -1; p = f.next[p] as number)
-        if (this.follows(f, p, ids)) return true;
+        if (this.follows(f, p, at, n)) return true;
     for (let j = 0; j < f.nj; j++)
-      if (f.jStem[j] === first && this.follows(f, f.jEnd[j] as number, ids)) return true;
+      if (f.jStem[j] === first && this.follows(f, f.jEnd[j] as number, at, n)) return true;
     return false;
   }
 
-  private follows(f: FieldScan, end: number, ids: Int32Array): boolean {
-    if (end + ids.length > f.npos) return false;
-    for (let w = 1; w < ids.length; w++) if (f.pos[end + w] !== ids[w]) return false;
+  /** Whether the plain words after position `end` are the phrase's (at `at` in the code) after its first. */
+  private follows(f: FieldScan, end: number, at: number, n: number): boolean {
+    if (end + n > f.npos) return false;
+    for (let w = 1; w < n; w++) if (f.pos[end + w] !== this.code[at + w]) return false;
     return true;
   }
 
-  private compileScorer(leaf: Query): Scorer {
-    const weight = (f: number) => (f === TITLE ? TITLE_WEIGHT : 1);
-    switch (leaf.type) {
-      case 'term': {
-        const id = this.stemIds.get(leaf.word) as number;
-        const slots = SLOTS[leaf.field];
-        return (acc) => this.addStem(acc, id, slots);
+  /** Adds what {@link scoreMatch} adds for the positive leaf at `pc`. */
+  private scoreLeaf(acc: ScoreAcc, pc: number): void {
+    const code = this.code;
+    const mask = code[pc + 2] as number;
+    switch (code[pc]) {
+      case TERM:
+        this.addStem(acc, code[pc + 3] as number, mask);
+        return;
+      case PHRASE: {
+        const n = code[pc + 3] as number;
+        let found = false;
+        for (let f = 0; f < 3; f++)
+          if ((mask & (1 << f)) !== 0 && this.phraseIn(this.fields[f] as FieldScan, pc + 4, n)) found = true;
+        if (found) for (let w = 0; w < n; w++) this.addStem(acc, code[pc + 4 + w] as number, mask);
+        return;
       }
-      case 'phrase': {
-        const ids = Int32Array.from(leaf.words, (w) => this.stemIds.get(w) as number);
-        const slots = SLOTS[leaf.field];
-        return (acc) => {
-          let found = false;
-          for (const f of slots) if (this.phraseIn(this.fields[f] as FieldScan, ids)) found = true;
-          if (found) for (const id of ids) this.addStem(acc, id, slots);
-        };
-      }
-      case 'prefix': {
-        const id = this.prefixIds.get(leaf.prefix) as number;
-        const slots = SLOTS[leaf.field];
-        return (acc) => {
-          for (const f of slots) {
-            const fs = this.fields[f] as FieldScan;
-            if (fs.preSeen[id] !== this.epoch) continue;
-            const hits: string[] = [];
-            for (let k = 0; k < fs.npm; k++) {
-              if (fs.pmId[k] !== id) continue;
-              const raw = this.rawOf(f, fs.pmRec[k] as number);
-              if (!hits.includes(raw)) hits.push(raw);
-            }
-            acc.score += weight(f) * bm25(hits.length, fs.len, 100, 1);
-            for (const r of hits) if (!acc.terms.includes(r)) acc.terms.push(r);
+      case PREFIX: {
+        const id = code[pc + 3] as number;
+        for (let f = 0; f < 3; f++) {
+          if ((mask & (1 << f)) === 0) continue;
+          const fs = this.fields[f] as FieldScan;
+          if (fs.preSeen[id] !== this.epoch) continue;
+          const hits: string[] = [];
+          for (let k = 0; k < fs.npm; k++) {
+            if (fs.pmId[k] !== id) continue;
+            const raw = this.rawOf(f, fs.pmRec[k] as number);
+            if (!hits.includes(raw)) hits.push(raw);
           }
-        };
+          acc.score += (f === TITLE ? TITLE_WEIGHT : 1) * bm25(hits.length, fs.len, 100, 1);
+          for (const r of hits) if (!acc.terms.includes(r)) acc.terms.push(r);
+        }
+        return;
       }
-      case 'regex': {
-        const re: RE2JS = leaf.re;
-        const slots = SLOTS[leaf.field];
-        return (acc) => {
-          for (const f of slots) if (re.matcher(this.nfkcOf(f)).find()) acc.score += weight(f);
-        };
+      case REGEX: {
+        const re = this.regexes[code[pc + 3] as number] as RE2JS;
+        for (let f = 0; f < 3; f++)
+          if ((mask & (1 << f)) !== 0 && re.matcher(this.nfkcOf(f)).find())
+            acc.score += f === TITLE ? TITLE_WEIGHT : 1;
+        return;
       }
-      case 'code':
-        return (acc) => {
-          acc.score += 0.5;
-        };
-      default:
-        return () => {};
+      case CODE:
+        acc.score += 0.5;
+        return;
     }
   }
 
-  private addStem(acc: ScoreAcc, id: number, slots: readonly number[]): void {
+  private addStem(acc: ScoreAcc, id: number, mask: number): void {
     const e = this.epoch;
-    for (let k = 0; k < slots.length; k++) {
-      const f = slots[k] as number;
+    for (let f = 0; f < 3; f++) {
+      if ((mask & (1 << f)) === 0) continue;
       const fs = this.fields[f] as FieldScan;
       if (fs.seen[id] !== e) continue;
       if (fs.surfStamp[id] !== e) this.weigh(f, fs, id);
