@@ -32,7 +32,6 @@ const TITLE = 0;
 const ABSTRACT = 1;
 const AUTHOR = 2;
 
-
 /** ASCII letters and digits: the characters of a word in ASCII text. */
 const ALNUM = new Uint8Array(128);
 for (let c = 48; c <= 57; c++) ALNUM[c] = 1;

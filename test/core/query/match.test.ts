@@ -377,6 +377,27 @@ describe('on the seeds', () => {
     expect(papers.filter((p) => matchesQuery(q(query), analyzePaper(p)))).toHaveLength(count);
   });
 
+  it('search ranks verified candidates with the interpreter scores and highlighted words', () => {
+    const index = createSearchIndex();
+    for (const p of papers) index.add(p);
+    for (const text of [
+      'robot* -survey',
+      'title:diffusion',
+      '/diffusion/i',
+      '"language model" OR agents',
+      'multi-task',
+      'category:cs.* agents',
+      'author:"wang" -learning',
+    ]) {
+      const expected = papers
+        .map((p) => ({ p, doc: analyzePaper(p) }))
+        .filter(({ doc }) => matchesQuery(q(text), doc))
+        .map(({ p, doc }) => ({ paperId: p.id, ...scoreMatch(q(text), doc, index) }))
+        .sort((a, b) => b.score - a.score || a.paperId.localeCompare(b.paperId));
+      expect(index.search(q(text), { limit: 10_000 }), text).toEqual(expected);
+    }
+  });
+
   it('search gives the interpreter answer for every kind of term', () => {
     const index = createSearchIndex();
     for (const p of papers) index.add(p);
