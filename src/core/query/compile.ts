@@ -1206,6 +1206,20 @@ function stemHash(
   }
 }
 
+/** Lists by id as `[offsets, values]`: list `id` is `values[offsets[id]]` to `values[offsets[id + 1]]`. */
+function flatten(lists: ReadonlyArray<number[] | undefined>): [Int32Array, Int32Array] {
+  const offsets = new Int32Array(lists.length + 1);
+  let total = 0;
+  for (let id = 0; id < lists.length; id++) {
+    offsets[id] = total;
+    total += lists[id]?.length ?? 0;
+  }
+  offsets[lists.length] = total;
+  const values = new Int32Array(total);
+  for (let id = 0; id < lists.length; id++) values.set(lists[id] ?? [], offsets[id] as number);
+  return [offsets, values];
+}
+
 /** How many papers a key is likely to select, roughly: a rare word, a prefix, a category. */
 function keyCost(k: Key): number {
   switch (k.kind) {
@@ -1284,6 +1298,12 @@ export function compileMatcher(
         ? (rank[prev] as number)
         : k;
   }
+  // Candidate lists as offsets into one flat array per kind: a paper's lookups read contiguous memory.
+  const [textOffsets, textFlat] = flatten(textSubs);
+  const [authorOffsets, authorFlat] = flatten(authorSubs);
+  const [textPrefixOffsets, textPrefixFlat] = flatten(textPrefixSubs);
+  const [authorPrefixOffsets, authorPrefixFlat] = flatten(authorPrefixSubs);
+  const ids = subs.map((s) => s.id);
   const seen = new Uint32Array(subs.length);
   let hitRank = new Int32Array(64);
   let candidates = new Int32Array(256);
@@ -1292,6 +1312,16 @@ export function compileMatcher(
   const collect = (list: number[] | undefined) => {
     if (list === undefined) return;
     for (const i of list) {
+      if (seen[i] === stamp) continue;
+      seen[i] = stamp;
+      if (n === candidates.length) candidates = growInt(candidates);
+      candidates[n++] = i;
+    }
+  };
+  const collectFlat = (offsets: Int32Array, flat: Int32Array, id: number) => {
+    const end = offsets[id + 1] as number;
+    for (let k = offsets[id] as number; k < end; k++) {
+      const i = flat[k] as number;
       if (seen[i] === stamp) continue;
       seen[i] = stamp;
       if (n === candidates.length) candidates = growInt(candidates);
@@ -1327,12 +1357,13 @@ export function compileMatcher(
       stamp = program.stamp;
       n = 0;
       const p = program;
-      for (let k = 0; k < p.nTextPresent; k++) collect(textSubs[p.textPresent[k] as number]);
-      for (let k = 0; k < p.nAuthorPresent; k++) collect(authorSubs[p.authorPresent[k] as number]);
+      for (let k = 0; k < p.nTextPresent; k++) collectFlat(textOffsets, textFlat, p.textPresent[k] as number);
+      for (let k = 0; k < p.nAuthorPresent; k++)
+        collectFlat(authorOffsets, authorFlat, p.authorPresent[k] as number);
       for (let k = 0; k < p.nTextPrefixPresent; k++)
-        collect(textPrefixSubs[p.textPrefixPresent[k] as number]);
+        collectFlat(textPrefixOffsets, textPrefixFlat, p.textPrefixPresent[k] as number);
       for (let k = 0; k < p.nAuthorPrefixPresent; k++)
-        collect(authorPrefixSubs[p.authorPrefixPresent[k] as number]);
+        collectFlat(authorPrefixOffsets, authorPrefixFlat, p.authorPrefixPresent[k] as number);
       collectCodes(p.paperCategories, categoryExact, categoryPrefix);
       collectCodes(p.paperSources, sourceExact, sourcePrefix);
       collect(always);
@@ -1341,7 +1372,7 @@ export function compileMatcher(
         const i = candidates[k] as number;
         if (!p.test(i)) continue;
         const terms = p.scoreInto(i);
-        const hit: MatchHit = { subscriptionId: (subs[i] as { id: string }).id, score: p.lastScore, terms };
+        const hit: MatchHit = { subscriptionId: ids[i] as string, score: p.lastScore, terms };
         // Insertion sort as hits arrive: a paper has a few dozen.
         let at = hits.length;
         const r = rank[i] as number;
