@@ -157,11 +157,20 @@ class FieldScan {
   rStart = new Int32Array(64);
   rEnd = new Int32Array(64);
   rRaw: Array<string | undefined> = [];
+  rNext = new Int32Array(64);
   nr = 0;
+  /** Per stem, its records as a chain through `rNext`. */
+  readonly rStamp: Uint32Array;
+  readonly rHead: Int32Array;
+  readonly rTail: Int32Array;
   /** Prefix matches: prefix id and the token (index into the r-arrays). */
   pmId = new Int32Array(32);
   pmRec = new Int32Array(32);
+  pmNext = new Int32Array(32);
   npm = 0;
+  /** Per prefix, its matches as a chain through `pmNext` (valid when `preSeen` is stamped). */
+  readonly pmHead: Int32Array;
+  readonly pmTail: Int32Array;
   /** The field's text as the paper has it (author names joined), for raw words and regexes. */
   text: string | undefined;
   nfkcText: string | undefined;
@@ -186,6 +195,11 @@ class FieldScan {
     this.weight = new Float64Array(stems);
     this.surf = new Array<string[]>(stems).fill([]);
     this.chainStamp = new Uint32Array(stems);
+    this.rStamp = new Uint32Array(stems);
+    this.rHead = new Int32Array(stems);
+    this.rTail = new Int32Array(stems);
+    this.pmHead = new Int32Array(prefixes);
+    this.pmTail = new Int32Array(prefixes);
     this.head = new Int32Array(stems);
     this.tail = new Int32Array(stems);
   }
@@ -220,27 +234,43 @@ class FieldScan {
     this.tail[id] = p;
   }
 
-  pushRecord(stem: number, start: number, end: number, raw: string | undefined): number {
+  pushRecord(stem: number, start: number, end: number, raw: string | undefined, epoch: number): number {
     if (this.nr === this.rStem.length) {
       this.rStem = growInt(this.rStem);
       this.rStart = growInt(this.rStart);
       this.rEnd = growInt(this.rEnd);
+      this.rNext = growInt(this.rNext);
     }
     const r = this.nr++;
     this.rStem[r] = stem;
     this.rStart[r] = start;
     this.rEnd[r] = end;
     this.rRaw[r] = raw;
+    if (stem >= 0) {
+      // Chained per stem, so a stem's words as written are found without reading the others.
+      this.rNext[r] = -1;
+      if (this.rStamp[stem] !== epoch) {
+        this.rStamp[stem] = epoch;
+        this.rHead[stem] = r;
+      } else this.rNext[this.rTail[stem] as number] = r;
+      this.rTail[stem] = r;
+    }
     return r;
   }
 
-  pushPrefixMatch(id: number, rec: number): void {
+  pushPrefixMatch(id: number, rec: number, epoch: number): void {
     if (this.npm === this.pmId.length) {
       this.pmId = growInt(this.pmId);
       this.pmRec = growInt(this.pmRec);
+      this.pmNext = growInt(this.pmNext);
     }
-    this.pmId[this.npm] = id;
-    this.pmRec[this.npm++] = rec;
+    const m = this.npm++;
+    this.pmId[m] = id;
+    this.pmRec[m] = rec;
+    this.pmNext[m] = -1;
+    if (this.preSeen[id] !== epoch) this.pmHead[id] = m;
+    else this.pmNext[this.pmTail[id] as number] = m;
+    this.pmTail[id] = m;
   }
 
   pushJoined(stem: number, end: number): void {
@@ -336,9 +366,8 @@ export class QueryProgram {
   private readonly regexes: RE2JS[] = [];
   private readonly codes: string[] = [];
   private readonly keys: Array<Key[] | undefined>;
-  private readonly idf: (stem: number) => number;
-  private readonly avgTitle: () => number;
-  private readonly avgAbstract: () => number;
+  /** Without statistics every df is 0 (as in `scoreMatch`): one weight for every word. */
+  private readonly defaultIdf = Math.log(1 + (DEFAULT_STATS.papers - 0 + 0.5) / (0 + 0.5));
 
   /** Compiles `queries`; `stats` weighs words as {@link scoreMatch} does (read when scoring). */
   constructor(
@@ -357,22 +386,6 @@ export class QueryProgram {
     for (let f = 0; f < 3; f++) this.fields.push(new FieldScan(this.stemList.length, this.prefixList.length));
     [this.title, this.abstract, this.author] = this.fields as [FieldScan, FieldScan, FieldScan];
     this.textAny = new Uint32Array(this.stemList.length);
-    if (stats === undefined) {
-      const { papers } = DEFAULT_STATS;
-      // Without statistics every df is 0: one weight for every word.
-      const idf = Math.log(1 + (papers - 0 + 0.5) / (0 + 0.5));
-      this.idf = () => idf;
-      this.avgTitle = () => DEFAULT_STATS.avgTitle;
-      this.avgAbstract = () => DEFAULT_STATS.avgAbstract;
-    } else {
-      const list = this.stemList;
-      this.idf = (id) => {
-        const df = stats.df(list[id] as string);
-        return Math.log(1 + (stats.papers - df + 0.5) / (df + 0.5));
-      };
-      this.avgTitle = () => stats.avgTitle;
-      this.avgAbstract = () => stats.avgAbstract;
-    }
     this.start = new Int32Array(queries.length);
     this.leafStart = new Int32Array(queries.length + 1);
     for (const [i, q] of queries.entries()) {
@@ -685,8 +698,7 @@ export class QueryProgram {
           const fs = this.fields[f] as FieldScan;
           if (fs.preSeen[id] !== this.epoch) continue;
           const hits: string[] = [];
-          for (let k = 0; k < fs.npm; k++) {
-            if (fs.pmId[k] !== id) continue;
+          for (let k = fs.pmHead[id] as number; k !== -1; k = fs.pmNext[k] as number) {
             const raw = this.rawOf(f, fs.pmRec[k] as number);
             if (!hits.includes(raw)) hits.push(raw);
           }
@@ -729,11 +741,21 @@ export class QueryProgram {
    * in text order), once per paper: many subscriptions share a word.
    */
   private weigh(f: number, fs: FieldScan, id: number): void {
-    const avg = f === TITLE ? this.avgTitle() : this.avgAbstract();
-    fs.weight[id] = (f === TITLE ? TITLE_WEIGHT : 1) * bm25(fs.tf[id] as number, fs.len, avg, this.idf(id));
+    const stats = this.stats;
+    let avg: number;
+    let idf: number;
+    if (stats === undefined) {
+      avg = f === TITLE ? DEFAULT_STATS.avgTitle : DEFAULT_STATS.avgAbstract;
+      idf = this.defaultIdf;
+    } else {
+      avg = f === TITLE ? stats.avgTitle : stats.avgAbstract;
+      const df = stats.df(this.stemList[id] as string);
+      idf = Math.log(1 + (stats.papers - df + 0.5) / (df + 0.5));
+    }
+    fs.weight[id] = (f === TITLE ? TITLE_WEIGHT : 1) * bm25(fs.tf[id] as number, fs.len, avg, idf);
     const out: string[] = [];
-    for (let r = 0; r < fs.nr; r++) {
-      if (fs.rStem[r] !== id) continue;
+    // A stem in `seen` has records: every occurrence of a used stem is recorded.
+    for (let r = fs.rHead[id] as number; r !== -1; r = fs.rNext[r] as number) {
       const raw = this.rawOf(f, r);
       if (!out.includes(raw)) out.push(raw);
     }
@@ -873,6 +895,7 @@ export class QueryProgram {
         f.preSeen.fill(0);
         f.surfStamp.fill(0);
         f.chainStamp.fill(0);
+        f.rStamp.fill(0);
       }
       this.textAny.fill(0);
       this.epoch = 1;
@@ -921,7 +944,7 @@ export class QueryProgram {
 
   /** Marks prefix `id` present in field `f`. */
   private addPrefix(f: number, fs: FieldScan, id: number, rec: number): void {
-    fs.pushPrefixMatch(id, rec);
+    fs.pushPrefixMatch(id, rec, this.epoch);
     const e = this.epoch;
     if (fs.preSeen[id] === e) return;
     fs.preSeen[id] = e;
@@ -958,12 +981,12 @@ export class QueryProgram {
     if (plain) fs.pushPos(id, this.epoch);
     else if (id >= 0) fs.pushJoined(id, end);
     let rec = -1;
-    if (id >= 0) rec = fs.pushRecord(id, 0, 0, raw);
+    if (id >= 0) rec = fs.pushRecord(id, 0, 0, raw, this.epoch);
     for (const k of this.prefixLens) {
       if (k > raw.length) break;
       const pid = this.prefixIds.get(k === raw.length ? raw : raw.slice(0, k));
       if (pid === undefined) continue;
-      if (rec === -1) rec = fs.pushRecord(-1, 0, 0, raw);
+      if (rec === -1) rec = fs.pushRecord(-1, 0, 0, raw, this.epoch);
       this.addPrefix(f, fs, pid, rec);
     }
     if (id >= 0) this.addOccurrence(f, fs, id);
@@ -994,7 +1017,7 @@ export class QueryProgram {
     nPrefixes: number,
   ): void {
     if (nPrefixes === 0 && id < 0) return;
-    const rec = fs.pushRecord(id, start, end, raw);
+    const rec = fs.pushRecord(id, start, end, raw, this.epoch);
     for (let k = 0; k < nPrefixes; k++) this.addPrefix(f, fs, prefixIds[k] as number, rec);
     if (id >= 0) this.addOccurrence(f, fs, id);
   }
