@@ -33,11 +33,12 @@ const ABSTRACT = 1;
 const AUTHOR = 2;
 
 /** ASCII letters and digits: the characters of a word in ASCII text. */
-const ALNUM = new Uint8Array(128);
+const ALNUM = new Uint8Array(256);
 for (let c = 48; c <= 57; c++) ALNUM[c] = 1;
 for (let c = 65; c <= 90; c++) ALNUM[c] = 1;
 for (let c = 97; c <= 122; c++) ALNUM[c] = 1;
 
+const ENCODER = new TextEncoder();
 const FNV_BASIS = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
 /** FNV_PRIME's inverse modulo 2^32 (Newton's iteration): a hash step can be undone. */
@@ -91,29 +92,29 @@ class CharTable {
   }
 
   /**
-   * Finds the id of the word made of `len` characters of `s` from `start` (ASCII, folded here),
+   * Finds the id of the word made of `len` bytes of `b` from `start` (ASCII, folded here),
    * followed by the character `tail` when it is not -1; -1 when no query uses it.
    */
-  find(h: number, s: string, start: number, len: number, tail: number): number {
+  find(h: number, b: Uint8Array, start: number, len: number, tail: number): number {
     const top = h >>> 16;
     if ((((this.filter[top >>> 5] as number) >>> (top & 31)) & 1) === 0) return -1;
     const slots = this.slots;
     for (let i = slotOf(h, this.mask); ; i = (i + 1) & this.mask) {
       const id = slots[2 * i + 1] as number;
       if (id === 0) return -1;
-      if (slots[2 * i] === h && this.same(id - 1, s, start, len, tail)) return id - 1;
+      if (slots[2 * i] === h && this.same(id - 1, b, start, len, tail)) return id - 1;
     }
   }
 
-  private same(id: number, s: string, start: number, len: number, tail: number): boolean {
+  private same(id: number, b: Uint8Array, start: number, len: number, tail: number): boolean {
     const w = this.words[id] as string;
     if (w.length !== (tail === -1 ? len : len + 1)) return false;
-    for (let k = 0; k < len; k++) if (w.charCodeAt(k) !== (s.charCodeAt(start + k) | 32)) return false;
+    for (let k = 0; k < len; k++) if (w.charCodeAt(k) !== ((b[start + k] as number) | 32)) return false;
     return tail === -1 || w.charCodeAt(len) === tail;
   }
 
-  /** {@link find} for the joined form of a compound: the hyphens of `s` are skipped. */
-  findJoined(h: number, s: string, start: number, len: number, tail: number): number {
+  /** {@link find} for the joined form of a compound: the hyphens in `b` are skipped. */
+  findJoined(h: number, b: Uint8Array, start: number, len: number, tail: number): number {
     const top = h >>> 16;
     if ((((this.filter[top >>> 5] as number) >>> (top & 31)) & 1) === 0) return -1;
     const slots = this.slots;
@@ -126,8 +127,8 @@ class CharTable {
       let at = start;
       let k = 0;
       for (; k < len; k++, at++) {
-        let c = s.charCodeAt(at);
-        if (c === 45) c = s.charCodeAt(++at);
+        let c = b[at] as number;
+        if (c === 45) c = b[++at] as number;
         if (w.charCodeAt(k) !== (c | 32)) break;
       }
       if (k === len && (tail === -1 || w.charCodeAt(len) === tail)) return id - 1;
@@ -345,6 +346,8 @@ export class QueryProgram {
   private joinedPrefixes = new Int32Array(1);
   /** Parts of the last compound scanned. */
   private compoundParts = 0;
+  /** The ASCII text being scanned, as bytes. */
+  private bytes = new Uint8Array(4096);
   /** Ids present in title or abstract, and in author names, this paper (for candidate lookup). */
   textAny = new Uint32Array(0);
   textPresent = new Int32Array(256);
@@ -1026,7 +1029,14 @@ export class QueryProgram {
    * A hyphen compound of ASCII words from `start`: its parts, then the joined form spanning them
    * (hashed with the hyphens skipped). Returns where it ends; {@link compoundParts} is set.
    */
-  private scanCompoundAscii(f: number, fs: FieldScan, s: string, start: number, offset: number): number {
+  private scanCompoundAscii(
+    f: number,
+    fs: FieldScan,
+    s: string,
+    b: Uint8Array,
+    start: number,
+    offset: number,
+  ): number {
     const n = s.length;
     const stems = this.stems;
     const prefixes = this.prefixes;
@@ -1060,8 +1070,8 @@ export class QueryProgram {
       let len = 0;
       let np = 0;
       for (; i < n; i++) {
-        let c = s.charCodeAt(i);
-        if (c >= 128 || ALNUM[c] === 0) break;
+        let c = b[i] as number;
+        if (ALNUM[c] === 0) break;
         c |= 32;
         h3 = h2;
         h2 = h1;
@@ -1082,23 +1092,23 @@ export class QueryProgram {
         jc1 = c;
         jlen++;
         if (len <= maxPrefix && prefixLen[len] === 1) {
-          const pid = prefixes.find(h, s, partStart, len, -1);
+          const pid = prefixes.find(h, b, partStart, len, -1);
           if (pid >= 0) partPrefixes[np++] = pid;
         }
         if (jlen <= maxPrefix && prefixLen[jlen] === 1) {
-          const pid = prefixes.findJoined(jh, s, start, jlen, -1);
+          const pid = prefixes.findJoined(jh, b, start, jlen, -1);
           if (pid >= 0) joinedPrefixes[nj++] = pid;
         }
       }
       stemHash(h, h1, h3, len, c1, c2, c3, c4);
-      const id = stems.find(stemH, s, partStart, stemL, stemT);
+      const id = stems.find(stemH, b, partStart, stemL, stemT);
       fs.len++;
       fs.pushPos(id, this.epoch);
       this.commitAscii(f, fs, id, offset + partStart, offset + i, undefined, partPrefixes, np);
       parts++;
-      if (i + 1 < n && s.charCodeAt(i) === 45) {
-        const next = s.charCodeAt(i + 1);
-        if (next < 128 && ALNUM[next] === 1) {
+      if (i + 1 < n && (b[i] as number) === 45) {
+        const next = b[i + 1] as number;
+        if (ALNUM[next] === 1) {
           i++;
           continue;
         }
@@ -1106,7 +1116,7 @@ export class QueryProgram {
       break;
     }
     stemHash(jh, jh1, jh3, jlen, jc1, jc2, jc3, jc4);
-    const id = stems.findJoined(stemH, s, start, stemL, stemT);
+    const id = stems.findJoined(stemH, b, start, stemL, stemT);
     fs.len++;
     if (id >= 0) fs.pushJoined(id, first + parts - 1);
     if (id >= 0 || nj > 0)
@@ -1131,11 +1141,16 @@ export class QueryProgram {
     const stemFilter = stems.filter;
     const prefixFilter = prefixes.filter;
     const n = s.length;
+    // Bytes read faster than a string's characters (no check of the string's representation per
+    // character); the encoder also tells ASCII apart: any other character takes more than a byte.
+    if (this.bytes.length < n) this.bytes = new Uint8Array(Math.max(n, this.bytes.length * 2));
+    const b = this.bytes;
+    const done = ENCODER.encodeInto(s, b);
+    if (done.read !== n || done.written !== n) return NOT_ASCII;
     let plain = 0;
     let i = 0;
     while (i < n) {
-      let c = s.charCodeAt(i);
-      if (c >= 128) return NOT_ASCII;
+      let c = b[i] as number;
       if (ALNUM[c] === 0) {
         i++;
         continue;
@@ -1151,38 +1166,38 @@ export class QueryProgram {
         if (len <= maxPrefix && prefixLen[len] === 1) {
           const top = h >>> 16;
           if ((((prefixFilter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0) {
-            const pid = prefixes.find(h, s, start, len, -1);
+            const pid = prefixes.find(h, b, start, len, -1);
             if (pid >= 0) partPrefixes[np++] = pid;
           }
         }
         if (++i >= n) break;
-        c = s.charCodeAt(i);
-        if (c >= 128 || ALNUM[c] === 0) break;
+        c = b[i] as number;
+        if (ALNUM[c] === 0) break;
       }
       if (c === 45 && i + 1 < n) {
-        const next = s.charCodeAt(i + 1);
-        if (next < 128 && ALNUM[next] === 1) {
+        const next = b[i + 1] as number;
+        if (ALNUM[next] === 1) {
           // A compound: scanned again from its start, parts and joined form together.
-          i = this.scanCompoundAscii(f, fs, s, start, offset);
+          i = this.scanCompoundAscii(f, fs, s, b, start, offset);
           plain += this.compoundParts;
           continue;
         }
       }
       let id = -1;
-      const c1 = s.charCodeAt(i - 1) | 32;
+      const c1 = (b[i - 1] as number) | 32;
       if (c1 !== 115 || len < 2) {
         const top = h >>> 16;
         if ((((stemFilter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0)
-          id = stems.find(h, s, start, len, -1);
+          id = stems.find(h, b, start, len, -1);
       } else {
         // Ends in s: undo the last characters' hash steps to get the shorter prefixes' hashes.
-        const c2 = s.charCodeAt(i - 2) | 32;
-        const c3 = len > 2 ? s.charCodeAt(i - 3) | 32 : 0;
-        const c4 = len > 3 ? s.charCodeAt(i - 4) | 32 : 0;
+        const c2 = (b[i - 2] as number) | 32;
+        const c3 = len > 2 ? (b[i - 3] as number) | 32 : 0;
+        const c4 = len > 3 ? (b[i - 4] as number) | 32 : 0;
         const h1 = Math.imul(h, FNV_INVERSE) ^ c1;
         const h3 = len > 2 ? Math.imul(Math.imul(h1, FNV_INVERSE) ^ c2, FNV_INVERSE) ^ c3 : 0;
         stemHash(h, h1, h3, len, c1, c2, c3, c4);
-        id = stems.find(stemH, s, start, stemL, stemT);
+        id = stems.find(stemH, b, start, stemL, stemT);
       }
       fs.len++;
       plain++;
