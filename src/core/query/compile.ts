@@ -164,20 +164,32 @@ class FieldScan {
   readonly rStamp: Uint32Array;
   readonly rHead: Int32Array;
   readonly rTail: Int32Array;
-  /** Prefix matches: prefix id and the token (index into the r-arrays). */
-  pmId = new Int32Array(32);
-  pmRec = new Int32Array(32);
-  pmNext = new Int32Array(32);
-  npm = 0;
-  /** Per prefix, its matches as a chain through `pmNext` (valid when `preSeen` is stamped). */
-  readonly pmHead: Int32Array;
-  readonly pmTail: Int32Array;
+  /**
+   * Prefix candidates, in token order: a word's first `qK` characters hash to `qH`, which some
+   * prefix's hash may equal (its filter bit is set). They are checked only when a query asks for
+   * a prefix (most papers are never asked about most of them); `qId` is the prefix id when it is
+   * already known (text that went through `tokenize`), else -1. `qStart`/`qEnd` delimit the word
+   * in the field's text (`qJoined`: a compound's joined form, whose hyphens do not count).
+   */
+  qH = new Int32Array(64);
+  qK = new Int32Array(64);
+  qStart = new Int32Array(64);
+  qEnd = new Int32Array(64);
+  qId = new Int32Array(64);
+  qJoined = new Uint8Array(64);
+  qRaw: Array<string | undefined> = [];
+  nq = 0;
+  /** Per prefix, for this paper once stamped: whether the field has it. */
+  readonly preStamp: Uint32Array;
+  readonly preHas: Uint8Array;
+  /** The field's text as bytes when it is ASCII (else `ascii` is false and `qId` is always set). */
+  bytes = new Uint8Array(1024);
+  ascii = true;
   /** The field's text as the paper has it (author names joined), for raw words and regexes. */
   text: string | undefined;
   nfkcText: string | undefined;
   readonly seen: Uint32Array;
   readonly tf: Int32Array;
-  readonly preSeen: Uint32Array;
   /** Per stem, for this paper once stamped: its weighted BM25 term and its words as written. */
   readonly surfStamp: Uint32Array;
   readonly weight: Float64Array;
@@ -191,7 +203,8 @@ class FieldScan {
   constructor(stems: number, prefixes: number) {
     this.seen = new Uint32Array(stems);
     this.tf = new Int32Array(stems);
-    this.preSeen = new Uint32Array(prefixes);
+    this.preStamp = new Uint32Array(prefixes);
+    this.preHas = new Uint8Array(prefixes);
     this.surfStamp = new Uint32Array(stems);
     this.weight = new Float64Array(stems);
     this.surf = new Array<string[]>(stems).fill([]);
@@ -199,8 +212,6 @@ class FieldScan {
     this.rStamp = new Uint32Array(stems);
     this.rHead = new Int32Array(stems);
     this.rTail = new Int32Array(stems);
-    this.pmHead = new Int32Array(prefixes);
-    this.pmTail = new Int32Array(prefixes);
     this.head = new Int32Array(stems);
     this.tail = new Int32Array(stems);
   }
@@ -210,7 +221,8 @@ class FieldScan {
     this.npos = 0;
     this.nj = 0;
     this.nr = 0;
-    this.npm = 0;
+    this.nq = 0;
+    this.ascii = true;
     this.text = undefined;
     this.nfkcText = undefined;
   }
@@ -259,19 +271,37 @@ class FieldScan {
     return r;
   }
 
-  pushPrefixMatch(id: number, rec: number, epoch: number): void {
-    if (this.npm === this.pmId.length) {
-      this.pmId = growInt(this.pmId);
-      this.pmRec = growInt(this.pmRec);
-      this.pmNext = growInt(this.pmNext);
+  /** Appends a prefix candidate; its end is set when the word ends ({@link endCandidates}). */
+  pushCandidate(
+    h: number,
+    k: number,
+    start: number,
+    joined: number,
+    id: number,
+    raw: string | undefined,
+  ): void {
+    if (this.nq === this.qH.length) {
+      this.qH = growInt(this.qH);
+      this.qK = growInt(this.qK);
+      this.qStart = growInt(this.qStart);
+      this.qEnd = growInt(this.qEnd);
+      this.qId = growInt(this.qId);
+      const j = new Uint8Array(this.qJoined.length * 2);
+      j.set(this.qJoined);
+      this.qJoined = j;
     }
-    const m = this.npm++;
-    this.pmId[m] = id;
-    this.pmRec[m] = rec;
-    this.pmNext[m] = -1;
-    if (this.preSeen[id] !== epoch) this.pmHead[id] = m;
-    else this.pmNext[this.pmTail[id] as number] = m;
-    this.pmTail[id] = m;
+    const q = this.nq++;
+    this.qH[q] = h;
+    this.qK[q] = k;
+    this.qStart[q] = start;
+    this.qId[q] = id;
+    this.qJoined[q] = joined;
+    this.qRaw[q] = raw;
+  }
+
+  /** Sets the end of the candidates from `from` on (the word that just ended). */
+  endCandidates(from: number, end: number): void {
+    for (let q = from; q < this.nq; q++) this.qEnd[q] = end;
   }
 
   pushJoined(stem: number, end: number): void {
@@ -310,9 +340,6 @@ type Key =
 /** The raw word of a record not built yet: a compound's joined form (its hyphens go). */
 const JOINED = '\u0000joined';
 
-/** Set when scanning stopped at a non-ASCII character: the field is redone through `tokenize`. */
-const NOT_ASCII = -1;
-
 /**
  * Queries compiled over interned ids: {@link scan} a paper once, then {@link test} and
  * {@link score} any of the queries on it. The answers are those of {@link matchesQuery} and
@@ -341,23 +368,19 @@ export class QueryProgram {
   private readonly acc: ScoreAcc = { score: 0, terms: [] };
   /** The score {@link scoreInto} computed last. */
   lastScore = 0;
-  /** Prefix ids found in the word being scanned (at most one per length), and in a compound's joined form. */
-  private partPrefixes = new Int32Array(1);
-  private joinedPrefixes = new Int32Array(1);
+  /** Hashes of the prefixes, by id. */
+  private readonly prefixHashes: Int32Array;
+  /** A compound's joined-form prefix candidates while its parts are scanned: hash and length. */
+  private joinedH = new Int32Array(1);
+  private joinedK = new Int32Array(1);
   /** Parts of the last compound scanned. */
   private compoundParts = 0;
-  /** The ASCII text being scanned, as bytes. */
-  private bytes = new Uint8Array(4096);
   /** Ids present in title or abstract, and in author names, this paper (for candidate lookup). */
   textAny = new Uint32Array(0);
   textPresent = new Int32Array(256);
   nTextPresent = 0;
   authorPresent = new Int32Array(32);
   nAuthorPresent = 0;
-  textPrefixPresent = new Int32Array(32);
-  nTextPrefixPresent = 0;
-  authorPrefixPresent = new Int32Array(8);
-  nAuthorPrefixPresent = 0;
   /** The queries as one flat program (see {@link emit}); `start[i]` is where query `i` begins. */
   private code = new Int32Array(1024);
   private codeLength = 0;
@@ -384,8 +407,9 @@ export class QueryProgram {
     this.prefixLen = new Uint8Array(maxPrefix + 1);
     for (const p of this.prefixList) this.prefixLen[p.length] = 1;
     this.prefixLens = [...new Set(this.prefixList.map((p) => p.length))].sort((a, b) => a - b);
-    this.partPrefixes = new Int32Array(maxPrefix + 1);
-    this.joinedPrefixes = new Int32Array(maxPrefix + 1);
+    this.prefixHashes = Int32Array.from(this.prefixList, hashString);
+    this.joinedH = new Int32Array(maxPrefix + 1);
+    this.joinedK = new Int32Array(maxPrefix + 1);
     for (let f = 0; f < 3; f++) this.fields.push(new FieldScan(this.stemList.length, this.prefixList.length));
     [this.title, this.abstract, this.author] = this.fields as [FieldScan, FieldScan, FieldScan];
     this.textAny = new Uint32Array(this.stemList.length);
@@ -629,9 +653,9 @@ export class QueryProgram {
         const mask = code[pc + 2] as number;
         const id = code[pc + 3] as number;
         return (
-          ((mask & 1) !== 0 && this.title.preSeen[id] === e) ||
-          ((mask & 2) !== 0 && this.abstract.preSeen[id] === e) ||
-          ((mask & 4) !== 0 && this.author.preSeen[id] === e)
+          ((mask & 1) !== 0 && this.hasPrefix(this.title, id)) ||
+          ((mask & 2) !== 0 && this.hasPrefix(this.abstract, id)) ||
+          ((mask & 4) !== 0 && this.hasPrefix(this.author, id))
         );
       }
       case REGEX: {
@@ -678,6 +702,72 @@ export class QueryProgram {
     return true;
   }
 
+  /** Whether some word of the field starts with prefix `id` (checked once per paper and field). */
+  private hasPrefix(fs: FieldScan, id: number): boolean {
+    const e = this.epoch;
+    if (fs.preStamp[id] === e) return fs.preHas[id] === 1;
+    let has = 0;
+    for (let q = 0; q < fs.nq; q++) {
+      if (this.isPrefixAt(fs, q, id)) {
+        has = 1;
+        break;
+      }
+    }
+    fs.preStamp[id] = e;
+    fs.preHas[id] = has;
+    return has === 1;
+  }
+
+  /** Whether prefix candidate `q` is prefix `id`: same length and hash, then the same characters. */
+  private isPrefixAt(fs: FieldScan, q: number, id: number): boolean {
+    const known = fs.qId[q] as number;
+    if (known !== -1) return known === id;
+    if (fs.qH[q] !== this.prefixHashes[id]) return false;
+    const prefix = this.prefixList[id] as string;
+    const k = fs.qK[q] as number;
+    if (prefix.length !== k) return false;
+    const b = fs.bytes;
+    let at = fs.qStart[q] as number;
+    const joined = fs.qJoined[q] === 1;
+    for (let j = 0; j < k; j++, at++) {
+      let c = b[at] as number;
+      if (joined && c === 45) c = b[++at] as number;
+      if (prefix.charCodeAt(j) !== (c | 32)) return false;
+    }
+    return true;
+  }
+
+  /** The prefix id of candidate `q`, or -1 when no prefix has its characters. */
+  prefixAt(f: number, q: number): number {
+    const fs = this.fields[f] as FieldScan;
+    const known = fs.qId[q] as number;
+    if (known !== -1) return known;
+    const start = fs.qStart[q] as number;
+    const k = fs.qK[q] as number;
+    const h = fs.qH[q] as number;
+    return fs.qJoined[q] === 1
+      ? this.prefixes.findJoined(h, fs.bytes, start, k, -1)
+      : this.prefixes.find(h, fs.bytes, start, k, -1);
+  }
+
+  /** Prefix candidates of field `f` this paper (see {@link prefixAt}). */
+  candidateCount(f: number): number {
+    return (this.fields[f] as FieldScan).nq;
+  }
+
+  /** The word (folded, as written) of prefix candidate `q`. */
+  private candidateRaw(f: number, fs: FieldScan, q: number): string {
+    let raw = fs.qRaw[q];
+    if (raw === undefined) {
+      const slice = this.textOf(f)
+        .slice(fs.qStart[q] as number, fs.qEnd[q] as number)
+        .toLowerCase();
+      raw = fs.qJoined[q] === 1 ? slice.replaceAll('-', '') : slice;
+      fs.qRaw[q] = raw;
+    }
+    return raw;
+  }
+
   /** Adds what {@link scoreMatch} adds for the positive leaf at `pc`. */
   private scoreLeaf(acc: ScoreAcc, pc: number): void {
     const code = this.code;
@@ -699,10 +789,11 @@ export class QueryProgram {
         for (let f = 0; f < 3; f++) {
           if ((mask & (1 << f)) === 0) continue;
           const fs = this.fields[f] as FieldScan;
-          if (fs.preSeen[id] !== this.epoch) continue;
+          if (!this.hasPrefix(fs, id)) continue;
           const hits: string[] = [];
-          for (let k = fs.pmHead[id] as number; k !== -1; k = fs.pmNext[k] as number) {
-            const raw = this.rawOf(f, fs.pmRec[k] as number);
+          for (let q = 0; q < fs.nq; q++) {
+            if (!this.isPrefixAt(fs, q, id)) continue;
+            const raw = this.candidateRaw(f, fs, q);
             if (!hits.includes(raw)) hits.push(raw);
           }
           acc.score += (f === TITLE ? TITLE_WEIGHT : 1) * bm25(hits.length, fs.len, 100, 1);
@@ -850,29 +941,31 @@ export class QueryProgram {
 
   /** Scans a paper: afterwards {@link test} and {@link score} answer for it. */
   scan(p: MatchablePaper): void {
-    // A field with a non-ASCII character is redone through `tokenize` with a fresh epoch (the
-    // stamps set so far become stale), at most once per field.
-    let slow = 0;
-    for (;;) {
-      this.begin(p);
-      const t = slow & 1 ? this.scanTokens(TITLE, p.title) : this.scanAscii(TITLE, p.title, 0);
-      if (t === NOT_ASCII) {
-        slow |= 1;
-        continue;
-      }
-      const a = slow & 2 ? this.scanTokens(ABSTRACT, p.abstract) : this.scanAscii(ABSTRACT, p.abstract, 0);
-      if (a === NOT_ASCII) {
-        slow |= 2;
-        continue;
-      }
-      if (this.scanAuthors(p.authors, (slow & 4) !== 0) === NOT_ASCII) {
-        slow |= 4;
-        continue;
-      }
-      break;
-    }
+    this.begin(p);
+    this.scanField(TITLE, p.title);
+    this.scanField(ABSTRACT, p.abstract);
+    this.scanAuthors(p.authors);
     this.categories = this.foldCodes(p.categories, this.categories);
     this.sources = this.foldCodes(p.sources, this.sources);
+  }
+
+  /**
+   * Puts `text` in the field's bytes; false when it is not ASCII (any other character takes
+   * more than a byte, so the encoder writes more bytes than it reads characters, or stops).
+   */
+  private encode(fs: FieldScan, text: string): boolean {
+    const n = text.length;
+    if (fs.bytes.length < n) fs.bytes = new Uint8Array(Math.max(n, fs.bytes.length * 2));
+    const done = ENCODER.encodeInto(text, fs.bytes);
+    fs.ascii = done.read === n && done.written === n;
+    return fs.ascii;
+  }
+
+  private scanField(f: number, text: string): void {
+    const fs = this.fields[f] as FieldScan;
+    fs.text = text;
+    if (this.encode(fs, text)) this.scanAscii(f, fs, 0, text.length);
+    else this.scanTokens(f, fs, text);
   }
 
   /** Folded codes in `into` (reused from paper to paper); the few distinct codes are folded once. */
@@ -895,7 +988,7 @@ export class QueryProgram {
     if (this.epoch === 0xffffffff) {
       for (const f of this.fields) {
         f.seen.fill(0);
-        f.preSeen.fill(0);
+        f.preStamp.fill(0);
         f.surfStamp.fill(0);
         f.chainStamp.fill(0);
         f.rStamp.fill(0);
@@ -908,23 +1001,28 @@ export class QueryProgram {
     for (const f of this.fields) f.reset();
     this.nTextPresent = 0;
     this.nAuthorPresent = 0;
-    this.nTextPrefixPresent = 0;
-    this.nAuthorPrefixPresent = 0;
   }
 
-  private scanAuthors(authors: readonly string[], slow: boolean): number {
+  /**
+   * Author names one by one, a position apart (`-2`), so a phrase stays inside a name. ASCII
+   * names are scanned in their joined text, which is the field's text for raw words and regexes.
+   */
+  private scanAuthors(authors: readonly string[]): void {
     const fs = this.fields[AUTHOR] as FieldScan;
+    const joined = authors.length === 1 ? (authors[0] as string) : authors.join(', ');
+    fs.text = joined;
+    const ascii = this.encode(fs, joined);
     let offset = 0;
     for (let i = 0; i < authors.length; i++) {
       const a = authors[i] as string;
       if (i > 0) fs.pushPos(-2, this.epoch);
-      const plain = slow ? this.scanTokens(AUTHOR, a) : this.scanAscii(AUTHOR, a, offset);
-      if (plain === NOT_ASCII) return NOT_ASCII;
+      const plain = ascii
+        ? this.scanAscii(AUTHOR, fs, offset, offset + a.length)
+        : this.scanTokens(AUTHOR, fs, a);
       // Positions of a name of AUTHOR_GAP words or more reach the next name's.
       if (plain >= AUTHOR_GAP) this.paperFallback = true;
       offset += a.length + 2;
     }
-    return 0;
   }
 
   /** Marks stem `id` present in field `f` (one more occurrence). */
@@ -945,35 +1043,13 @@ export class QueryProgram {
     } else fs.tf[id] = (fs.tf[id] as number) + 1;
   }
 
-  /** Marks prefix `id` present in field `f`. */
-  private addPrefix(f: number, fs: FieldScan, id: number, rec: number): void {
-    fs.pushPrefixMatch(id, rec, this.epoch);
-    const e = this.epoch;
-    if (fs.preSeen[id] === e) return;
-    fs.preSeen[id] = e;
-    if (f === AUTHOR) {
-      if (this.nAuthorPrefixPresent === this.authorPrefixPresent.length)
-        this.authorPrefixPresent = growInt(this.authorPrefixPresent);
-      this.authorPrefixPresent[this.nAuthorPrefixPresent++] = id;
-    } else if (!this.textPrefixSeenElsewhere(f, id)) {
-      if (this.nTextPrefixPresent === this.textPrefixPresent.length)
-        this.textPrefixPresent = growInt(this.textPrefixPresent);
-      this.textPrefixPresent[this.nTextPrefixPresent++] = id;
-    }
-  }
-
-  private textPrefixSeenElsewhere(f: number, id: number): boolean {
-    const other = this.fields[f === TITLE ? ABSTRACT : TITLE] as FieldScan;
-    return other.preSeen[id] === this.epoch;
-  }
-
   /**
-   * One token from a string (compounds, non-ASCII text): `raw` folded, `plain` for a word (not a
-   * compound's joined form), `end` its last position.
+   * One token from {@link tokenize} (non-ASCII text): `raw` folded, `plain` for a word (not a
+   * compound's joined form), `end` its last position. Prefixes are looked up here and now.
    */
   private addToken(
-    f: number,
     fs: FieldScan,
+    f: number,
     raw: string,
     stemmed: string,
     plain: boolean,
@@ -983,67 +1059,54 @@ export class QueryProgram {
     const id = this.stemIds.get(stemmed) ?? -1;
     if (plain) fs.pushPos(id, this.epoch);
     else if (id >= 0) fs.pushJoined(id, end);
-    let rec = -1;
-    if (id >= 0) rec = fs.pushRecord(id, 0, 0, raw, this.epoch);
+    if (id >= 0) {
+      fs.pushRecord(id, 0, 0, raw, this.epoch);
+      this.addOccurrence(f, fs, id);
+    }
     for (const k of this.prefixLens) {
       if (k > raw.length) break;
       const pid = this.prefixIds.get(k === raw.length ? raw : raw.slice(0, k));
-      if (pid === undefined) continue;
-      if (rec === -1) rec = fs.pushRecord(-1, 0, 0, raw, this.epoch);
-      this.addPrefix(f, fs, pid, rec);
+      if (pid !== undefined) fs.pushCandidate(0, k, 0, 0, pid, raw);
     }
-    if (id >= 0) this.addOccurrence(f, fs, id);
   }
 
   /** Tokens through {@link tokenize} (exact NFKC and Unicode rules); returns the plain words. */
-  private scanTokens(f: number, text: string): number {
-    const fs = this.fields[f] as FieldScan;
+  private scanTokens(f: number, fs: FieldScan, text: string): number {
     const base = fs.npos;
     let plain = 0;
     for (const t of tokenize(text)) {
       const isPlain = t.start === t.end;
       if (isPlain) plain++;
-      this.addToken(f, fs, t.raw, t.stem, isPlain, base + t.end);
+      this.addToken(fs, f, t.raw, t.stem, isPlain, base + t.end);
     }
     return plain;
   }
 
-  /** Records a token of ASCII text that some query may care about (a used stem or prefixes). */
-  private commitAscii(
+  /** Records an ASCII token whose stem a query uses. */
+  private commitStem(
     f: number,
     fs: FieldScan,
     id: number,
     start: number,
     end: number,
     raw: string | undefined,
-    prefixIds: Int32Array,
-    nPrefixes: number,
   ): void {
-    if (nPrefixes === 0 && id < 0) return;
-    const rec = fs.pushRecord(id, start, end, raw, this.epoch);
-    for (let k = 0; k < nPrefixes; k++) this.addPrefix(f, fs, prefixIds[k] as number, rec);
-    if (id >= 0) this.addOccurrence(f, fs, id);
+    fs.pushRecord(id, start, end, raw, this.epoch);
+    this.addOccurrence(f, fs, id);
   }
 
   /**
    * A hyphen compound of ASCII words from `start`: its parts, then the joined form spanning them
    * (hashed with the hyphens skipped). Returns where it ends; {@link compoundParts} is set.
    */
-  private scanCompoundAscii(
-    f: number,
-    fs: FieldScan,
-    s: string,
-    b: Uint8Array,
-    start: number,
-    offset: number,
-  ): number {
-    const n = s.length;
+  private scanCompoundAscii(f: number, fs: FieldScan, start: number, n: number): number {
+    const b = fs.bytes;
     const stems = this.stems;
-    const prefixes = this.prefixes;
     const prefixLen = this.prefixLen;
+    const prefixFilter = this.prefixes.filter;
     const maxPrefix = prefixLen.length - 1;
-    const partPrefixes = this.partPrefixes;
-    const joinedPrefixes = this.joinedPrefixes;
+    const joinedH = this.joinedH;
+    const joinedK = this.joinedK;
     const first = fs.npos;
     let nj = 0;
     let jh = FNV_BASIS;
@@ -1059,6 +1122,7 @@ export class QueryProgram {
     let i = start;
     for (;;) {
       const partStart = i;
+      const firstCandidate = fs.nq;
       let h = FNV_BASIS;
       let h1 = 0;
       let h2 = 0;
@@ -1068,7 +1132,6 @@ export class QueryProgram {
       let c3 = 0;
       let c4 = 0;
       let len = 0;
-      let np = 0;
       for (; i < n; i++) {
         let c = b[i] as number;
         if (ALNUM[c] === 0) break;
@@ -1091,98 +1154,87 @@ export class QueryProgram {
         jc2 = jc1;
         jc1 = c;
         jlen++;
-        if (len <= maxPrefix && prefixLen[len] === 1) {
-          const pid = prefixes.find(h, b, partStart, len, -1);
-          if (pid >= 0) partPrefixes[np++] = pid;
-        }
-        if (jlen <= maxPrefix && prefixLen[jlen] === 1) {
-          const pid = prefixes.findJoined(jh, b, start, jlen, -1);
-          if (pid >= 0) joinedPrefixes[nj++] = pid;
+        if (len <= maxPrefix && prefixLen[len] === 1 && filterHas(prefixFilter, h))
+          fs.pushCandidate(h, len, partStart, 0, -1, undefined);
+        if (jlen <= maxPrefix && prefixLen[jlen] === 1 && filterHas(prefixFilter, jh)) {
+          joinedH[nj] = jh;
+          joinedK[nj++] = jlen;
         }
       }
+      fs.endCandidates(firstCandidate, i);
       stemHash(h, h1, h3, len, c1, c2, c3, c4);
       const id = stems.find(stemH, b, partStart, stemL, stemT);
       fs.len++;
       fs.pushPos(id, this.epoch);
-      this.commitAscii(f, fs, id, offset + partStart, offset + i, undefined, partPrefixes, np);
+      if (id >= 0) this.commitStem(f, fs, id, partStart, i, undefined);
       parts++;
-      if (i + 1 < n && (b[i] as number) === 45) {
-        const next = b[i + 1] as number;
-        if (ALNUM[next] === 1) {
-          i++;
-          continue;
-        }
+      if (i + 1 < n && b[i] === 45 && ALNUM[b[i + 1] as number] === 1) {
+        i++;
+        continue;
       }
       break;
     }
     stemHash(jh, jh1, jh3, jlen, jc1, jc2, jc3, jc4);
     const id = stems.findJoined(stemH, b, start, stemL, stemT);
     fs.len++;
-    if (id >= 0) fs.pushJoined(id, first + parts - 1);
-    if (id >= 0 || nj > 0)
-      this.commitAscii(f, fs, id, offset + start, offset + i, JOINED, joinedPrefixes, nj);
+    if (id >= 0) {
+      fs.pushJoined(id, first + parts - 1);
+      this.commitStem(f, fs, id, start, i, JOINED);
+    }
+    // The joined form's candidates come after its parts', as the tokens do.
+    const firstCandidate = fs.nq;
+    for (let k = 0; k < nj; k++)
+      fs.pushCandidate(joinedH[k] as number, joinedK[k] as number, start, 1, -1, undefined);
+    fs.endCandidates(firstCandidate, i);
     this.compoundParts = parts;
     return i;
   }
 
   /**
-   * The ASCII fast path over `s`: words are runs of letters and digits, folded by `| 32`, hashed
-   * as they are read; returns the plain words, or {@link NOT_ASCII} at the first non-ASCII
-   * character. `offset` is where `s` starts in the field's text (author names are joined).
+   * The ASCII fast path over the field's bytes from `from` to `to`: words are runs of letters
+   * and digits, folded by `| 32` and hashed as they are read; returns the plain words.
    */
-  private scanAscii(f: number, s: string, offset: number): number {
-    const fs = this.fields[f] as FieldScan;
+  private scanAscii(f: number, fs: FieldScan, from: number, to: number): number {
+    const b = fs.bytes;
     const stems = this.stems;
-    const prefixes = this.prefixes;
     const prefixLen = this.prefixLen;
     const maxPrefix = prefixLen.length - 1;
-    const partPrefixes = this.partPrefixes;
     // The filters are checked here, not only in `find`: most words stop at them, without a call.
     const stemFilter = stems.filter;
-    const prefixFilter = prefixes.filter;
-    const n = s.length;
-    // Bytes read faster than a string's characters (no check of the string's representation per
-    // character); the encoder also tells ASCII apart: any other character takes more than a byte.
-    if (this.bytes.length < n) this.bytes = new Uint8Array(Math.max(n, this.bytes.length * 2));
-    const b = this.bytes;
-    const done = ENCODER.encodeInto(s, b);
-    if (done.read !== n || done.written !== n) return NOT_ASCII;
+    const prefixFilter = this.prefixes.filter;
     let plain = 0;
-    let i = 0;
-    while (i < n) {
+    let i = from;
+    while (i < to) {
       let c = b[i] as number;
       if (ALNUM[c] === 0) {
         i++;
         continue;
       }
-      // Per character only the hash and the prefix lookups: the stem's hash is derived at the end.
+      // Per character only the hash and the prefix filter: the stem's hash is derived at the end.
       const start = i;
+      const firstCandidate = fs.nq;
       let h = FNV_BASIS;
       let len = 0;
-      let np = 0;
       for (;;) {
         h = Math.imul(h ^ (c | 32), FNV_PRIME);
         len++;
         if (len <= maxPrefix && prefixLen[len] === 1) {
           const top = h >>> 16;
-          if ((((prefixFilter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0) {
-            const pid = prefixes.find(h, b, start, len, -1);
-            if (pid >= 0) partPrefixes[np++] = pid;
-          }
+          if ((((prefixFilter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0)
+            fs.pushCandidate(h, len, start, 0, -1, undefined);
         }
-        if (++i >= n) break;
+        if (++i >= to) break;
         c = b[i] as number;
         if (ALNUM[c] === 0) break;
       }
-      if (c === 45 && i + 1 < n) {
-        const next = b[i + 1] as number;
-        if (ALNUM[next] === 1) {
-          // A compound: scanned again from its start, parts and joined form together.
-          i = this.scanCompoundAscii(f, fs, s, b, start, offset);
-          plain += this.compoundParts;
-          continue;
-        }
+      if (c === 45 && i + 1 < to && ALNUM[b[i + 1] as number] === 1) {
+        // A compound: scanned again from its start, parts and joined form together.
+        fs.nq = firstCandidate;
+        i = this.scanCompoundAscii(f, fs, start, to);
+        plain += this.compoundParts;
+        continue;
       }
+      if (fs.nq !== firstCandidate) fs.endCandidates(firstCandidate, i);
       let id = -1;
       const c1 = (b[i - 1] as number) | 32;
       if (c1 !== 115 || len < 2) {
@@ -1202,11 +1254,16 @@ export class QueryProgram {
       fs.len++;
       plain++;
       fs.pushPos(id, this.epoch);
-      if (id >= 0 || np > 0)
-        this.commitAscii(f, fs, id, offset + start, offset + i, undefined, partPrefixes, np);
+      if (id >= 0) this.commitStem(f, fs, id, start, i, undefined);
     }
     return plain;
   }
+}
+
+/** Whether `h`'s bit is set in a {@link CharTable} filter. */
+function filterHas(filter: Int32Array, h: number): boolean {
+  const top = h >>> 16;
+  return (((filter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0;
 }
 
 /** The stem of the last word scanned: its hash, length and the character added ('y') or -1. */
@@ -1398,10 +1455,19 @@ export function compileMatcher(
       for (let k = 0; k < p.nTextPresent; k++) collectFlat(textOffsets, textFlat, p.textPresent[k] as number);
       for (let k = 0; k < p.nAuthorPresent; k++)
         collectFlat(authorOffsets, authorFlat, p.authorPresent[k] as number);
-      for (let k = 0; k < p.nTextPrefixPresent; k++)
-        collectFlat(textPrefixOffsets, textPrefixFlat, p.textPrefixPresent[k] as number);
-      for (let k = 0; k < p.nAuthorPrefixPresent; k++)
-        collectFlat(authorPrefixOffsets, authorPrefixFlat, p.authorPrefixPresent[k] as number);
+      // Prefix candidates are checked against the table only when some subscription is filed
+      // under a prefix: most of them are never asked about.
+      if (textPrefixFlat.length > 0)
+        for (const f of [0, 1])
+          for (let q = p.candidateCount(f) - 1; q >= 0; q--) {
+            const pid = p.prefixAt(f, q);
+            if (pid >= 0) collectFlat(textPrefixOffsets, textPrefixFlat, pid);
+          }
+      if (authorPrefixFlat.length > 0)
+        for (let q = p.candidateCount(2) - 1; q >= 0; q--) {
+          const pid = p.prefixAt(2, q);
+          if (pid >= 0) collectFlat(authorPrefixOffsets, authorPrefixFlat, pid);
+        }
       collectCodes(p.paperCategories, categoryExact, categoryPrefix);
       collectCodes(p.paperSources, sourceExact, sourcePrefix);
       collect(always);
