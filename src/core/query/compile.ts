@@ -1202,6 +1202,11 @@ export class QueryProgram {
     // The filters are checked here, not only in `find`: most words stop at them, without a call.
     const stemFilter = stems.filter;
     const prefixFilter = this.prefixes.filter;
+    const epoch = this.epoch;
+    // Positions and the token count live in locals for the loop (written back before calls).
+    let pos = fs.pos;
+    let npos = fs.npos;
+    let tokens = fs.len;
     let plain = 0;
     let i = from;
     while (i < to) {
@@ -1230,7 +1235,12 @@ export class QueryProgram {
       if (c === 45 && i + 1 < to && ALNUM[b[i + 1] as number] === 1) {
         // A compound: scanned again from its start, parts and joined form together.
         fs.nq = firstCandidate;
+        fs.npos = npos;
+        fs.len = tokens;
         i = this.scanCompoundAscii(f, fs, start, to);
+        pos = fs.pos;
+        npos = fs.npos;
+        tokens = fs.len;
         plain += this.compoundParts;
         continue;
       }
@@ -1249,13 +1259,25 @@ export class QueryProgram {
         const h1 = Math.imul(h, FNV_INVERSE) ^ c1;
         const h3 = len > 2 ? Math.imul(Math.imul(h1, FNV_INVERSE) ^ c2, FNV_INVERSE) ^ c3 : 0;
         stemHash(h, h1, h3, len, c1, c2, c3, c4);
-        id = stems.find(stemH, b, start, stemL, stemT);
+        if (filterHas(stemFilter, stemH)) id = stems.find(stemH, b, start, stemL, stemT);
       }
-      fs.len++;
+      tokens++;
       plain++;
-      fs.pushPos(id, this.epoch);
-      if (id >= 0) this.commitStem(f, fs, id, start, i, undefined);
+      if (npos === pos.length) {
+        fs.npos = npos;
+        fs.pos = growInt(pos);
+        fs.next = growInt(fs.next);
+        pos = fs.pos;
+      }
+      pos[npos] = id;
+      if (id >= 0) {
+        fs.link(id, npos, epoch);
+        this.commitStem(f, fs, id, start, i, undefined);
+      }
+      npos++;
     }
+    fs.npos = npos;
+    fs.len = tokens;
     return plain;
   }
 }
