@@ -354,6 +354,8 @@ export class QueryProgram {
   private readonly prefixes: CharTable;
   /** prefixLen[k] = 1 when some prefix has k characters. */
   private prefixLen = new Uint8Array(1);
+  /** Bit k set when some prefix has k characters, for k < 32 (longer ones: all bits, see `scanAscii`). */
+  private prefixLengthBits = 0;
   private prefixLens: number[] = [];
   private readonly fields: FieldScan[] = [];
   private readonly title: FieldScan;
@@ -406,6 +408,7 @@ export class QueryProgram {
     const maxPrefix = this.prefixList.reduce((n, p) => Math.max(n, p.length), 0);
     this.prefixLen = new Uint8Array(maxPrefix + 1);
     for (const p of this.prefixList) this.prefixLen[p.length] = 1;
+    for (const p of this.prefixList) this.prefixLengthBits |= p.length < 32 ? 1 << p.length : -1;
     this.prefixLens = [...new Set(this.prefixList.map((p) => p.length))].sort((a, b) => a - b);
     this.prefixHashes = Int32Array.from(this.prefixList, hashString);
     this.joinedH = new Int32Array(maxPrefix + 1);
@@ -1199,6 +1202,8 @@ export class QueryProgram {
     const stems = this.stems;
     const prefixLen = this.prefixLen;
     const maxPrefix = prefixLen.length - 1;
+    // Lengths some prefix has, as bits: tested in a register for every character.
+    const lengths = this.prefixLengthBits;
     // The filters are checked here, not only in `find`: most words stop at them, without a call.
     const stemFilter = stems.filter;
     const prefixFilter = this.prefixes.filter;
@@ -1223,7 +1228,7 @@ export class QueryProgram {
       for (;;) {
         h = Math.imul(h ^ (c | 32), FNV_PRIME);
         len++;
-        if (len <= maxPrefix && prefixLen[len] === 1) {
+        if (((lengths >>> len) & 1) !== 0 && len <= maxPrefix && prefixLen[len] === 1) {
           const top = h >>> 16;
           if ((((prefixFilter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0)
             fs.pushCandidate(h, len, start, 0, -1, undefined);
