@@ -851,13 +851,32 @@ export class QueryProgram {
     }
     fs.weight[id] = (f === TITLE ? TITLE_WEIGHT : 1) * bm25(fs.tf[id] as number, fs.len, avg, idf);
     const out: string[] = [];
-    // A stem in `seen` has records: every occurrence of a used stem is recorded.
-    for (let r = fs.rHead[id] as number; r !== -1; r = fs.rNext[r] as number) {
+    // A stem in `seen` has records: every occurrence of a used stem is recorded. A word written
+    // like an earlier one (the usual case) is recognised by its bytes, without building it.
+    const head = fs.rHead[id] as number;
+    for (let r = head; r !== -1; r = fs.rNext[r] as number) {
+      if (r !== head && fs.ascii && fs.rRaw[r] === undefined && this.repeatsEarlier(fs, head, r)) continue;
       const raw = this.rawOf(f, r);
       if (!out.includes(raw)) out.push(raw);
     }
     fs.surfStamp[id] = this.epoch;
     fs.surf[id] = out;
+  }
+
+  /** Whether record `r`'s word (plain ASCII) is, folded, that of an earlier record of its chain. */
+  private repeatsEarlier(fs: FieldScan, head: number, r: number): boolean {
+    const b = fs.bytes;
+    const start = fs.rStart[r] as number;
+    const len = (fs.rEnd[r] as number) - start;
+    for (let e = head; e !== r; e = fs.rNext[e] as number) {
+      if (fs.rRaw[e] === JOINED) continue;
+      const eStart = fs.rStart[e] as number;
+      if ((fs.rEnd[e] as number) - eStart !== len) continue;
+      let k = 0;
+      while (k < len && ((b[eStart + k] as number) | 32) === ((b[start + k] as number) | 32)) k++;
+      if (k === len) return true;
+    }
+    return false;
   }
 
   private textOf(f: number): string {
