@@ -1,14 +1,15 @@
 /**
- * The compiled matcher. Queries are compiled once into closures over small integer ids: every
- * stem and prefix the queries use is interned, and a paper is scanned once into per-id presence
- * and term frequencies in typed arrays stamped with a per-paper epoch (no Maps, Sets or token
- * objects per paper). Words no query uses are counted but otherwise dropped.
+ * The compiled matcher. Queries are compiled once into one flat program over small integer ids
+ * (every stem and prefix the queries use is interned), and a paper is scanned once into per-id
+ * presence, term frequencies and positions in typed arrays stamped with a per-paper epoch (no
+ * Maps, Sets or token objects per paper). Words no query uses are counted and otherwise dropped.
  *
- * ASCII text is scanned char by char with a rolling hash (the stem's hash falls out of the hashes
- * of the word's prefixes, so no substring is built); compounds and non-ASCII text go through
- * {@link tokenize}, so the tokens are by construction the interpreter's. Answers and scores are
- * exactly {@link matchesQuery} and {@link scoreMatch}: phrases follow the interpreter's
- * position rules, scores add the same terms in the same order.
+ * ASCII text is scanned byte by byte with a rolling hash: the stem's hash is derived from the
+ * word's (a hash step can be undone), hyphen compounds hash their joined form with the hyphens
+ * skipped, and no substring is built unless a query's answer needs the word as written.
+ * Non-ASCII text goes through {@link tokenize}, so its tokens are by construction the
+ * interpreter's. Answers and scores are exactly {@link matchesQuery} and {@link scoreMatch}:
+ * phrases follow the interpreter's position rules, scores add the same terms in the same order.
  */
 import type { RE2JS } from 're2js';
 import { foldText, tokenize } from './analyze.js';
@@ -102,11 +103,11 @@ class CharTable {
     for (let i = slotOf(h, this.mask); ; i = (i + 1) & this.mask) {
       const id = slots[2 * i + 1] as number;
       if (id === 0) return -1;
-      if (slots[2 * i] === h && this.same(id - 1, b, start, len, tail)) return id - 1;
+      if (slots[2 * i] === h && this.isWordAt(id - 1, b, start, len, tail)) return id - 1;
     }
   }
 
-  private same(id: number, b: Uint8Array, start: number, len: number, tail: number): boolean {
+  private isWordAt(id: number, b: Uint8Array, start: number, len: number, tail: number): boolean {
     const w = this.words[id] as string;
     if (w.length !== (tail === -1 ? len : len + 1)) return false;
     for (let k = 0; k < len; k++) if (w.charCodeAt(k) !== ((b[start + k] as number) | 32)) return false;
@@ -153,7 +154,7 @@ class FieldScan {
   jStem = new Int32Array(16);
   jEnd = new Int32Array(16);
   nj = 0;
-  /** Tokens that matter for highlighting (stem used, or a prefix matched), in token order. */
+  /** Tokens whose stem a query uses, in token order, for the words as written (highlighting). */
   rStem = new Int32Array(64);
   rStart = new Int32Array(64);
   rEnd = new Int32Array(64);
@@ -647,7 +648,7 @@ export class QueryProgram {
         for (let f = 0; f < 3; f++)
           if (
             (mask & (1 << f)) !== 0 &&
-            this.phraseIn(this.fields[f] as FieldScan, pc + 4, code[pc + 3] as number)
+            this.hasPhrase(this.fields[f] as FieldScan, pc + 4, code[pc + 3] as number)
           )
             return true;
         return false;
@@ -685,7 +686,7 @@ export class QueryProgram {
    * compound's joined form), then the plain words right after the last position it covers. A
    * joined form can only start a phrase: its parts come first in token order.
    */
-  private phraseIn(f: FieldScan, at: number, n: number): boolean {
+  private hasPhrase(f: FieldScan, at: number, n: number): boolean {
     const e = this.epoch;
     const code = this.code;
     for (let w = 0; w < n; w++) if (f.seen[code[at + w] as number] !== e) return false;
@@ -741,7 +742,7 @@ export class QueryProgram {
   }
 
   /** The prefix id of candidate `q`, or -1 when no prefix has its characters. */
-  prefixAt(f: number, q: number): number {
+  resolvePrefix(f: number, q: number): number {
     const fs = this.fields[f] as FieldScan;
     const known = fs.qId[q] as number;
     if (known !== -1) return known;
@@ -753,13 +754,13 @@ export class QueryProgram {
       : this.prefixes.find(h, fs.bytes, start, k, -1);
   }
 
-  /** Prefix candidates of field `f` this paper (see {@link prefixAt}). */
+  /** Prefix candidates of field `f` this paper (see {@link resolvePrefix}). */
   candidateCount(f: number): number {
     return (this.fields[f] as FieldScan).nq;
   }
 
   /** The word (folded, as written) of prefix candidate `q`. */
-  private candidateRaw(f: number, fs: FieldScan, q: number): string {
+  private rawOfCandidate(f: number, fs: FieldScan, q: number): string {
     let raw = fs.qRaw[q];
     if (raw === undefined) {
       const slice = this.textOf(f)
@@ -783,7 +784,7 @@ export class QueryProgram {
         const n = code[pc + 3] as number;
         let found = false;
         for (let f = 0; f < 3; f++)
-          if ((mask & (1 << f)) !== 0 && this.phraseIn(this.fields[f] as FieldScan, pc + 4, n)) found = true;
+          if ((mask & (1 << f)) !== 0 && this.hasPhrase(this.fields[f] as FieldScan, pc + 4, n)) found = true;
         if (found) for (let w = 0; w < n; w++) this.addStem(acc, code[pc + 4 + w] as number, mask);
         return;
       }
@@ -796,7 +797,7 @@ export class QueryProgram {
           const hits: string[] = [];
           for (let q = 0; q < fs.nq; q++) {
             if (!this.isPrefixAt(fs, q, id)) continue;
-            const raw = this.candidateRaw(f, fs, q);
+            const raw = this.rawOfCandidate(f, fs, q);
             if (!hits.includes(raw)) hits.push(raw);
           }
           acc.score += (f === TITLE ? TITLE_WEIGHT : 1) * bm25(hits.length, fs.len, 100, 1);
@@ -948,7 +949,7 @@ export class QueryProgram {
         for (const c of q.children) {
           const k = this.requiredKeys(c);
           if (k === undefined) continue;
-          const cost = k.reduce((n, key) => n + keyCost(key), 0);
+          const cost = k.reduce((n, key) => n + estimateCost(key), 0);
           if (cost < bestCost) {
             best = k;
             bestCost = cost;
@@ -1176,15 +1177,15 @@ export class QueryProgram {
         jc2 = jc1;
         jc1 = c;
         jlen++;
-        if (len <= maxPrefix && prefixLen[len] === 1 && filterHas(prefixFilter, h))
+        if (len <= maxPrefix && prefixLen[len] === 1 && hasFilterBit(prefixFilter, h))
           fs.pushCandidate(h, len, partStart, 0, -1, undefined);
-        if (jlen <= maxPrefix && prefixLen[jlen] === 1 && filterHas(prefixFilter, jh)) {
+        if (jlen <= maxPrefix && prefixLen[jlen] === 1 && hasFilterBit(prefixFilter, jh)) {
           joinedH[nj] = jh;
           joinedK[nj++] = jlen;
         }
       }
       fs.endCandidates(firstCandidate, i);
-      stemHash(h, h1, h3, len, c1, c2, c3, c4);
+      hashStem(h, h1, h3, len, c1, c2, c3, c4);
       const id = stems.find(stemH, b, partStart, stemL, stemT);
       fs.len++;
       fs.pushPos(id, this.epoch);
@@ -1196,7 +1197,7 @@ export class QueryProgram {
       }
       break;
     }
-    stemHash(jh, jh1, jh3, jlen, jc1, jc2, jc3, jc4);
+    hashStem(jh, jh1, jh3, jlen, jc1, jc2, jc3, jc4);
     const id = stems.findJoined(stemH, b, start, stemL, stemT);
     fs.len++;
     if (id >= 0) {
@@ -1282,8 +1283,8 @@ export class QueryProgram {
         const c4 = len > 3 ? (b[i - 4] as number) | 32 : 0;
         const h1 = Math.imul(h, FNV_INVERSE) ^ c1;
         const h3 = len > 2 ? Math.imul(Math.imul(h1, FNV_INVERSE) ^ c2, FNV_INVERSE) ^ c3 : 0;
-        stemHash(h, h1, h3, len, c1, c2, c3, c4);
-        if (filterHas(stemFilter, stemH)) id = stems.find(stemH, b, start, stemL, stemT);
+        hashStem(h, h1, h3, len, c1, c2, c3, c4);
+        if (hasFilterBit(stemFilter, stemH)) id = stems.find(stemH, b, start, stemL, stemT);
       }
       tokens++;
       plain++;
@@ -1307,7 +1308,7 @@ export class QueryProgram {
 }
 
 /** Whether `h`'s bit is set in a {@link CharTable} filter. */
-function filterHas(filter: Int32Array, h: number): boolean {
+function hasFilterBit(filter: Int32Array, h: number): boolean {
   const top = h >>> 16;
   return (((filter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0;
 }
@@ -1322,7 +1323,7 @@ let stemT = -1;
  * `len - 1` and `len - 3` characters and its last four characters: sets {@link stemH},
  * {@link stemL} and {@link stemT} without building the stem.
  */
-function stemHash(
+function hashStem(
   h: number,
   h1: number,
   h3: number,
@@ -1362,7 +1363,7 @@ function flatten(lists: ReadonlyArray<number[] | undefined>): [Int32Array, Int32
 }
 
 /** How many papers a key is likely to select, roughly: a rare word, a prefix, a category. */
-function keyCost(k: Key): number {
+function estimateCost(k: Key): number {
   switch (k.kind) {
     case 'text':
     case 'author':
@@ -1506,12 +1507,12 @@ export function compileMatcher(
       if (textPrefixFlat.length > 0)
         for (const f of [0, 1])
           for (let q = p.candidateCount(f) - 1; q >= 0; q--) {
-            const pid = p.prefixAt(f, q);
+            const pid = p.resolvePrefix(f, q);
             if (pid >= 0) collectFlat(textPrefixOffsets, textPrefixFlat, pid);
           }
       if (authorPrefixFlat.length > 0)
         for (let q = p.candidateCount(2) - 1; q >= 0; q--) {
-          const pid = p.prefixAt(2, q);
+          const pid = p.resolvePrefix(2, q);
           if (pid >= 0) collectFlat(authorPrefixOffsets, authorPrefixFlat, pid);
         }
       collectCodes(p.paperCategories, categoryExact, categoryPrefix);
