@@ -617,6 +617,15 @@ export class QueryProgram {
     } else if (q.type === 'not') this.locate(q.child, pc + 2, out);
   }
 
+  /** Whether stem `id` occurs in a field of `mask` of the scanned paper (`e`: its epoch). */
+  private hasTerm(mask: number, id: number, e: number): boolean {
+    return (
+      ((mask & 1) !== 0 && this.title.seen[id] === e) ||
+      ((mask & 2) !== 0 && this.abstract.seen[id] === e) ||
+      ((mask & 4) !== 0 && this.author.seen[id] === e)
+    );
+  }
+
   /** Runs the node at `pc` on the scanned paper. */
   private evaluate(pc: number): boolean {
     const code = this.code;
@@ -632,13 +641,26 @@ export class QueryProgram {
         );
       }
       case AND: {
+        // Term children, the usual ones, are tested here rather than by a call each.
         const end = pc + (code[pc + 1] as number);
-        for (let c = pc + 2; c < end; c += code[c + 1] as number) if (!this.evaluate(c)) return false;
+        for (let c = pc + 2; c < end; c += code[c + 1] as number)
+          if (
+            !(code[c] === TERM
+              ? this.hasTerm(code[c + 2] as number, code[c + 3] as number, e)
+              : this.evaluate(c))
+          )
+            return false;
         return true;
       }
       case OR: {
         const end = pc + (code[pc + 1] as number);
-        for (let c = pc + 2; c < end; c += code[c + 1] as number) if (this.evaluate(c)) return true;
+        for (let c = pc + 2; c < end; c += code[c + 1] as number)
+          if (
+            code[c] === TERM
+              ? this.hasTerm(code[c + 2] as number, code[c + 3] as number, e)
+              : this.evaluate(c)
+          )
+            return true;
         return false;
       }
       case NOT:
