@@ -935,14 +935,34 @@ export class QueryProgram {
     return raw;
   }
 
-  private requiredKeys(q: Query): Key[] | undefined {
+  /**
+   * Keys for query `i` chosen with `cost` (how many papers a key selects): an AND needs only its
+   * cheapest child's keys. Any choice gives the same answers; a cheaper one, fewer evaluations.
+   */
+  keysWith(i: number, cost: (k: Key) => number): Key[] | undefined {
+    return this.requiredKeys(this.queries[i] as Query, cost);
+  }
+
+  private requiredKeys(q: Query, cost: (k: Key) => number = estimateCost): Key[] | undefined {
     switch (q.type) {
       case 'term':
         return [{ kind: q.field === 'author' ? 'author' : 'text', id: this.stemIds.get(q.word) as number }];
       case 'phrase': {
-        // The longest word is usually the rarest.
-        const w = [...q.words].sort((a, b) => b.length - a.length)[0] as string;
-        return [{ kind: q.field === 'author' ? 'author' : 'text', id: this.stemIds.get(w) as number }];
+        // Any word will do: the cheapest, and among equals the longest (usually the rarest).
+        const kind = q.field === 'author' ? 'author' : 'text';
+        let best: Key | undefined;
+        let bestCost = Number.POSITIVE_INFINITY;
+        let bestLength = -1;
+        for (const w of q.words) {
+          const key: Key = { kind, id: this.stemIds.get(w) as number };
+          const c = cost(key);
+          if (c < bestCost || (c === bestCost && w.length > bestLength)) {
+            best = key;
+            bestCost = c;
+            bestLength = w.length;
+          }
+        }
+        return [best as Key];
       }
       case 'prefix':
         return [
@@ -959,7 +979,7 @@ export class QueryProgram {
       case 'or': {
         const all: Key[] = [];
         for (const c of q.children) {
-          const k = this.requiredKeys(c);
+          const k = this.requiredKeys(c, cost);
           if (k === undefined) return undefined;
           all.push(...k);
         }
@@ -969,12 +989,12 @@ export class QueryProgram {
         let best: Key[] | undefined;
         let bestCost = Number.POSITIVE_INFINITY;
         for (const c of q.children) {
-          const k = this.requiredKeys(c);
+          const k = this.requiredKeys(c, cost);
           if (k === undefined) continue;
-          const cost = k.reduce((n, key) => n + estimateCost(key), 0);
-          if (cost < bestCost) {
+          const total = k.reduce((n, key) => n + cost(key), 0);
+          if (total < bestCost) {
             best = k;
-            bestCost = cost;
+            bestCost = total;
           }
         }
         return best;
@@ -1370,6 +1390,86 @@ function hashStem(
   }
 }
 
+/** Which subscriptions each key selects (see {@link fileSubscriptions}). */
+interface SubscriptionIndex {
+  textOffsets: Int32Array;
+  textFlat: Int32Array;
+  authorOffsets: Int32Array;
+  authorFlat: Int32Array;
+  textPrefixOffsets: Int32Array;
+  textPrefixFlat: Int32Array;
+  authorPrefixOffsets: Int32Array;
+  authorPrefixFlat: Int32Array;
+  categoryExact: Map<string, number[]>;
+  categoryPrefix: Map<string, number[]>;
+  sourceExact: Map<string, number[]>;
+  sourcePrefix: Map<string, number[]>;
+  /** Subscriptions that can match without any key (negations, regexes): evaluated for every paper. */
+  always: number[];
+}
+
+/** Files subscription `i` under each key `keysOf(i)` gives; lists by id become flat arrays. */
+function fileSubscriptions(
+  program: QueryProgram,
+  count: number,
+  keysOf: (i: number) => Key[] | undefined,
+): SubscriptionIndex {
+  const textSubs: Array<number[] | undefined> = new Array(program.stemCount);
+  const authorSubs: Array<number[] | undefined> = new Array(program.stemCount);
+  const textPrefixSubs: Array<number[] | undefined> = new Array(program.prefixCount);
+  const authorPrefixSubs: Array<number[] | undefined> = new Array(program.prefixCount);
+  const categoryExact = new Map<string, number[]>();
+  const categoryPrefix = new Map<string, number[]>();
+  const sourceExact = new Map<string, number[]>();
+  const sourcePrefix = new Map<string, number[]>();
+  const always: number[] = [];
+  const file = (lists: Array<number[] | undefined>, id: number, i: number) => {
+    const l = lists[id];
+    if (l === undefined) lists[id] = [i];
+    else if (l[l.length - 1] !== i) l.push(i);
+  };
+  const fileCode = (m: Map<string, number[]>, code: string, i: number) => {
+    const l = m.get(code);
+    if (l === undefined) m.set(code, [i]);
+    else if (l[l.length - 1] !== i) l.push(i);
+  };
+  for (let i = 0; i < count; i++) {
+    const keys = keysOf(i);
+    if (keys === undefined) {
+      always.push(i);
+      continue;
+    }
+    for (const k of keys) {
+      if (k.kind === 'text') file(textSubs, k.id, i);
+      else if (k.kind === 'author') file(authorSubs, k.id, i);
+      else if (k.kind === 'textPrefix') file(textPrefixSubs, k.id, i);
+      else if (k.kind === 'authorPrefix') file(authorPrefixSubs, k.id, i);
+      else if (k.kind === 'category') fileCode(k.prefix ? categoryPrefix : categoryExact, k.code, i);
+      else if (k.kind === 'source') fileCode(k.prefix ? sourcePrefix : sourceExact, k.code, i);
+    }
+  }
+  // Offsets into one flat array per kind: a paper's lookups read contiguous memory.
+  const [textOffsets, textFlat] = flatten(textSubs);
+  const [authorOffsets, authorFlat] = flatten(authorSubs);
+  const [textPrefixOffsets, textPrefixFlat] = flatten(textPrefixSubs);
+  const [authorPrefixOffsets, authorPrefixFlat] = flatten(authorPrefixSubs);
+  return {
+    textOffsets,
+    textFlat,
+    authorOffsets,
+    authorFlat,
+    textPrefixOffsets,
+    textPrefixFlat,
+    authorPrefixOffsets,
+    authorPrefixFlat,
+    categoryExact,
+    categoryPrefix,
+    sourceExact,
+    sourcePrefix,
+    always,
+  };
+}
+
 /** Lists by id as `[offsets, values]`: list `id` is `values[offsets[id]]` to `values[offsets[id + 1]]`. */
 function flatten(lists: ReadonlyArray<number[] | undefined>): [Int32Array, Int32Array] {
   const offsets = new Int32Array(lists.length + 1);
@@ -1403,51 +1503,20 @@ function estimateCost(k: Key): number {
  * codes they need to the subscriptions, so a paper evaluates only the subscriptions its words can
  * satisfy (plus those that can match without any). Answers and scores are exactly those of
  * {@link matchesQuery} and {@link scoreMatch}; hits are ordered by score, then by subscription id
- * (`localeCompare`).
+ * (`localeCompare`). After `retuneAfter` papers (2000) the keys are chosen again with the
+ * document frequencies of the words seen so far: the answers stay the same, fewer subscriptions
+ * are evaluated in vain.
  */
 export function compileMatcher(
   subs: ReadonlyArray<{ id: string; query: Query }>,
-  opts: { stats?: CorpusStats } = {},
+  opts: { stats?: CorpusStats; retuneAfter?: number } = {},
 ): Matcher {
   const stats = opts.stats;
   const program = new QueryProgram(
     subs.map((s) => s.query),
     stats,
   );
-  const textSubs: Array<number[] | undefined> = new Array(program.stemCount);
-  const authorSubs: Array<number[] | undefined> = new Array(program.stemCount);
-  const textPrefixSubs: Array<number[] | undefined> = new Array(program.prefixCount);
-  const authorPrefixSubs: Array<number[] | undefined> = new Array(program.prefixCount);
-  const categoryExact = new Map<string, number[]>();
-  const categoryPrefix = new Map<string, number[]>();
-  const sourceExact = new Map<string, number[]>();
-  const sourcePrefix = new Map<string, number[]>();
-  const always: number[] = [];
-  const file = (lists: Array<number[] | undefined>, id: number, i: number) => {
-    const l = lists[id];
-    if (l === undefined) lists[id] = [i];
-    else if (l[l.length - 1] !== i) l.push(i);
-  };
-  const fileCode = (m: Map<string, number[]>, code: string, i: number) => {
-    const l = m.get(code);
-    if (l === undefined) m.set(code, [i]);
-    else if (l[l.length - 1] !== i) l.push(i);
-  };
-  for (let i = 0; i < subs.length; i++) {
-    const keys = program.keysOf(i);
-    if (keys === undefined) {
-      always.push(i);
-      continue;
-    }
-    for (const k of keys) {
-      if (k.kind === 'text') file(textSubs, k.id, i);
-      else if (k.kind === 'author') file(authorSubs, k.id, i);
-      else if (k.kind === 'textPrefix') file(textPrefixSubs, k.id, i);
-      else if (k.kind === 'authorPrefix') file(authorPrefixSubs, k.id, i);
-      else if (k.kind === 'category') fileCode(k.prefix ? categoryPrefix : categoryExact, k.code, i);
-      else if (k.kind === 'source') fileCode(k.prefix ? sourcePrefix : sourceExact, k.code, i);
-    }
-  }
+  let index = fileSubscriptions(program, subs.length, (i) => program.keysOf(i));
   // Ties in score are ordered by id as localeCompare orders them; ranked once here.
   const order = subs
     .map((_, i) => i)
@@ -1462,12 +1531,24 @@ export function compileMatcher(
         ? (rank[prev] as number)
         : k;
   }
-  // Candidate lists as offsets into one flat array per kind: a paper's lookups read contiguous memory.
-  const [textOffsets, textFlat] = flatten(textSubs);
-  const [authorOffsets, authorFlat] = flatten(authorSubs);
-  const [textPrefixOffsets, textPrefixFlat] = flatten(textPrefixSubs);
-  const [authorPrefixOffsets, authorPrefixFlat] = flatten(authorPrefixSubs);
   const ids = subs.map((s) => s.id);
+  // Papers' words are counted until the keys are chosen again with these document frequencies
+  // (an AND filed under its rarest word is evaluated for far fewer papers).
+  const retuneAfter = opts.retuneAfter ?? 2000;
+  const df = new Uint32Array(program.stemCount);
+  const authorDf = new Uint32Array(program.stemCount);
+  let counted = 0;
+  const retune = () => {
+    // Prefixes and codes select many papers; unknown, they cost as if in every paper, or more.
+    const scale = Math.max(counted, 1);
+    const cost = (k: Key) =>
+      k.kind === 'text'
+        ? (df[k.id] as number)
+        : k.kind === 'author'
+          ? (authorDf[k.id] as number)
+          : estimateCost(k) * scale;
+    index = fileSubscriptions(program, subs.length, (i) => program.keysWith(i, cost));
+  };
   const seen = new Uint32Array(subs.length);
   let hitRank = new Int32Array(64);
   let candidates = new Int32Array(256);
@@ -1521,25 +1602,38 @@ export function compileMatcher(
       stamp = program.stamp;
       n = 0;
       const p = program;
-      for (let k = 0; k < p.nTextPresent; k++) collectFlat(textOffsets, textFlat, p.textPresent[k] as number);
+      if (counted < retuneAfter) {
+        for (let k = 0; k < p.nTextPresent; k++) {
+          const id = p.textPresent[k] as number;
+          df[id] = (df[id] as number) + 1;
+        }
+        for (let k = 0; k < p.nAuthorPresent; k++) {
+          const id = p.authorPresent[k] as number;
+          authorDf[id] = (authorDf[id] as number) + 1;
+        }
+        if (++counted === retuneAfter) retune();
+      }
+      const x = index;
+      for (let k = 0; k < p.nTextPresent; k++)
+        collectFlat(x.textOffsets, x.textFlat, p.textPresent[k] as number);
       for (let k = 0; k < p.nAuthorPresent; k++)
-        collectFlat(authorOffsets, authorFlat, p.authorPresent[k] as number);
+        collectFlat(x.authorOffsets, x.authorFlat, p.authorPresent[k] as number);
       // Prefix candidates are checked against the table only when some subscription is filed
       // under a prefix: most of them are never asked about.
-      if (textPrefixFlat.length > 0)
-        for (const f of [0, 1])
+      if (x.textPrefixFlat.length > 0)
+        for (let f = 0; f < 2; f++)
           for (let q = p.candidateCount(f) - 1; q >= 0; q--) {
             const pid = p.resolvePrefix(f, q);
-            if (pid >= 0) collectFlat(textPrefixOffsets, textPrefixFlat, pid);
+            if (pid >= 0) collectFlat(x.textPrefixOffsets, x.textPrefixFlat, pid);
           }
-      if (authorPrefixFlat.length > 0)
+      if (x.authorPrefixFlat.length > 0)
         for (let q = p.candidateCount(2) - 1; q >= 0; q--) {
           const pid = p.resolvePrefix(2, q);
-          if (pid >= 0) collectFlat(authorPrefixOffsets, authorPrefixFlat, pid);
+          if (pid >= 0) collectFlat(x.authorPrefixOffsets, x.authorPrefixFlat, pid);
         }
-      collectCodes(p.paperCategories, categoryExact, categoryPrefix);
-      collectCodes(p.paperSources, sourceExact, sourcePrefix);
-      collect(always);
+      collectCodes(p.paperCategories, x.categoryExact, x.categoryPrefix);
+      collectCodes(p.paperSources, x.sourceExact, x.sourcePrefix);
+      collect(x.always);
       const hits: MatchHit[] = [];
       for (let k = 0; k < n; k++) {
         const i = candidates[k] as number;

@@ -284,6 +284,24 @@ describe('compiled matcher', () => {
     );
   });
 
+  it('gives the same answers after choosing its keys again from the papers it has seen', () => {
+    fc.assert(
+      fc.property(
+        fc.array(queryText, { minLength: 1, maxLength: 12 }),
+        fc.array(paperArb, { minLength: 2, maxLength: 8 }),
+        (texts, papers) => {
+          const subs = texts.map((t, i) => ({ id: `s${i}`, query: q(t) }));
+          const matcher = compileMatcher(subs, { retuneAfter: 1 });
+          for (const [i, raw] of papers.entries()) {
+            const doc = analyzePaper({ id: `p${i}`, ...raw });
+            expect(matcher.match(doc)).toEqual(interpreted(subs, doc));
+          }
+        },
+      ),
+      { numRuns: 300, seed: 3 },
+    );
+  });
+
   it('scores with corpus statistics exactly as scoreMatch does', () => {
     const stats: CorpusStats = {
       papers: 1000,
