@@ -143,6 +143,9 @@ function growInt(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
   return b;
 }
 
+/** No words as written (a stem's, before a paper needs them). */
+const NO_WORDS: string[] = [];
+
 /** What the scan of one text field keeps about the paper, reused from paper to paper. */
 class FieldScan {
   /** Tokens of the field, as `FieldText.tokens.length` (compound joins included). */
@@ -195,6 +198,9 @@ class FieldScan {
   readonly surfStamp: Uint32Array;
   readonly weight: Float64Array;
   readonly surf: string[][];
+  /** Stems whose `surf` this paper set. */
+  surfIds = new Int32Array(32);
+  nSurf = 0;
   /** Per stem, the plain positions it occurs at, as a chain through `next` (phrases start there). */
   readonly chainStamp: Uint32Array;
   readonly head: Int32Array;
@@ -208,7 +214,7 @@ class FieldScan {
     this.preHas = new Uint8Array(prefixes);
     this.surfStamp = new Uint32Array(stems);
     this.weight = new Float64Array(stems);
-    this.surf = new Array<string[]>(stems).fill([]);
+    this.surf = new Array<string[]>(stems).fill(NO_WORDS);
     this.chainStamp = new Uint32Array(stems);
     this.rStamp = new Uint32Array(stems);
     this.rHead = new Int32Array(stems);
@@ -218,6 +224,12 @@ class FieldScan {
   }
 
   reset(): void {
+    // The last paper's words are let go: kept, they would survive young collections (and be
+    // copied, then promoted) long after they are needed.
+    for (let r = 0; r < this.nr; r++) this.rRaw[r] = undefined;
+    for (let q = 0; q < this.nq; q++) this.qRaw[q] = undefined;
+    for (let k = 0; k < this.nSurf; k++) this.surf[this.surfIds[k] as number] = NO_WORDS;
+    this.nSurf = 0;
     this.len = 0;
     this.npos = 0;
     this.nj = 0;
@@ -884,6 +896,8 @@ export class QueryProgram {
     }
     fs.surfStamp[id] = this.epoch;
     fs.surf[id] = out;
+    if (fs.nSurf === fs.surfIds.length) fs.surfIds = growInt(fs.surfIds);
+    fs.surfIds[fs.nSurf++] = id;
   }
 
   /** Whether record `r`'s word (plain ASCII) is, folded, that of an earlier record of its chain. */
