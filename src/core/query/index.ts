@@ -1,11 +1,11 @@
 /** The filter language and matching engine: parse → analyse → match / rank / explain / search. */
+
 export { analyzeTerm, foldText, stem, type Token, tokenize } from './analyze.js';
+export { compileMatcher } from './compile.js';
 export {
   type AnalyzedPaper,
   analyzePaper,
   type CorpusStats,
-  compileMatcher,
-  documentKeys,
   type ExplainedTerm,
   type Explanation,
   explainMatch,
@@ -14,8 +14,6 @@ export {
   type Matcher,
   type MatchHit,
   matchesQuery,
-  prefixKey,
-  requiredKeys,
   scoreMatch,
 } from './match.js';
 export {

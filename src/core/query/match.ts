@@ -23,20 +23,22 @@ interface FieldText {
 
 /** A paper analysed once, evaluated against any number of queries. */
 export interface AnalyzedPaper {
-  id: string;
-  title: FieldText;
-  abstract: FieldText;
-  author: FieldText;
+  readonly id: string;
+  /** The paper as given: the compiled matcher scans its text itself, without the fields below. */
+  readonly source: MatchablePaper;
+  readonly title: FieldText;
+  readonly abstract: FieldText;
+  readonly author: FieldText;
   /** Folded category codes and source names. */
-  categories: string[];
-  sources: string[];
+  readonly categories: string[];
+  readonly sources: string[];
 }
 
 const NON_ASCII_TEXT = /[^\p{ASCII}]/u;
 const nfkc = (s: string) => (NON_ASCII_TEXT.test(s) ? s.normalize('NFKC') : s);
 
 /** Author names are analysed one by one, this many positions apart, so phrases stay inside a name. */
-const AUTHOR_GAP = 1000;
+export const AUTHOR_GAP = 1000;
 
 function fieldText(text: string, tokens: Token[]): FieldText {
   const tf = new Map<string, number>();
@@ -65,17 +67,55 @@ function someRaw(f: FieldText, prefix: string): boolean {
   return false;
 }
 
+/**
+ * Text fields are tokenised on first use: the compiled matcher reads `source` and never pays for
+ * them, the interpreter and explanations build them once per paper.
+ */
+class LazyAnalyzedPaper implements AnalyzedPaper {
+  readonly id: string;
+  private categoryCodes: string[] | undefined;
+  private sourceNames: string[] | undefined;
+  private titleText: FieldText | undefined;
+  private abstractText: FieldText | undefined;
+  private authorText: FieldText | undefined;
+
+  constructor(readonly source: MatchablePaper) {
+    this.id = source.id;
+  }
+
+  get categories(): string[] {
+    this.categoryCodes ??= this.source.categories.map(foldText);
+    return this.categoryCodes;
+  }
+
+  get sources(): string[] {
+    this.sourceNames ??= this.source.sources.map(foldText);
+    return this.sourceNames;
+  }
+
+  get title(): FieldText {
+    this.titleText ??= fieldText(nfkc(this.source.title), tokenize(this.source.title));
+    return this.titleText;
+  }
+
+  get abstract(): FieldText {
+    this.abstractText ??= fieldText(nfkc(this.source.abstract), tokenize(this.source.abstract));
+    return this.abstractText;
+  }
+
+  get author(): FieldText {
+    if (this.authorText === undefined) {
+      const tokens: Token[] = [];
+      for (const [i, a] of this.source.authors.entries()) tokens.push(...tokenize(a, i * AUTHOR_GAP));
+      this.authorText = fieldText(nfkc(this.source.authors.join(', ')), tokens);
+    }
+    return this.authorText;
+  }
+}
+
+/** Analyses a paper for {@link matchesQuery}, {@link scoreMatch}, {@link explainMatch} and matchers. */
 export function analyzePaper(p: MatchablePaper): AnalyzedPaper {
-  const authorTokens: Token[] = [];
-  for (const [i, a] of p.authors.entries()) authorTokens.push(...tokenize(a, i * AUTHOR_GAP));
-  return {
-    id: p.id,
-    title: fieldText(nfkc(p.title), tokenize(p.title)),
-    abstract: fieldText(nfkc(p.abstract), tokenize(p.abstract)),
-    author: fieldText(nfkc(p.authors.join(', ')), authorTokens),
-    categories: p.categories.map(foldText),
-    sources: p.sources.map(foldText),
-  };
+  return new LazyAnalyzedPaper(p);
 }
 
 type TextField = 'title' | 'abstract' | 'author';
@@ -178,23 +218,24 @@ export interface CorpusStats {
   readonly avgAbstract: number;
 }
 
-const DEFAULT_STATS: CorpusStats = { papers: 1, df: () => 0, avgTitle: 10, avgAbstract: 180 };
+export const DEFAULT_STATS: CorpusStats = { papers: 1, df: () => 0, avgTitle: 10, avgAbstract: 180 };
 const K1 = 1.2;
 const B = 0.75;
 /** A title match counts this many times an abstract match. */
-const TITLE_WEIGHT = 3;
+export const TITLE_WEIGHT = 3;
 
 function countStem(f: FieldText, stem: string): number {
   return f.tf.get(stem) ?? 0;
 }
 
-function bm25(tf: number, len: number, avg: number, idf: number): number {
+/** The BM25 weight of `tf` occurrences in a field of `len` words (shared with the compiled matcher). */
+export function bm25(tf: number, len: number, avg: number, idf: number): number {
   if (tf === 0) return 0;
   return (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * len) / Math.max(avg, 1)));
 }
 
-/** Positive leaves: the terms a match is about (under an even number of NOTs). */
-function positiveLeaves(q: Query, out: Query[] = [], negated = false): Query[] {
+/** Positive leaves: the terms a match is about (under an even number of NOTs), in query order. */
+export function positiveLeaves(q: Query, out: Query[] = [], negated = false): Query[] {
   switch (q.type) {
     case 'and':
     case 'or':
@@ -383,123 +424,6 @@ export function formatExplanation(e: Explanation): string {
   return lines.join('\n');
 }
 
-// ---------------------------------------------------------------------------------------------
-// The compiled matcher.
-
-/**
- * Index keys a document has: `w:<stem>` for title/abstract words, `a:<stem>` for author words,
- * `p:<first two letters>` of title/abstract words, `q:<two letters>` of author words,
- * `c:<category>` and `s:<source>`.
- */
-export function documentKeys(doc: AnalyzedPaper): Set<string> {
-  const keys = new Set<string>();
-  for (const f of [doc.title, doc.abstract]) {
-    for (const s of f.tf.keys()) keys.add(`w:${s}`);
-    for (const r of f.raws) {
-      keys.add(`p2:${r.slice(0, 2)}`);
-      if (r.length >= 3) keys.add(`p3:${r.slice(0, 3)}`);
-      if (r.length >= 4) keys.add(`p4:${r.slice(0, 4)}`);
-      if (r.length >= 5) keys.add(`p5:${r.slice(0, 5)}`);
-    }
-  }
-  for (const s of doc.author.tf.keys()) keys.add(`a:${s}`);
-  for (const r of doc.author.raws) {
-    keys.add(`q2:${r.slice(0, 2)}`);
-    if (r.length >= 3) keys.add(`q3:${r.slice(0, 3)}`);
-    if (r.length >= 4) keys.add(`q4:${r.slice(0, 4)}`);
-    if (r.length >= 5) keys.add(`q5:${r.slice(0, 5)}`);
-  }
-  for (const c of doc.categories) {
-    keys.add(`c:${c}`);
-    keys.add(`cp:${c.slice(0, 2)}`);
-  }
-  for (const s of doc.sources) {
-    keys.add(`s:${s}`);
-    keys.add(`sp:${s.slice(0, 2)}`);
-  }
-  return keys;
-}
-
-/** The key of a prefix term: its first four, three or two letters (the longest it has). */
-export function prefixKey(field: Field, prefix: string): string {
-  const n = Math.min(5, prefix.length);
-  return `${field === 'author' ? 'q' : 'p'}${n}:${prefix.slice(0, n)}`;
-}
-
-/** How common a key is likely to be when no statistics are known: category codes are common. */
-function keyWeight(key: string, listLength: number): number {
-  const kind = key.slice(0, key.indexOf(':'));
-  const base: Record<string, number> = {
-    w: 1,
-    a: 1,
-    p4: 50,
-    q4: 50,
-    p3: 200,
-    q3: 200,
-    p2: 1000,
-    q2: 1000,
-    c: 2000,
-    s: 2000,
-    cp: 5000,
-    sp: 5000,
-  };
-  return (base[kind] ?? 1) + listLength;
-}
-
-/**
- * Keys one of which every matching document must have, or `undefined` when the query can match
- * without any (negations, regexes). `rank` picks, for an AND, the child whose keys are rarest.
- */
-export function requiredKeys(
-  q: Query,
-  rank: (keys: string[]) => number = (k) => k.length,
-): string[] | undefined {
-  switch (q.type) {
-    case 'term':
-      return q.field === 'author' ? [`a:${q.word}`] : [`w:${q.word}`];
-    case 'phrase': {
-      // The longest word is usually the rarest.
-      const w = [...q.words].sort((a, b) => b.length - a.length)[0] as string;
-      return q.field === 'author' ? [`a:${w}`] : [`w:${w}`];
-    }
-    case 'prefix':
-      // Three letters when the prefix has them: far fewer papers share them than two.
-      return [prefixKey(q.field, q.prefix)];
-    case 'code':
-      return [
-        q.prefix
-          ? `${q.field === 'category' ? 'cp' : 'sp'}:${q.code.slice(0, 2)}`
-          : `${q.field === 'category' ? 'c' : 's'}:${q.code}`,
-      ];
-    case 'regex':
-    case 'not':
-      return undefined;
-    case 'or': {
-      const all: string[] = [];
-      for (const c of q.children) {
-        const k = requiredKeys(c, rank);
-        if (k === undefined) return undefined;
-        all.push(...k);
-      }
-      return [...new Set(all)];
-    }
-    case 'and': {
-      let best: string[] | undefined;
-      let bestRank = Number.POSITIVE_INFINITY;
-      for (const c of q.children) {
-        const k = requiredKeys(c, rank);
-        if (k === undefined) continue;
-        const r = rank(k);
-        if (r < bestRank) {
-          best = k;
-          bestRank = r;
-        }
-      }
-      return best;
-    }
-  }
-}
-
 export interface MatchHit {
   subscriptionId: string;
   score: number;
@@ -507,139 +431,9 @@ export interface MatchHit {
   terms: string[];
 }
 
+/** Subscriptions compiled for matching papers (see `compileMatcher`). */
 export interface Matcher {
+  /** The subscriptions that match the paper, best score first (ties by subscription id). */
   match(doc: AnalyzedPaper): MatchHit[];
   readonly size: number;
-}
-
-/**
- * Compiles subscriptions into an index from keys to the subscriptions that need them, so a paper
- * evaluates only the subscriptions its words can satisfy (plus those that can match without any
- * word). Answers are exactly the interpreter's; the index only skips certain failures.
- */
-export function compileMatcher(
-  subs: ReadonlyArray<{ id: string; query: Query }>,
-  opts: { stats?: CorpusStats } = {},
-): Matcher {
-  const stats = opts.stats;
-  const byKey = new Map<string, number[]>();
-  const always: number[] = [];
-  // Prefer keys that are rare in the corpus, else short candidate lists so far.
-  const rank = (keys: string[]) =>
-    stats
-      ? keys.reduce(
-          (n, k) =>
-            n +
-            (k.startsWith('w:')
-              ? stats.df(k.slice(2))
-              : k.startsWith('p:')
-                ? stats.papers
-                : stats.papers / 10),
-          0,
-        )
-      : keys.reduce(
-          (n, k) => n + (byKey.get(k)?.length ?? 0) + (k.startsWith('p:') || k.startsWith('q:') ? 1000 : 1),
-          0,
-        );
-  for (const [i, s] of subs.entries()) {
-    const keys = requiredKeys(s.query, rank);
-    if (keys === undefined) always.push(i);
-    else
-      for (const k of keys) {
-        const list = byKey.get(k);
-        if (list) list.push(i);
-        else byKey.set(k, [i]);
-      }
-  }
-  // Keys by kind, so a paper is looked up by its own words without building key strings.
-  const kinds = new Map<string, Map<string, number[]>>();
-  for (const [key, list] of byKey) {
-    const colon = key.indexOf(':');
-    const kind = key.slice(0, colon);
-    let m = kinds.get(kind);
-    if (!m) {
-      m = new Map();
-      kinds.set(kind, m);
-    }
-    m.set(key.slice(colon + 1), list);
-  }
-  const empty = new Map<string, number[]>();
-  const words = kinds.get('w') ?? empty;
-  const authors = kinds.get('a') ?? empty;
-  const prefixes2 = kinds.get('p2') ?? empty;
-  const prefixes3 = kinds.get('p3') ?? empty;
-  const prefixes4 = kinds.get('p4') ?? empty;
-  const prefixes5 = kinds.get('p5') ?? empty;
-  const authorPrefixes5 = kinds.get('q5') ?? empty;
-  const authorPrefixes2 = kinds.get('q2') ?? empty;
-  const authorPrefixes3 = kinds.get('q3') ?? empty;
-  const authorPrefixes4 = kinds.get('q4') ?? empty;
-  const cats = kinds.get('c') ?? empty;
-  const catPrefixes = kinds.get('cp') ?? empty;
-  const srcs = kinds.get('s') ?? empty;
-  const srcPrefixes = kinds.get('sp') ?? empty;
-  const seen = new Uint32Array(subs.length);
-  let epoch = 0;
-  // Defined once, not per paper: the candidates a key selects, each once per paper.
-  const candidates: number[] = [];
-  const collect = (map: Map<string, number[]>, key: string): void => {
-    const list = map.get(key);
-    if (list === undefined) return;
-    for (const i of list) {
-      if (seen[i] !== epoch) {
-        seen[i] = epoch;
-        candidates.push(i);
-      }
-    }
-  };
-  const collectPrefixes = (map: Map<string, number[]>, raws: Set<string>, n: number): void => {
-    if (map.size === 0) return;
-    for (const r of raws) if (r.length >= n) collect(map, n === r.length ? r : r.slice(0, n));
-  };
-  return {
-    size: subs.length,
-    match(doc) {
-      epoch++;
-      if (epoch === 0xffffffff) {
-        seen.fill(0);
-        epoch = 1;
-      }
-      candidates.length = 0;
-      for (const f of [doc.title, doc.abstract]) {
-        if (words.size > 0) for (const w of f.tf.keys()) collect(words, w);
-        collectPrefixes(prefixes2, f.raws, 2);
-        collectPrefixes(prefixes3, f.raws, 3);
-        collectPrefixes(prefixes4, f.raws, 4);
-        collectPrefixes(prefixes5, f.raws, 5);
-      }
-      if (authors.size > 0) for (const w of doc.author.tf.keys()) collect(authors, w);
-      collectPrefixes(authorPrefixes2, doc.author.raws, 2);
-      collectPrefixes(authorPrefixes3, doc.author.raws, 3);
-      collectPrefixes(authorPrefixes4, doc.author.raws, 4);
-      collectPrefixes(authorPrefixes5, doc.author.raws, 5);
-      for (const c of doc.categories) {
-        collect(cats, c);
-        collect(catPrefixes, c.slice(0, 2));
-      }
-      for (const x of doc.sources) {
-        collect(srcs, x);
-        collect(srcPrefixes, x.slice(0, 2));
-      }
-      for (const i of always) {
-        if (seen[i] !== epoch) {
-          seen[i] = epoch;
-          candidates.push(i);
-        }
-      }
-      const hits: MatchHit[] = [];
-      for (const i of candidates) {
-        const s = subs[i] as { id: string; query: Query };
-        if (!matchesQuery(s.query, doc)) continue;
-        const { score, terms } = scoreMatch(s.query, doc, stats);
-        hits.push({ subscriptionId: s.id, score, terms });
-      }
-      hits.sort((a, b) => b.score - a.score || a.subscriptionId.localeCompare(b.subscriptionId));
-      return hits;
-    },
-  };
 }

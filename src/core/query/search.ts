@@ -2,9 +2,12 @@
  * The search index: postings from index keys to papers, so a query touches only the papers its
  * terms occur in. Term-only queries are answered from the postings (with term frequencies for
  * ranking); phrases, prefixes, regexes and negations narrow candidates the same way and are
- * then verified by the interpreter on the re-analysed paper.
+ * then verified on each candidate by the query compiled on its own (a {@link QueryProgram}:
+ * one scan of the paper's text, no token objects), which answers and scores exactly as the
+ * interpreter does.
  */
 import type { Paper } from '../paper.js';
+import { QueryProgram } from './compile.js';
 import {
   type AnalyzedPaper,
   analyzePaper,
@@ -252,12 +255,20 @@ export function createSearchIndex(): SearchIndex {
         for (const [n, s] of scoreFromPostings(q, c.docs)) hits.push({ n, ...s });
       } else {
         const pool: Iterable<number> = c.docs === 'all' ? docs.keys() : c.docs;
+        const program = new QueryProgram([q], stats);
         for (const n of pool) {
           const p = docs[n];
           if (!p) continue;
-          const doc: AnalyzedPaper = analyzePaper(p);
-          if (!matchesQuery(q, doc)) continue;
-          const s = scoreMatch(q, doc, stats);
+          program.scan(p);
+          if (program.fallback) {
+            const doc: AnalyzedPaper = analyzePaper(p);
+            if (!matchesQuery(q, doc)) continue;
+            const s = scoreMatch(q, doc, stats);
+            hits.push({ n, score: s.score, terms: s.terms });
+            continue;
+          }
+          if (!program.test(0)) continue;
+          const s = program.score(0);
           hits.push({ n, score: s.score, terms: s.terms });
         }
       }

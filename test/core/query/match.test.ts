@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Paper } from '../../../src/core/paper.js';
 import {
+  type AnalyzedPaper,
   analyzePaper,
+  type CorpusStats,
   compileMatcher,
   createSearchIndex,
   explainMatch,
@@ -12,6 +14,7 @@ import {
   matchesQuery,
   parseQuery,
   type Query,
+  scoreMatch,
   stem,
   tokenize,
 } from '../../../src/core/query/index.js';
@@ -179,13 +182,37 @@ const VOCAB = [
   'survey',
   'learning',
 ];
-const word = fc.constantFrom(...VOCAB.map((w) => w.replace('Ｍｏｅ', 'moe')));
+const word = fc.constantFrom(
+  ...VOCAB.map((w) => w.replace('Ｍｏｅ', 'moe')),
+  'mixture-of-experts',
+  'gpt-4o',
+  'x-ies',
+);
 const field = fc.constantFrom('', 'title:', 'abstract:', 'author:');
 const leaf: fc.Arbitrary<string> = fc.oneof(
   fc.tuple(field, word).map(([f, w]) => `${f}${w}`),
   fc.tuple(field, word, word).map(([f, a, b]) => `${f}"${a} ${b}"`),
-  fc.tuple(field, fc.constantFrom('mo', 'rob', 'pol', 'ta', 'ex', 'su')).map(([f, p]) => `${f}${p}*`),
-  fc.constantFrom('category:cs.lg', 'category:cs.*', 'source:feed', '/ro+b/i', '/task$/'),
+  fc.tuple(field, word, word, word).map(([f, a, b, c]) => `${f}"${a} ${b} ${c}"`),
+  fc
+    .tuple(
+      field,
+      fc.constantFrom(
+        'mo',
+        'rob',
+        'pol',
+        'ta',
+        'ex',
+        'su',
+        'multit',
+        'mixtureo',
+        'gpt4',
+        'polic',
+        'caf',
+        'xi',
+      ),
+    )
+    .map(([f, p]) => `${f}${p}*`),
+  fc.constantFrom('category:cs.lg', 'category:cs.*', 'source:feed', '/ro+b/i', '/task$/', '/Lea/'),
 );
 const queryText: fc.Arbitrary<string> = fc.letrec<{ node: string }>((tie) => ({
   node: fc.oneof(
@@ -196,19 +223,50 @@ const queryText: fc.Arbitrary<string> = fc.letrec<{ node: string }>((tie) => ({
     tie('node').map((a) => `-(${a})`),
   ),
 })).node;
-const text = fc
-  .array(fc.constantFrom(...VOCAB, 'of', 'the', 'Multi‐Task', 'MoE', 'robots'), { maxLength: 12 })
-  .map((ws) => ws.join(' '));
+// Compounds of every shape (three parts, a short last part, digits, case, a hyphen with nothing
+// after it), separators, and sometimes non-ASCII text, which takes the tokenize path.
+const textWord = fc.constantFrom(
+  ...VOCAB,
+  'of',
+  'the',
+  'Multi‐Task',
+  'MoE',
+  'robots',
+  'Mixture-of-Experts',
+  'multi-task-learning',
+  'POLICIES-agents',
+  'x-ies',
+  'aies',
+  'GPT-4o',
+  'task-',
+  '--',
+  'a-b',
+  'Learning,',
+  'café-task',
+);
+const text = fc.array(textWord, { maxLength: 12 }).map((ws) => ws.join(' '));
 const paperArb = fc.record({
   title: text,
   abstract: text,
-  authors: fc.array(text, { maxLength: 2 }),
+  authors: fc.array(text, { maxLength: 3 }),
   categories: fc.subarray(['cs.LG', 'cs.CL', 'stat.ML']),
   sources: fc.subarray(['feed', 'seeds']),
 });
 
+/** What the matcher must return: the interpreter's matches, scored and ordered as documented. */
+function interpreted(
+  subs: ReadonlyArray<{ id: string; query: Query }>,
+  doc: AnalyzedPaper,
+  stats?: CorpusStats,
+) {
+  return subs
+    .filter((s) => matchesQuery(s.query, doc))
+    .map((s) => ({ subscriptionId: s.id, ...scoreMatch(s.query, doc, stats) }))
+    .sort((a, b) => b.score - a.score || a.subscriptionId.localeCompare(b.subscriptionId));
+}
+
 describe('compiled matcher', () => {
-  it('gives the same answers as the interpreter for random queries and papers', () => {
+  it('gives the same answers, scores and highlighted words as the interpreter for random queries and papers', () => {
     fc.assert(
       fc.property(
         fc.array(queryText, { minLength: 1, maxLength: 12 }),
@@ -218,14 +276,74 @@ describe('compiled matcher', () => {
           const matcher = compileMatcher(subs);
           for (const [i, raw] of papers.entries()) {
             const doc = analyzePaper({ id: `p${i}`, ...raw });
-            const compiled = new Set(matcher.match(doc).map((h) => h.subscriptionId));
-            const interpreted = new Set(subs.filter((s) => matchesQuery(s.query, doc)).map((s) => s.id));
-            expect(compiled).toEqual(interpreted);
+            expect(matcher.match(doc)).toEqual(interpreted(subs, doc));
           }
         },
       ),
-      { numRuns: 300, seed: 20261122 },
+      { numRuns: 500, seed: 20261122 },
     );
+  });
+
+  it('gives the same answers after choosing its keys again from the papers it has seen', () => {
+    fc.assert(
+      fc.property(
+        fc.array(queryText, { minLength: 1, maxLength: 12 }),
+        fc.array(paperArb, { minLength: 2, maxLength: 8 }),
+        (texts, papers) => {
+          const subs = texts.map((t, i) => ({ id: `s${i}`, query: q(t) }));
+          const matcher = compileMatcher(subs, { retuneAfter: 1 });
+          for (const [i, raw] of papers.entries()) {
+            const doc = analyzePaper({ id: `p${i}`, ...raw });
+            expect(matcher.match(doc)).toEqual(interpreted(subs, doc));
+          }
+        },
+      ),
+      { numRuns: 300, seed: 3 },
+    );
+  });
+
+  it('scores with corpus statistics exactly as scoreMatch does', () => {
+    const stats: CorpusStats = {
+      papers: 1000,
+      df: (s) => (s.length * 37) % 200,
+      avgTitle: 9,
+      avgAbstract: 150,
+    };
+    fc.assert(
+      fc.property(fc.array(queryText, { minLength: 1, maxLength: 6 }), paperArb, (texts, raw) => {
+        const subs = texts.map((t, i) => ({ id: `s${i}`, query: q(t) }));
+        const doc = analyzePaper({ id: 'p', ...raw });
+        expect(compileMatcher(subs, { stats }).match(doc)).toEqual(interpreted(subs, doc, stats));
+      }),
+      { numRuns: 200, seed: 11 },
+    );
+  });
+
+  it('answers like the interpreter when an author name is long enough to reach the next name', () => {
+    const long = Array.from({ length: 1000 }, (_, i) => (i === 999 ? 'ada' : `w${i}`)).join(' ');
+    const doc = analyzePaper({ ...paper({ title: 't' }), authors: [long, 'lovelace'] });
+    const subs = [
+      { id: 'a', query: q('author:"ada lovelace"') },
+      { id: 'b', query: q('author:lovelace') },
+    ];
+    expect(compileMatcher(subs).match(doc)).toEqual(interpreted(subs, doc));
+  });
+
+  it('keeps scanning papers after non-ASCII text and compounds in any field', () => {
+    const subs = [
+      { id: 'a', query: q('"mixture of experts" café') },
+      { id: 'b', query: q('multit* author:"anne marie"') },
+      { id: 'c', query: q('title:Ｍｏｅ') },
+    ];
+    const m = compileMatcher(subs);
+    for (const p of [
+      paper({ title: 'MoE', abstract: 'Mixture-of-Experts au café', authors: ['Anne-Marie Dupont'] }),
+      paper({ title: 'Ｍｏｅ models', abstract: 'multi-task', authors: ['Anne Marie'] }),
+      paper({ title: 'plain', abstract: 'mixture of experts cafe' }),
+    ]) {
+      const doc = analyzePaper(p);
+      expect(m.match(doc)).toEqual(interpreted(subs, doc));
+    }
   });
 
   it('round-trips every random query through its canonical text', () => {
@@ -275,6 +393,27 @@ describe('on the seeds', () => {
     for (const p of papers) index.add(p);
     expect(index.search(q(query), { limit: 10_000 })).toHaveLength(count);
     expect(papers.filter((p) => matchesQuery(q(query), analyzePaper(p)))).toHaveLength(count);
+  });
+
+  it('search ranks verified candidates with the interpreter scores and highlighted words', () => {
+    const index = createSearchIndex();
+    for (const p of papers) index.add(p);
+    for (const text of [
+      'robot* -survey',
+      'title:diffusion',
+      '/diffusion/i',
+      '"language model" OR agents',
+      'multi-task',
+      'category:cs.* agents',
+      'author:"wang" -learning',
+    ]) {
+      const expected = papers
+        .map((p) => ({ p, doc: analyzePaper(p) }))
+        .filter(({ doc }) => matchesQuery(q(text), doc))
+        .map(({ p, doc }) => ({ paperId: p.id, ...scoreMatch(q(text), doc, index) }))
+        .sort((a, b) => b.score - a.score || a.paperId.localeCompare(b.paperId));
+      expect(index.search(q(text), { limit: 10_000 }), text).toEqual(expected);
+    }
   });
 
   it('search gives the interpreter answer for every kind of term', () => {
