@@ -7,6 +7,7 @@
  * interpreter does.
  */
 import type { Paper } from '../paper.js';
+import { foldText, type Token, tokenize } from './analyze.js';
 import { QueryProgram } from './compile.js';
 import {
   type AnalyzedPaper,
@@ -51,15 +52,71 @@ export function createSearchIndex(): SearchIndex {
   const ids: string[] = [];
   const docs: Array<MatchablePaper | undefined> = [];
   const byId = new Map<string, number>();
-  const postings = new Map<string, IntList>();
-  /** Title and abstract term frequencies of `w:` postings, packed as title << 16 | abstract. */
-  const tfs = new Map<string, IntList>();
+  /**
+   * Title/abstract stems and author stems get small integer ids, so adding a paper looks each
+   * word up once and never builds a key string; categories and sources (a few per paper) keep
+   * string keys.
+   */
+  const wordIds = new Map<string, number>();
+  const authorIds = new Map<string, number>();
+  const wordPostings: IntList[] = [];
+  /** Title and abstract term frequencies, parallel to `wordPostings`: title << 16 | abstract. */
+  const wordTfs: IntList[] = [];
+  const authorPostings: IntList[] = [];
+  const codePostings = new Map<string, IntList>();
   /** Folded word → its stem, over every indexed title and abstract (and author names). */
   const vocabulary = new Map<string, string>();
   const authorVocabulary = new Map<string, string>();
   let live = 0;
   let titleWords = 0;
   let abstractWords = 0;
+  // Per-paper scratch, stamped with the paper's number instead of cleared.
+  let stamp = new Int32Array(1024).fill(-1);
+  let tfScratch = new Int32Array(1024);
+  const touched: number[] = [];
+
+  const idOf = (map: Map<string, number>, lists: IntList[], stem: string, withTf: boolean): number => {
+    let id = map.get(stem);
+    if (id === undefined) {
+      id = lists.length;
+      map.set(stem, id);
+      lists.push(new IntList());
+      if (withTf) wordTfs.push(new IntList());
+    }
+    return id;
+  };
+  const ensureScratch = (size: number) => {
+    if (size <= stamp.length) return;
+    const n = Math.max(size, stamp.length * 2);
+    const nextStamp = new Int32Array(n).fill(-1);
+    nextStamp.set(stamp);
+    const nextTf = new Int32Array(n);
+    nextTf.set(tfScratch);
+    stamp = nextStamp;
+    tfScratch = nextTf;
+  };
+  const countWords = (tokens: readonly Token[], n: number, weight: number) => {
+    for (const t of tokens) {
+      // Every word as written, for prefix terms (a prefix scans the vocabulary, not papers).
+      if (!vocabulary.has(t.raw)) vocabulary.set(t.raw, t.stem);
+      const id = idOf(wordIds, wordPostings, t.stem, true);
+      ensureScratch(id + 1);
+      if (stamp[id] !== n) {
+        stamp[id] = n;
+        tfScratch[id] = 0;
+        touched.push(id);
+      }
+      tfScratch[id] = (tfScratch[id] as number) + weight;
+    }
+  };
+  const addCode = (key: string, n: number) => {
+    let list = codePostings.get(key);
+    if (!list) {
+      list = new IntList();
+      codePostings.set(key, list);
+    }
+    if (list.n === 0 || list.buf[list.n - 1] !== n) list.push(n);
+  };
 
   const add = (p: MatchablePaper) => {
     if (byId.has(p.id)) remove(p.id);
@@ -76,31 +133,36 @@ export function createSearchIndex(): SearchIndex {
     });
     byId.set(p.id, n);
     live++;
-    const doc = analyzePaper(p);
-    titleWords += doc.title.tokens.length;
-    abstractWords += doc.abstract.tokens.length;
-    const tf = new Map<string, number>();
-    for (const [stem, n] of doc.title.tf) tf.set(stem, n * 0x10000);
-    for (const [stem, n] of doc.abstract.tf) tf.set(stem, (tf.get(stem) ?? 0) + n);
-    // Words are remembered once for prefix terms (a prefix scans the vocabulary, not papers).
-    for (const f of [doc.title, doc.abstract])
-      for (const t of f.tokens) if (!vocabulary.has(t.raw)) vocabulary.set(t.raw, t.stem);
-    for (const t of doc.author.tokens) if (!authorVocabulary.has(t.raw)) authorVocabulary.set(t.raw, t.stem);
-    for (const key of indexKeys(doc)) {
-      let list = postings.get(key);
-      if (!list) {
-        list = new IntList();
-        postings.set(key, list);
+    const title = tokenize(p.title);
+    const abstract = tokenize(p.abstract);
+    titleWords += title.length;
+    abstractWords += abstract.length;
+    touched.length = 0;
+    countWords(title, n, 0x10000);
+    countWords(abstract, n, 1);
+    for (const id of touched) {
+      (wordPostings[id] as IntList).push(n);
+      (wordTfs[id] as IntList).push(Math.min(tfScratch[id] as number, 0x7fffffff));
+    }
+    // Author words: postings only (no ranking by author), each once per paper.
+    touched.length = 0;
+    for (const a of p.authors) {
+      for (const t of tokenize(a)) {
+        if (!authorVocabulary.has(t.raw)) authorVocabulary.set(t.raw, t.stem);
+        const id = idOf(authorIds, authorPostings, t.stem, false);
+        const list = authorPostings[id] as IntList;
+        if (list.n === 0 || list.buf[list.n - 1] !== n) list.push(n);
       }
-      list.push(n);
-      if (key.startsWith('w:')) {
-        let tl = tfs.get(key);
-        if (!tl) {
-          tl = new IntList();
-          tfs.set(key, tl);
-        }
-        tl.push(Math.min(tf.get(key.slice(2)) ?? 0, 0x7fffffff));
-      }
+    }
+    for (const c of p.categories) {
+      const f = foldText(c);
+      addCode(`c:${f}`, n);
+      addCode(`cp:${f.slice(0, 2)}`, n);
+    }
+    for (const x of p.sources) {
+      const f = foldText(x);
+      addCode(`s:${f}`, n);
+      addCode(`sp:${f.slice(0, 2)}`, n);
     }
   };
 
@@ -113,8 +175,27 @@ export function createSearchIndex(): SearchIndex {
     live--;
   };
 
+  const postingsOf = (key: string): IntList | undefined => {
+    const colon = key.indexOf(':');
+    const kind = key.slice(0, colon);
+    const rest = key.slice(colon + 1);
+    if (kind === 'w') {
+      const id = wordIds.get(rest);
+      return id === undefined ? undefined : wordPostings[id];
+    }
+    if (kind === 'a') {
+      const id = authorIds.get(rest);
+      return id === undefined ? undefined : authorPostings[id];
+    }
+    return codePostings.get(key);
+  };
+  const tfsOf = (stem: string): IntList | undefined => {
+    const id = wordIds.get(stem);
+    return id === undefined ? undefined : wordTfs[id];
+  };
+
   const list = (key: string): Set<number> => {
-    const l = postings.get(key);
+    const l = postingsOf(key);
     const out = new Set<number>();
     if (l) for (let i = 0; i < l.n; i++) if (docs[l.buf[i] as number]) out.add(l.buf[i] as number);
     return out;
@@ -187,7 +268,7 @@ export function createSearchIndex(): SearchIndex {
     get papers() {
       return Math.max(live, 1);
     },
-    df: (stem: string) => postings.get(`w:${stem}`)?.n ?? 0,
+    df: (stem: string) => tfsOf(stem)?.n ?? 0,
     get avgTitle() {
       return ids.length ? titleWords / ids.length : 10;
     },
@@ -211,9 +292,8 @@ export function createSearchIndex(): SearchIndex {
     };
     walk(q, false);
     for (const leaf of leaves) {
-      const key = `w:${leaf.word}`;
-      const pl = postings.get(key);
-      const tl = tfs.get(key);
+      const pl = postingsOf(`w:${leaf.word}`);
+      const tl = tfsOf(leaf.word);
       if (!pl || !tl) continue;
       const df = pl.n;
       const idf = Math.log(1 + (stats.papers - df + 0.5) / (df + 0.5));
@@ -281,17 +361,6 @@ export function createSearchIndex(): SearchIndex {
       }));
     },
   };
-}
-
-/** The keys the search index keeps: words, author words, categories and sources (no prefixes). */
-function indexKeys(doc: AnalyzedPaper): string[] {
-  const keys: string[] = [];
-  const words = new Set<string>([...doc.title.tf.keys(), ...doc.abstract.tf.keys()]);
-  for (const w of words) keys.push(`w:${w}`);
-  for (const w of doc.author.tf.keys()) keys.push(`a:${w}`);
-  for (const c of new Set(doc.categories)) keys.push(`c:${c}`, `cp:${c.slice(0, 2)}`);
-  for (const x of new Set(doc.sources)) keys.push(`s:${x}`, `sp:${x.slice(0, 2)}`);
-  return [...new Set(keys)];
 }
 
 export type { Paper };

@@ -319,6 +319,39 @@ describe('compiled matcher', () => {
     );
   });
 
+  it('search finds exactly the papers the interpreter matches, also after papers are re-added', () => {
+    fc.assert(
+      fc.property(
+        fc.array(queryText, { minLength: 1, maxLength: 4 }),
+        fc.array(paperArb, { minLength: 1, maxLength: 8 }),
+        fc.nat(),
+        (texts, raws, changed) => {
+          const corpus = raws.map((raw, i) => ({ id: `p${i}`, ...raw }));
+          const index = createSearchIndex();
+          for (const p of corpus) index.add(p);
+          // A changed paper is indexed again under the same id: only its new text counts.
+          const j = changed % corpus.length;
+          const old = corpus[j] as (typeof corpus)[number];
+          const replacement = { ...(corpus[(j + 1) % corpus.length] as (typeof corpus)[number]), id: old.id };
+          corpus[j] = replacement;
+          index.add(replacement);
+          for (const t of texts) {
+            const expected = corpus
+              .filter((p) => matchesQuery(q(t), analyzePaper(p)))
+              .map((p) => p.id)
+              .sort();
+            const got = index
+              .search(q(t), { limit: 1000 })
+              .map((h) => h.paperId)
+              .sort();
+            expect(got, t).toEqual(expected);
+          }
+        },
+      ),
+      { numRuns: 300, seed: 5 },
+    );
+  });
+
   it('answers like the interpreter when an author name is long enough to reach the next name', () => {
     const long = Array.from({ length: 1000 }, (_, i) => (i === 999 ? 'ada' : `w${i}`)).join(' ');
     const doc = analyzePaper({ ...paper({ title: 't' }), authors: [long, 'lovelace'] });
