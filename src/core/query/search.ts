@@ -64,9 +64,12 @@ export function createSearchIndex(): SearchIndex {
   const wordTfs: IntList[] = [];
   const authorPostings: IntList[] = [];
   const codePostings = new Map<string, IntList>();
-  /** Folded word → its stem, over every indexed title and abstract (and author names). */
-  const vocabulary = new Map<string, string>();
-  const authorVocabulary = new Map<string, string>();
+  /**
+   * Every word as written → its stem's id, over every indexed title and abstract (and author
+   * names): prefix terms scan these, and one lookup of the word gives the stem's id.
+   */
+  const vocabulary = new Map<string, number>();
+  const authorVocabulary = new Map<string, number>();
   let live = 0;
   let titleWords = 0;
   let abstractWords = 0;
@@ -97,9 +100,11 @@ export function createSearchIndex(): SearchIndex {
   };
   const countWords = (tokens: readonly Token[], n: number, weight: number) => {
     for (const t of tokens) {
-      // Every word as written, for prefix terms (a prefix scans the vocabulary, not papers).
-      if (!vocabulary.has(t.raw)) vocabulary.set(t.raw, t.stem);
-      const id = idOf(wordIds, wordPostings, t.stem, true);
+      let id = vocabulary.get(t.raw);
+      if (id === undefined) {
+        id = idOf(wordIds, wordPostings, t.stem, true);
+        vocabulary.set(t.raw, id);
+      }
       ensureScratch(id + 1);
       if (stamp[id] !== n) {
         stamp[id] = n;
@@ -148,8 +153,11 @@ export function createSearchIndex(): SearchIndex {
     touched.length = 0;
     for (const a of p.authors) {
       for (const t of tokenize(a)) {
-        if (!authorVocabulary.has(t.raw)) authorVocabulary.set(t.raw, t.stem);
-        const id = idOf(authorIds, authorPostings, t.stem, false);
+        let id = authorVocabulary.get(t.raw);
+        if (id === undefined) {
+          id = idOf(authorIds, authorPostings, t.stem, false);
+          authorVocabulary.set(t.raw, id);
+        }
         const list = authorPostings[id] as IntList;
         if (list.n === 0 || list.buf[list.n - 1] !== n) list.push(n);
       }
@@ -224,13 +232,19 @@ export function createSearchIndex(): SearchIndex {
         return { docs: s ?? new Set(), exact: false };
       }
       case 'prefix': {
-        const vocab = q.field === 'author' ? authorVocabulary : vocabulary;
-        const stems = new Set<string>();
-        for (const [raw, stem] of vocab) if (raw.startsWith(q.prefix)) stems.add(stem);
-        const docs = new Set<number>();
-        for (const stem of stems)
-          for (const d of list(`${q.field === 'author' ? 'a' : 'w'}:${stem}`)) docs.add(d);
-        return { docs, exact: false };
+        const author = q.field === 'author';
+        const stems = new Set<number>();
+        for (const [raw, id] of author ? authorVocabulary : vocabulary)
+          if (raw.startsWith(q.prefix)) stems.add(id);
+        const hits = new Set<number>();
+        for (const id of stems) {
+          const l = (author ? authorPostings : wordPostings)[id] as IntList;
+          for (let i = 0; i < l.n; i++) {
+            const n = l.buf[i] as number;
+            if (docs[n]) hits.add(n);
+          }
+        }
+        return { docs: hits, exact: false };
       }
       case 'code':
         return q.prefix
