@@ -162,7 +162,11 @@ function encodeRecord(target: Target, list: readonly Delivery[]): QueueRecord {
     return i;
   };
   const d = list.map((x): QueueRecord['d'][number] => {
-    const base = `${key}|${x.paperId}`;
+    // `target|paperId` plus a suffix for updates, checked without building the prefix.
+    const plain =
+      x.id.startsWith(key) &&
+      x.id.charCodeAt(key.length) === 124 &&
+      x.id.startsWith(x.paperId, key.length + 1);
     const head = [
       x.paperId,
       x.score,
@@ -171,7 +175,7 @@ function encodeRecord(target: Target, list: readonly Delivery[]): QueueRecord {
       x.kind === 'update' ? 'u' : 'n',
       x.createdAt === createdAt ? '' : x.createdAt,
     ] as const;
-    return x.id.startsWith(base) ? [...head, x.id.slice(base.length)] : [...head, '', x.id];
+    return plain ? [...head, x.id.slice(key.length + 1 + x.paperId.length)] : [...head, '', x.id];
   });
   return { target, createdAt, s, w, d };
 }
@@ -342,9 +346,12 @@ export function createKeyvOutboxStore(
 
   return {
     async enqueue(ds, opts = {}) {
-      const unique = new Map(ds.map((d) => [d.id, d]));
-      let fresh = [...unique.values()];
+      // A fresh call's ids are new by the caller's word, and readers return an id once anyway:
+      // only a checked call builds the id map (a cycle step enqueues ~50k deliveries).
+      let fresh: readonly Delivery[] = ds;
       if (!opts.fresh && fresh.length > 0) {
+        const unique = new Map(ds.map((d) => [d.id, d]));
+        fresh = [...unique.values()];
         const settled = await readMany<Delivery>(deliveries, [...unique.keys()]);
         const pending = new Set(
           (await pendingOf([...new Set(fresh.map((d) => targetKey(d.target)))])).map((d) => d.id),

@@ -95,7 +95,7 @@ export interface OutboxStore {
   /**
    * Adds deliveries whose id is neither pending nor settled; returns the ids added.
    * `fresh`: the caller knows none of the ids was planned before (matches of papers first seen in
-   * this pass), so the check is skipped. `batch`: a stable key for this call: the same call again
+   * this pass, each once), so the check is skipped. `batch`: a stable key for this call: the same call again
    * (a replay after a crash) replaces its own records instead of adding to them.
    */
   enqueue(deliveries: readonly Delivery[], opts?: EnqueueOptions): Promise<string[]>;
