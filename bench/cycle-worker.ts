@@ -1,14 +1,16 @@
 /**
  * One full cycle in its own process, so its peak memory is its own:
- *   node --import tsx bench/cycle-worker.ts <storeUrl> <papers> <subscriptions>
+ *   node --import tsx bench/cycle-worker.ts <storeUrl> <papers> <subscriptions> [batched|naive]
  * Ingests N sightings (arXiv RSS feeds of 2000 + HF digests, parsed from text), matches the new
  * papers against M subscriptions and plans the deliveries into the outbox. Prints one JSON line;
- * `ms` is the cycle's time without making the synthetic input (`inputMs`).
+ * `ms` is the cycle's time without making the synthetic input (`inputMs`). `naive` does the same
+ * work one paper, one query and one awaited store call at a time (`bench/naive.ts`).
  */
 import { join } from 'node:path';
 import { parseDigest } from '../src/core/digest.js';
 import { parseFeed } from '../src/core/feed.js';
-import type { PaperSighting } from '../src/core/paper.js';
+import type { Paper, PaperSighting } from '../src/core/paper.js';
+import { parseQuery, type Query } from '../src/core/query/index.js';
 import { subscriptionId, type Target } from '../src/core/subscription.js';
 import { matchNewPapers, stagePapers } from '../src/pipeline/cycle.js';
 import { mergeSightings } from '../src/pipeline/ingest.js';
@@ -16,9 +18,11 @@ import { PaperLibrary } from '../src/pipeline/library.js';
 import { openStore } from '../src/store/keyv-store.js';
 import { type SyntheticPaper, toArxivRss, toDigestText } from './corpus.js';
 import { generateQueries, seedWordCounts, topicWords, zipfPapers } from './match.js';
+import { matchNaive, mergeNaive } from './naive.js';
 
-const [url, n, m] = process.argv.slice(2);
-if (!url || !n || !m) throw new Error('usage: cycle-worker.ts <storeUrl> <papers> <subscriptions>');
+const [url, n, m, mode = 'batched'] = process.argv.slice(2);
+if (!url || !n || !m || (mode !== 'batched' && mode !== 'naive'))
+  throw new Error('usage: cycle-worker.ts <storeUrl> <papers> <subscriptions> [batched|naive]');
 const total = Number(n);
 const store = await openStore(url);
 const counts = seedWordCounts(join(import.meta.dirname, '../seeds'));
@@ -40,6 +44,10 @@ await Promise.all(
   }),
 );
 const library = await PaperLibrary.load(store);
+const naiveSubs = (await store.subscriptions.list()).map((sub) => ({
+  sub,
+  query: (parseQuery(sub.query) as { ok: true; query: Query }).query,
+}));
 const t0 = performance.now();
 const newIds: string[] = [];
 const updatedIds: string[] = [];
@@ -64,6 +72,16 @@ const flush = async () => {
     const r = parseDigest(text);
     if (!r.ok) throw new Error(r.error);
     sightings = r.papers;
+  }
+  if (mode === 'naive') {
+    const created: Paper[] = [];
+    await mergeNaive(store, sightings, now.toISOString(), created);
+    for (const p of created) newIds.push(p.id);
+    const r = await matchNaive(store, created, naiveSubs, now.toISOString());
+    matched += r.matched;
+    enqueued += r.enqueued;
+    chunk = [];
+    return;
   }
   const staged = stagePapers();
   const start = newIds.length;

@@ -6,12 +6,11 @@
 import { join } from 'node:path';
 import { parseDigest } from '../src/core/digest.js';
 import { parseFeed } from '../src/core/feed.js';
-import { chooseTarget, createPaper, mergeSighting, newAliases } from '../src/core/merge.js';
-import { identityKeys, type PaperSighting } from '../src/core/paper.js';
+import type { PaperSighting } from '../src/core/paper.js';
 import { mergeSightings } from '../src/pipeline/ingest.js';
 import { openStore } from '../src/store/keyv-store.js';
-import type { Store } from '../src/store/types.js';
 import { generateCorpus, type SyntheticPaper, seedVocabulary, toArxivRss, toDigestText } from './corpus.js';
+import { mergeNaive } from './naive.js';
 
 const FEED_SIZE = 2000;
 /** One chunk in this many comes as an HF digest (titles only, no arXiv id). */
@@ -25,36 +24,6 @@ export interface IngestRun {
   storeMs: number;
   counts: { new: number; updated: number; duplicates: number };
   maxRssMb: number;
-}
-
-/** The naive baseline: every sighting resolved, read and written on its own, one await each. */
-async function mergeNaive(store: Store, sightings: readonly PaperSighting[], now: string) {
-  const counts = { new: 0, updated: 0, duplicates: 0 };
-  for (const s of sightings) {
-    const resolved = new Map<string, string>();
-    for (const key of identityKeys(s)) {
-      const id = (await store.papers.resolve([key])).get(key);
-      if (id !== undefined) resolved.set(key, id);
-    }
-    const papers = new Map();
-    for (const id of new Set(resolved.values())) {
-      const p = (await store.papers.getMany([id])).get(id);
-      if (p) papers.set(id, p);
-    }
-    const target = chooseTarget(s, resolved, papers);
-    const existing = target === undefined ? undefined : papers.get(target);
-    let paper = existing;
-    if (existing === undefined) {
-      paper = createPaper(s, 'bench', now);
-      counts.new++;
-    } else {
-      const m = mergeSighting(existing, s, 'bench', now);
-      paper = m.paper;
-      counts[m.outcome === 'updated' ? 'updated' : 'duplicates']++;
-    }
-    await store.papers.putMany([paper], new Map(newAliases(paper, s, resolved)));
-  }
-  return counts;
 }
 
 async function main(): Promise<void> {

@@ -5,6 +5,7 @@
  *   npm run bench -- --papers 20000    a smaller corpus
  *   npm run bench -- --only ingest     one section: store | ingest | match | discord | cycle
  *   npm run bench -- --subs 10000 --channels 1000   matching / delivery sizes
+ *   npm run bench -- --only cycle --cycle-papers 20000 --cycle-naive 300
  *
  * Redis and PostgreSQL are started on 127.0.0.1 (free ports, stopped by pid) when their binaries
  * are installed; otherwise those rows are skipped with a note. Medians of --reps runs.
@@ -37,7 +38,8 @@ const { values } = parseArgs({
     only: { type: 'string' },
     subs: { type: 'string', default: '10000' },
     channels: { type: 'string', default: '1000' },
-    'cycle-papers': { type: 'string', default: '20000' },
+    'cycle-papers': { type: 'string', default: '100000' },
+    'cycle-naive': { type: 'string', default: '300' },
   },
 });
 const PAPERS = Number(values.papers);
@@ -184,33 +186,49 @@ async function benchDiscordSection(): Promise<void> {
   );
 }
 
+interface CycleRun {
+  ms: number;
+  matched: number;
+  enqueued: number;
+  maxRssMb: number;
+}
+
+async function cycleWorker(url: string, papers: number, subs: number, mode: 'batched' | 'naive') {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'cycle-worker.ts'),
+      url,
+      String(papers),
+      String(subs),
+      mode,
+    ],
+    { maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as CycleRun;
+}
+
 async function benchCycleSection(backends: readonly Backend[]): Promise<void> {
   const papers = Number(values['cycle-papers']);
+  const naivePapers = Math.min(Number(values['cycle-naive']), papers);
   const subs = Number(values.subs);
   console.log(
-    `\n## Full cycle: ingest ${fmt(papers)} papers (RSS + digests, parsed) + match ${fmt(subs)} subscriptions + plan deliveries, own process each`,
+    `\n## Full cycle: ingest ${fmt(papers)} papers (RSS + digests, parsed) + match ${fmt(subs)} subscriptions + plan deliveries, own process each` +
+      `\n#  medians of ${REPS}; naive = one paper, one query, one awaited store call at a time, on ${fmt(naivePapers)} papers`,
   );
+  console.log('backend   papers/s   naive papers/s   ×naive   deliveries planned   peak RSS');
   for (const b of backends) {
-    const { stdout } = await run(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(import.meta.dirname, 'cycle-worker.ts'),
-        await b.fresh('cycle'),
-        String(papers),
-        String(subs),
-      ],
-      { maxBuffer: 1 << 20 },
-    );
-    const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as {
-      ms: number;
-      matched: number;
-      enqueued: number;
-      maxRssMb: number;
-    };
+    const runs: CycleRun[] = [];
+    for (let r = 0; r < REPS; r++)
+      runs.push(await cycleWorker(await b.fresh('cycle'), papers, subs, 'batched'));
+    const naive = await cycleWorker(await b.fresh('cycle-naive'), naivePapers, subs, 'naive');
+    const rate = median(runs.map((x) => papers / (x.ms / 1000)));
+    const naiveRate = naivePapers / (naive.ms / 1000);
     console.log(
-      `${b.name.padEnd(9)} ${fmt(papers / (r.ms / 1000))} papers/s · ${fmt(r.enqueued)} deliveries planned · peak RSS ${fmt(r.maxRssMb)} MB`,
+      `${b.name.padEnd(9)} ${fmt(rate).padStart(8)}   ${fmt(naiveRate).padStart(14)}   ${(rate / naiveRate).toFixed(0).padStart(5)}×   ` +
+        `${fmt(runs[0]?.enqueued ?? 0).padStart(18)}   ${fmt(median(runs.map((x) => x.maxRssMb))).padStart(5)} MB`,
     );
   }
 }
