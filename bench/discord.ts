@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { REST } from 'discord.js';
 import { parseConfig } from '../src/config.js';
 import type { Paper } from '../src/core/paper.js';
-import { deliveryId, type Target } from '../src/core/subscription.js';
+import { deliveryId, subscriptionId, type Target } from '../src/core/subscription.js';
 import { createRestPort } from '../src/discord/rest-port.js';
 import { deliverAll, deliveryOptions } from '../src/main.js';
 import { createLogger } from '../src/observability/logger.js';
@@ -45,12 +45,24 @@ export async function benchDiscord(channels: number): Promise<DiscordBench> {
     };
     await store.papers.putMany([paper], new Map());
     const targets: Target[] = emulator.channelIds.map((id) => ({ kind: 'channel', channelId: id }));
+    // Each channel subscribed: a delivery whose subscriptions are all gone is dropped, not posted.
+    for (const target of targets)
+      await store.subscriptions.put({
+        id: subscriptionId(target, 'benchmark'),
+        target,
+        query: 'benchmark',
+        createdBy: 'bench',
+        createdAt: new Date().toISOString(),
+        mode: 'immediate',
+        notifyUpdates: false,
+        backfillHours: 0,
+      });
     await store.outbox.enqueue(
       targets.map((target) => ({
         id: deliveryId(target, paper.id),
         target,
         paperId: paper.id,
-        subscriptionIds: [],
+        subscriptionIds: [subscriptionId(target, 'benchmark')],
         score: 1,
         terms: [],
         kind: 'new' as const,
