@@ -205,6 +205,22 @@ function finishHash(a: number, b: number): string {
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
 }
 
+const UTF8_ENCODER = new TextEncoder();
+const UTF8_DECODER = new TextDecoder();
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * A copy of `text` that shares no memory with the string it was cut from. V8 keeps a substring
+ * of 13 or more characters as a view into its parent, so a title kept from a parsed feed keeps
+ * the whole feed document alive; a round trip through UTF-8 gives a string of its own.
+ */
+export function detachText(text: string): string {
+  if (text.length < 13) return text;
+  // A lone surrogate would not survive UTF-8: copy those character by character.
+  if (LONE_SURROGATE.test(text)) return text.split('').join('');
+  return UTF8_DECODER.decode(UTF8_ENCODER.encode(text));
+}
+
 /** Alias key for an arXiv id. */
 export function arxivKey(arxivId: string): string {
   return `arxiv:${arxivId}`;

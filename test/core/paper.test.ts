@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  detachText,
   findCodeLinks,
   fingerprintHash,
   hash64,
@@ -194,5 +195,19 @@ describe('normalizeSpace', () => {
     ['Abstract:\n  We  propose\ta model.\n', 'Abstract: We propose a model.'],
   ])('turns %j into %j', (input, expected) => {
     expect(normalizeSpace(input)).toBe(expected);
+  });
+});
+
+describe('detachText', () => {
+  it.each([
+    ['short'],
+    ['A title long enough to be a slice'],
+    ['Ünïcödé title with ℵ and 😀 emoji'],
+    ['lone \ud800 surrogate in a long string'],
+    ['lone trailing \udc00 surrogate too'],
+  ])('returns an equal string for %j', (text) => {
+    const parent = `prefix ${text} suffix`;
+    const cut = parent.slice(7, 7 + text.length);
+    expect(detachText(cut)).toBe(text);
   });
 });
