@@ -417,7 +417,6 @@ function redact(url: string): string {
 /** Runs the service until SIGTERM/SIGINT; exits within 10 s of the signal. */
 export async function runServiceUntilStopped(config: Config, version: string): Promise<number> {
   let fatal: string | undefined;
-  let service: Service | undefined;
   const done = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -429,7 +428,7 @@ export async function runServiceUntilStopped(config: Config, version: string): P
       resolve('fatal');
     };
   });
-  service = await startService({ config, version, onFatal });
+  const service: Service = await startService({ config, version, onFatal });
   const reason = await Promise.race([done, fatalSignal]);
   const hardStop = setTimeout(() => process.exit(fatal ? 1 : 0), 10_000);
   hardStop.unref();

@@ -473,7 +473,7 @@ async function digestCommand(interaction: ChatInputCommandInteraction, ctx: Comm
       '`/digest` works in a server channel. For your own subscriptions, papers come by DM.',
     );
   if (!canManageChannel(interaction))
-    throw new UserError('`/digest ' + sub + '` needs the **Manage Channels** permission.');
+    throw new UserError(`\`/digest ${sub}\` needs the **Manage Channels** permission.`);
   if (sub === 'now' || sub === 'resume') {
     await interaction.deferReply({ flags: EPHEMERAL });
     if (sub === 'resume') {

@@ -170,9 +170,8 @@ describe('paperboy on Discord (emulated)', () => {
       .command('paper', { subcommand: 'search', options: { query: 'multi-task' }, channelId: channel })
       .reply();
     expect(search.data?.content).toMatch(/^\*\*143\*\* papers match `multi-task` — page 1\/15/);
-    const next =
-      ((search.data ?? {}).components as Array<{ components: Array<{ custom_id: string }> }>)[0]
-        ?.components[1]?.custom_id ?? '';
+    const rows = (search.data?.components ?? []) as Array<{ components: Array<{ custom_id: string }> }>;
+    const next = rows[0]?.components[1]?.custom_id ?? '';
     expect(next).toMatch(/^search:[0-9a-f]{12}:1$/);
     const page2 = await emulator.click(next, { channelId: channel }).reply();
     expect(page2.type).toBe(7);
@@ -185,9 +184,8 @@ describe('paperboy on Discord (emulated)', () => {
         channelId: channel,
       })
       .reply();
-    expect(((show.data ?? {}).embeds as Array<{ title: string }>)[0]?.title).toBe(
-      'Gradient Surgery for Multi-Task Learning',
-    );
+    const shown = (show.data?.embeds ?? []) as Array<{ title: string }>;
+    expect(shown[0]?.title).toBe('Gradient Surgery for Multi-Task Learning');
     const why = await emulator
       .command('paper', {
         subcommand: 'why',
