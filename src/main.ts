@@ -69,8 +69,9 @@ export interface OnceResult {
 }
 
 /**
- * `paperboy once`: one whole cycle. With `dryRun`, nothing is posted and the outbox is left as
- * it is: the digests each target would get are printed instead.
+ * `paperboy once`: one whole cycle. With `dryRun`, nothing is posted: the digests each target
+ * would get are printed instead. The papers are ingested for real, so their matches stay queued
+ * in the outbox (a later run posts them; unqueued, they would never be matched again).
  */
 export async function runOnce(
   config: Config,
