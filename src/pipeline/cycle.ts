@@ -103,31 +103,35 @@ export async function matchNewPapers(
   library: PaperLibrary,
   report: Pick<IngestReport, 'newPaperIds' | 'updatedPaperIds'>,
   now: Date,
-  opts: { staged?: ReadonlyMap<PaperId, Paper> } = {},
+  opts: { staged?: ReadonlyMap<PaperId, Paper>; stepSize?: number } = {},
 ): Promise<MatchReport> {
+  const stepSize = opts.stepSize ?? MATCH_CHUNK;
   const subs = await store.subscriptions.list();
   const { matcher, subs: byId } = library.matcherFor(subs);
   const out: MatchReport = { papers: 0, matched: 0, enqueued: 0, targets: [] };
   const journal = await store.journal.list();
+  // A paper first seen and then changed in the same pass is posted once, as new.
+  const firstSeen = new Set<string>(report.newPaperIds);
+  for (const e of journal) for (const id of e.newIds) firstSeen.add(id);
   const covered = new Set<string>();
   const steps: Array<{ entries: string[]; newIds: string[]; updatedIds: string[] }> = [];
   let step: (typeof steps)[number] | undefined;
   for (const e of journal) {
-    if (!step || step.newIds.length + step.updatedIds.length >= MATCH_CHUNK) {
+    if (!step || step.newIds.length + step.updatedIds.length >= stepSize) {
       step = { entries: [], newIds: [], updatedIds: [] };
       steps.push(step);
     }
     step.entries.push(e.id);
     step.newIds.push(...e.newIds);
-    step.updatedIds.push(...e.updatedIds);
+    step.updatedIds.push(...e.updatedIds.filter((id) => !firstSeen.has(id)));
     for (const id of [...e.newIds, ...e.updatedIds]) covered.add(id);
   }
   const restNew = report.newPaperIds.filter((id) => !covered.has(id));
-  const restUpdated = report.updatedPaperIds.filter((id) => !covered.has(id));
+  const restUpdated = report.updatedPaperIds.filter((id) => !covered.has(id) && !firstSeen.has(id));
   const rest = [...restNew, ...restUpdated];
   const isNew = new Set(restNew);
-  for (let i = 0; i < rest.length; i += MATCH_CHUNK) {
-    const all = rest.slice(i, i + MATCH_CHUNK);
+  for (let i = 0; i < rest.length; i += stepSize) {
+    const all = rest.slice(i, i + stepSize);
     steps.push({
       entries: [],
       newIds: all.filter((id) => isNew.has(id)),

@@ -90,4 +90,26 @@ describe('the match journal', () => {
     expect(after.some((d) => pending.slice(0, 50).some((s) => s.id === d.id))).toBe(false);
     expect(await store.journal.list()).toEqual([]);
   });
+
+  it('posts a paper first seen and changed in the same pass once, as new', async () => {
+    const updates = {
+      ...subscription,
+      id: 'sub:agentorchestra',
+      query: 'title:AgentOrchestra',
+      notifyUpdates: true,
+    };
+    await store.subscriptions.put(updates);
+    const report = await ingest(seeds, { ...options(store), journal: true });
+    // One dump has it first, a later one with another abstract: an update within the pass.
+    expect(report.updated).toBe(1);
+    // One matching step per journal entry (per digest file), so the two sightings are apart.
+    await matchNewPapers(store, await PaperLibrary.load(store), report, new Date('2026-11-22T12:00:00Z'), {
+      stepSize: 1,
+    });
+    const agent = (await store.outbox.pending('channel:1')).filter((d) =>
+      d.subscriptionIds.includes('sub:agentorchestra'),
+    );
+    expect(agent).toHaveLength(1);
+    expect(agent[0]?.kind).toBe('new');
+  });
 });
