@@ -170,13 +170,14 @@ export function hash64(text: string): string {
  * every sighting to tell an update from a repeat.
  */
 export function fingerprintHash(text: string): string {
-  if (NON_ASCII.test(text)) return hash64(titleFingerprint(text));
   let h1 = 0x811c9dc5;
   let h2 = 0x9747b28c;
   let started = false;
   let space = false;
   for (let i = 0; i < text.length; i++) {
     let c = text.charCodeAt(i);
+    // Anything beyond ASCII needs NFKC and Unicode case folding: the two-step form.
+    if (c > 127) return hash64(titleFingerprint(text));
     if (c >= 65 && c <= 90) c += 32;
     if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57))) {
       space = started;
