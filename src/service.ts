@@ -163,7 +163,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       finishedAt: now(),
     });
     metrics.subscriptions((await store.subscriptions.list()).length);
-    metrics.outboxPending((await store.outbox.stats()).pending);
+    // Once a cycle: the index's planned counts, not a read of every queued delivery.
+    metrics.outboxPending((await store.outbox.stats({ exact: false })).pending);
     logger.info(
       {
         sources: summary.sources,

@@ -65,7 +65,7 @@ export function createMetrics(): Metrics {
   });
   const pending = new Gauge({
     name: 'paperboy_outbox_pending',
-    help: 'Deliveries waiting in the outbox',
+    help: 'Deliveries planned in the outbox queue records not yet pruned (settled ones count until their whole record is)',
     registers,
   });
   const last = new Gauge({

@@ -425,8 +425,11 @@ export function createKeyvOutboxStore(
     async closeBatch(id) {
       await batches.delete(enc(id));
     },
-    async stats(): Promise<OutboxStats> {
-      const pending = (await pendingOf(await allTargets())).length;
+    async stats(opts = {}): Promise<OutboxStats> {
+      let pending = 0;
+      if (opts.exact === false) {
+        for (const [, list] of await entries<QueueEntry[]>(qindex)) for (const q of list) pending += q.n;
+      } else pending = (await pendingOf(await allTargets())).length;
       const counts = (await meta.get<{ sent: number; dropped: number }>('counts')) ?? { sent: 0, dropped: 0 };
       return { pending, sent: counts.sent, failed: counts.dropped };
     },

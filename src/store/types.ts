@@ -109,7 +109,13 @@ export interface OutboxStore {
   openBatch(batch: OutboxBatch): Promise<void>;
   openBatches(targetKey?: string): Promise<OutboxBatch[]>;
   closeBatch(id: string): Promise<void>;
-  stats(): Promise<OutboxStats>;
+  /**
+   * Counts. `pending` is exact by default (every live queue record is read); with
+   * `{ exact: false }` it is the planned size of the live records, read from the per-target
+   * index alone: exact once each delivery run has pruned what it settled, an overcount of the
+   * deliveries settled since (a cheap figure for a per-cycle gauge).
+   */
+  stats(opts?: { exact?: boolean }): Promise<OutboxStats>;
 }
 
 /** Papers stored as new or updated whose matches are not in the outbox yet. */

@@ -151,6 +151,8 @@ export function runRolesContract(
       await store.outbox.drop([ds[2]?.id as string], 'paper gone');
       expect(await store.outbox.pending('user:7')).toEqual([]);
       expect(await store.outbox.stats()).toEqual({ pending: 1, sent: 1, failed: 1 });
+      // The index alone counts its record's planned two, one of them sent: a record goes once all of it is settled.
+      expect((await store.outbox.stats({ exact: false })).pending).toBe(2);
     });
 
     it('lists a target while it has pending deliveries and forgets it once all are settled', async () => {
@@ -170,6 +172,7 @@ export function runRolesContract(
       await store.outbox.drop([second[0]?.id as string], 'paper gone');
       expect(await store.outbox.pending('channel:200')).toEqual([]);
       expect(await store.outbox.pendingTargets()).toEqual([]);
+      expect((await store.outbox.stats({ exact: false })).pending).toBe(0);
       // Settled deliveries keep their state after their records are gone.
       expect((await store.outbox.get([first[0]?.id as string])).get(first[0]?.id as string)).toMatchObject({
         state: 'sent',
