@@ -6,6 +6,7 @@
  *   npm run bench -- --only ingest     one section: store | ingest | match | discord | cycle
  *   npm run bench -- --subs 10000 --channels 1000   matching / delivery sizes
  *   npm run bench -- --only cycle --cycle-papers 20000 --cycle-naive 300
+ *   --naive N: store/ingest naive sample; --match-naive N: papers the naive matcher runs on
  *
  * Redis and PostgreSQL are started on 127.0.0.1 (free ports, stopped by pid) when their binaries
  * are installed; otherwise those rows are skipped with a note. Medians of --reps runs.
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     channels: { type: 'string', default: '1000' },
     'cycle-papers': { type: 'string', default: '100000' },
     'cycle-naive': { type: 'string', default: '300' },
+    'match-naive': { type: 'string', default: '300' },
   },
 });
 const PAPERS = Number(values.papers);
@@ -159,7 +161,9 @@ async function benchMatchSection(): Promise<void> {
     `\n## Matching: ${fmt(PAPERS)} papers × ${fmt(subs)} subscriptions (whole language), compiled vs naive; search over the same papers`,
   );
   const runs: MatchBench[] = [];
-  for (let r = 0; r < REPS; r++) runs.push(await benchMatch({ papers: PAPERS, subscriptions: subs }));
+  const naiveSample = Number(values['match-naive']);
+  for (let r = 0; r < REPS; r++)
+    runs.push(await benchMatch({ papers: PAPERS, subscriptions: subs, naiveSample }));
   const pick = (k: keyof MatchBench) => median(runs.map((x) => x[k] as number));
   const compiled = pick('compiledPerSec');
   const naive = pick('naivePerSec');
