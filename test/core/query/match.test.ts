@@ -319,6 +319,31 @@ describe('compiled matcher', () => {
     );
   });
 
+  it('search verifies candidates on their exact text, across many megabytes of papers', () => {
+    const index = createSearchIndex();
+    const filler = 'lorem ipsum dolor '.repeat(120);
+    // ~12 MB of text: the index's text store spans several chunks.
+    for (let i = 0; i < 5000; i++)
+      index.add(
+        paper({
+          id: `p${i}`,
+          title: `Paper ${i}`,
+          abstract: `${filler} marker${i % 1000 === 999 ? 'x' : ''}`,
+        }),
+      );
+    index.add(
+      paper({ id: 'odd', title: 'Café ℵ 😀 lone \ud800 surrogate', abstract: 'Ünïcödé', authors: ['Zoë'] }),
+    );
+    expect(
+      index
+        .search(q('/markerx/'), { limit: 100 })
+        .map((h) => h.paperId)
+        .sort(),
+    ).toEqual(['p1999', 'p2999', 'p3999', 'p4999', 'p999']);
+    expect(index.search(q('/😀 lone \ud800/'), { limit: 10 }).map((h) => h.paperId)).toEqual(['odd']);
+    expect(index.search(q('"café ℵ" author:zoë'), { limit: 10 }).map((h) => h.paperId)).toEqual(['odd']);
+  });
+
   it('search finds exactly the papers the interpreter matches, also after papers are re-added', () => {
     fc.assert(
       fc.property(
