@@ -59,6 +59,7 @@ interface StoredDoc {
 /**
  * Strings kept as UTF-8 bytes in large chunks, so they cost the JS heap nothing. `put` returns a
  * slot; `get` decodes it (a few µs for a paper's text, paid only for verified candidates).
+ * Slots are never freed: a paper indexed again leaves its old bytes until the process restarts.
  */
 class TextArena {
   private static readonly CHUNK = 8 << 20;
