@@ -5,7 +5,7 @@
  */
 import { hash64, type Paper, type PaperId } from '../core/paper.js';
 import { parseTarget, type Subscription, type Target } from '../core/subscription.js';
-import type { SourceState, Store } from '../store/types.js';
+import type { MatchJournalEntry, SourceState, Store } from '../store/types.js';
 import { type IngestOptions, type IngestReport, ingest, type SourceSpec } from './ingest.js';
 import { compileQuery, type PaperLibrary, planDeliveries } from './library.js';
 
@@ -88,6 +88,9 @@ export function stagePapers(): { papers: Map<PaperId, Paper>; add: (papers: read
   };
 }
 
+/** A journal entry whose papers are still missing after this long was left by a writer that died first. */
+const UNWRITTEN_GRACE_MS = 3_600_000;
+
 /** Papers per matching step: one outbox write per target per step. */
 const MATCH_CHUNK = 2000;
 
@@ -114,14 +117,14 @@ export async function matchNewPapers(
   const firstSeen = new Set<string>(report.newPaperIds);
   for (const e of journal) for (const id of e.newIds) firstSeen.add(id);
   const covered = new Set<string>();
-  const steps: Array<{ entries: string[]; newIds: string[]; updatedIds: string[] }> = [];
+  const steps: Array<{ entries: MatchJournalEntry[]; newIds: string[]; updatedIds: string[] }> = [];
   let step: (typeof steps)[number] | undefined;
   for (const e of journal) {
     if (!step || step.newIds.length + step.updatedIds.length >= stepSize) {
       step = { entries: [], newIds: [], updatedIds: [] };
       steps.push(step);
     }
-    step.entries.push(e.id);
+    step.entries.push(e);
     step.newIds.push(...e.newIds);
     step.updatedIds.push(...e.updatedIds.filter((id) => !firstSeen.has(id)));
     for (const id of [...e.newIds, ...e.updatedIds]) covered.add(id);
@@ -152,11 +155,21 @@ export async function matchNewPapers(
       );
       out.matched += planned.length;
       // Papers first seen (or changed) in this pass: no delivery of theirs was planned before.
-      const batch = s.entries.length > 0 ? hash64(s.entries.join('\n')) : undefined;
+      const batch = s.entries.length > 0 ? hash64(s.entries.map((e) => e.id).join('\n')) : undefined;
       const added = await store.outbox.enqueue(planned, { fresh: true, ...(batch ? { batch } : {}) });
       out.enqueued += added.length;
     }
-    if (s.entries.length > 0) await store.journal.remove(s.entries);
+    if (s.entries.length > 0) {
+      // An entry naming papers not in the store yet may belong to a cycle still writing them
+      // (another instance's): it stays until they are there, or until it is too old to be that.
+      const found = new Set(papers.map((p) => p.id));
+      const done = s.entries.filter(
+        (e) =>
+          now.getTime() - Date.parse(e.at) > UNWRITTEN_GRACE_MS ||
+          [...e.newIds, ...e.updatedIds].every((id) => found.has(id)),
+      );
+      if (done.length > 0) await store.journal.remove(done.map((e) => e.id));
+    }
   }
   const targets = new Map<string, Target>();
   for (const key of await store.outbox.pendingTargets()) {

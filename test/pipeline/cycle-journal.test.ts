@@ -112,4 +112,15 @@ describe('the match journal', () => {
     expect(agent).toHaveLength(1);
     expect(agent[0]?.kind).toBe('new');
   });
+
+  it('keeps an entry whose papers are not stored yet (a cycle still writing), until it is an hour old', async () => {
+    const library = await PaperLibrary.load(store);
+    const empty = { newPaperIds: [], updatedPaperIds: [] };
+    const at = '2026-11-22T12:00:00.000Z';
+    await store.journal.add({ id: 'in-flight', newIds: ['fp:not-written-yet'], updatedIds: [], at });
+    await matchNewPapers(store, library, empty, new Date('2026-11-22T12:01:00Z'));
+    expect((await store.journal.list()).map((e) => e.id)).toEqual(['in-flight']);
+    await matchNewPapers(store, library, empty, new Date('2026-11-22T13:01:00Z'));
+    expect(await store.journal.list()).toEqual([]);
+  });
 });
