@@ -11,6 +11,7 @@ import {
   explainMatch,
   formatExplanation,
   formatQuery,
+  type MatchablePaper,
   matchesQuery,
   parseQuery,
   type Query,
@@ -360,17 +361,7 @@ describe('compiled matcher', () => {
           const replacement = { ...(corpus[(j + 1) % corpus.length] as (typeof corpus)[number]), id: old.id };
           corpus[j] = replacement;
           index.add(replacement);
-          for (const t of texts) {
-            const expected = corpus
-              .filter((p) => matchesQuery(q(t), analyzePaper(p)))
-              .map((p) => p.id)
-              .sort();
-            const got = index
-              .search(q(t), { limit: 1000 })
-              .map((h) => h.paperId)
-              .sort();
-            expect(got, t).toEqual(expected);
-          }
+          for (const t of texts) expectSearchAsInterpreter(index, corpus, t);
         },
       ),
       { numRuns: 300, seed: 5 },
@@ -485,16 +476,24 @@ describe('on the seeds', () => {
       '"language model" OR agents',
       '-learning',
       'category:cs.*',
-    ]) {
-      const expected = papers
-        .filter((p) => matchesQuery(q(text), analyzePaper(p)))
-        .map((p) => p.id)
-        .sort();
-      const got = index
-        .search(q(text), { limit: 10_000 })
-        .map((h) => h.paperId)
-        .sort();
-      expect(got, text).toEqual(expected);
-    }
+    ])
+      expectSearchAsInterpreter(index, papers, text);
   });
 });
+
+/** The papers search finds for `text` are exactly those the interpreter matches in `corpus`. */
+function expectSearchAsInterpreter(
+  index: ReturnType<typeof createSearchIndex>,
+  corpus: ReadonlyArray<MatchablePaper>,
+  text: string,
+): void {
+  const expected = corpus
+    .filter((p) => matchesQuery(q(text), analyzePaper(p)))
+    .map((p) => p.id)
+    .sort();
+  const got = index
+    .search(q(text), { limit: 10_000 })
+    .map((h) => h.paperId)
+    .sort();
+  expect(got, text).toEqual(expected);
+}
