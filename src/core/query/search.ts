@@ -7,7 +7,7 @@
  * interpreter does.
  */
 import { detachText, type Paper } from '../paper.js';
-import { foldText, type Token, tokenize } from './analyze.js';
+import { foldText, stem, tokenize } from './analyze.js';
 import { QueryProgram } from './compile.js';
 import {
   type AnalyzedPaper,
@@ -47,6 +47,54 @@ export interface SearchIndex extends CorpusStats {
 }
 
 type Cand = { docs: Set<number> | 'all'; exact: boolean };
+
+const NON_ASCII = /[^\p{ASCII}]/u;
+
+const isWordChar = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
+
+/**
+ * The words {@link tokenize} finds in lower-cased ASCII text, as written, without building
+ * tokens: each run of letters and digits, and for a hyphen compound its parts and then its
+ * joined form. Returns how many that is.
+ */
+function scanAsciiWords(s: string, emit: (raw: string) => void): number {
+  let count = 0;
+  let i = 0;
+  const n = s.length;
+  while (i < n) {
+    if (!isWordChar(s.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    let parts: string[] | undefined;
+    let start = i;
+    for (;;) {
+      let j = start;
+      while (j < n && isWordChar(s.charCodeAt(j))) j++;
+      const part = s.slice(start, j);
+      const compound = s.charCodeAt(j) === 45 && j + 1 < n && isWordChar(s.charCodeAt(j + 1));
+      if (!compound && parts === undefined) {
+        emit(part);
+        count++;
+        i = j;
+        break;
+      }
+      parts ??= [];
+      parts.push(part);
+      emit(part);
+      count++;
+      if (compound) {
+        start = j + 1;
+        continue;
+      }
+      emit(parts.join(''));
+      count++;
+      i = j;
+      break;
+    }
+  }
+  return count;
+}
 
 /** A paper in the index: its text as a slot in the {@link TextArena}. */
 interface StoredDoc {
@@ -163,21 +211,29 @@ export function createSearchIndex(): SearchIndex {
     stamp = nextStamp;
     tfScratch = nextTf;
   };
-  const countWords = (tokens: readonly Token[], n: number, weight: number) => {
-    for (const t of tokens) {
-      let id = vocabulary.get(t.raw);
-      if (id === undefined) {
-        id = idOf(wordIds, wordPostings, t.stem, true);
-        vocabulary.set(t.raw, id);
-      }
-      ensureScratch(id + 1);
-      if (stamp[id] !== n) {
-        stamp[id] = n;
-        tfScratch[id] = 0;
-        touched.push(id);
-      }
-      tfScratch[id] = (tfScratch[id] as number) + weight;
+  /** Counts one word as written (its stem is only worked out the first time the word is seen). */
+  const countWord = (raw: string, knownStem: string | undefined, n: number, weight: number) => {
+    let id = vocabulary.get(raw);
+    if (id === undefined) {
+      id = idOf(wordIds, wordPostings, knownStem ?? stem(raw), true);
+      vocabulary.set(raw, id);
     }
+    ensureScratch(id + 1);
+    if (stamp[id] !== n) {
+      stamp[id] = n;
+      tfScratch[id] = 0;
+      touched.push(id);
+    }
+    tfScratch[id] = (tfScratch[id] as number) + weight;
+  };
+  /** Counts a field's words; returns how many tokens {@link tokenize} would give it. */
+  const countField = (text: string, n: number, weight: number): number => {
+    if (NON_ASCII.test(text)) {
+      const tokens = tokenize(text);
+      for (const t of tokens) countWord(t.raw, t.stem, n, weight);
+      return tokens.length;
+    }
+    return scanAsciiWords(text.toLowerCase(), (raw) => countWord(raw, undefined, n, weight));
   };
   const addCode = (key: string, n: number) => {
     let list = codePostings.get(key);
@@ -205,13 +261,10 @@ export function createSearchIndex(): SearchIndex {
     });
     byId.set(p.id, n);
     live++;
-    const title = tokenize(p.title);
-    const abstract = tokenize(p.abstract);
-    titleWords += title.length;
-    abstractWords += abstract.length;
+
     touched.length = 0;
-    countWords(title, n, 0x10000);
-    countWords(abstract, n, 1);
+    titleWords += countField(p.title, n, 0x10000);
+    abstractWords += countField(p.abstract, n, 1);
     for (const id of touched) {
       (wordPostings[id] as IntList).push(n);
       (wordTfs[id] as IntList).push(Math.min(tfScratch[id] as number, 0x7fffffff));

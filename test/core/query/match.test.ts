@@ -320,6 +320,30 @@ describe('compiled matcher', () => {
     );
   });
 
+  it('indexes ASCII text word for word as tokenize analyses it (compounds, digits, stray hyphens)', () => {
+    const text = fc
+      .array(
+        fc.constantFrom('multi', '-', 'Task', ' ', 'x2', '--', 'policies', '.', 'A-B-c', 'es', 'ies', '9'),
+        {
+          maxLength: 30,
+        },
+      )
+      .map((xs) => xs.join(''));
+    fc.assert(
+      fc.property(text, text, (title, abstract) => {
+        const index = createSearchIndex();
+        index.add(paper({ id: 'p', title, abstract }));
+        expect(index.avgTitle).toBe(tokenize(title).length);
+        expect(index.avgAbstract).toBe(tokenize(abstract).length);
+        for (const t of [...tokenize(title), ...tokenize(abstract)]) expect(index.df(t.stem), t.raw).toBe(1);
+        // Every word as written is in the vocabulary prefixes scan.
+        for (const t of tokenize(abstract).filter((x) => x.raw.length >= 2))
+          expect(index.search(q(`${t.raw}*`), { limit: 5 }), t.raw).toHaveLength(1);
+      }),
+      { numRuns: 500, seed: 9 },
+    );
+  });
+
   it('search verifies candidates on their exact text, across many megabytes of papers', () => {
     const index = createSearchIndex();
     const filler = 'lorem ipsum dolor '.repeat(120);
