@@ -247,19 +247,20 @@ export function createSearchIndex(): SearchIndex {
   const add = (p: MatchablePaper) => {
     if (byId.has(p.id)) remove(p.id);
     const n = ids.length;
-    ids.push(p.id);
-    // Keep only what verification needs; the full record stays in the store.
-    // The text verification needs, off the JS heap: 100k papers' titles and abstracts are
-    // ~180 MB, which as strings V8 keeps (and scans, and leaves slack for) in its heap. Stored as
-    // bytes, they are also copies: a title kept as parsed would be a slice keeping its whole
-    // feed document alive.
+    // Kept for the life of the index: a copy, never a slice of the document it came from.
+    const id = detachText(p.id);
+    ids.push(id);
+    // Only what verification needs (the full record stays in the store), and its text off the JS
+    // heap: 100k papers' titles and abstracts are ~180 MB, which as strings V8 keeps (and scans,
+    // and leaves slack for) in its heap. As bytes they are also copies: a title kept as parsed
+    // would be a slice keeping its whole feed document alive.
     docs.push({
-      id: p.id,
+      id,
       text: texts.put(JSON.stringify([p.title, p.abstract, p.authors])),
       categories: p.categories.map(detachText),
       sources: p.sources.map(detachText),
     });
-    byId.set(p.id, n);
+    byId.set(id, n);
     live++;
 
     touched.length = 0;
