@@ -155,40 +155,28 @@ export function planDeliveries(
 ): Delivery[] {
   const out: Delivery[] = [];
   const createdAt = now.toISOString();
-  // A paper has tens of hits: each subscription's target key is worked out once per call.
-  const keys = new Map<string, string>();
-  const keyOf = (sub: Subscription): string => {
-    let key = keys.get(sub.id);
-    if (key === undefined) {
-      key = targetKey(sub.target);
-      keys.set(sub.id, key);
-    }
-    return key;
-  };
-  const byTarget = new Map<string, { sub: Subscription; hits: MatchHit[] }>();
   for (const { paper, kind } of papers) {
     const hits = matcher.match(analyzePaper(paper));
     if (hits.length === 0) continue;
-    byTarget.clear();
+    const byTarget = new Map<string, { sub: Subscription; hits: MatchHit[] }>();
     for (const hit of hits) {
       const sub = subs.get(hit.subscriptionId);
       if (!sub) continue;
       if (kind === 'update' && !sub.notifyUpdates) continue;
-      const key = keyOf(sub);
+      const key = targetKey(sub.target);
       const entry = byTarget.get(key);
       if (entry) entry.hits.push(hit);
       else byTarget.set(key, { sub, hits: [hit] });
     }
     for (const { sub, hits: targetHits } of byTarget.values()) {
-      if (targetHits.length > 1) targetHits.sort((a, b) => b.score - a.score);
-      const first = targetHits[0] as MatchHit;
-      const terms = targetHits.length === 1 ? first.terms : [...new Set(targetHits.flatMap((h) => h.terms))];
+      targetHits.sort((a, b) => b.score - a.score);
+      const terms = [...new Set(targetHits.flatMap((h) => h.terms))];
       out.push({
         id: deliveryId(sub.target, paper.id, kind === 'update' ? (paper.updatedAt ?? createdAt) : undefined),
         target: sub.target,
         paperId: paper.id,
         subscriptionIds: targetHits.map((h) => h.subscriptionId),
-        score: first.score,
+        score: targetHits[0]?.score ?? 0,
         terms,
         kind,
         createdAt,
