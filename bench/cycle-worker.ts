@@ -84,8 +84,6 @@ const flush = async () => {
     return;
   }
   const staged = stagePapers();
-  const start = newIds.length;
-  const startU = updatedIds.length;
   await mergeSightings(store, sightings, 'bench', now.toISOString(), {
     batchSize: 1000,
     newIds,
@@ -93,13 +91,7 @@ const flush = async () => {
     journal: true,
     onStored: staged.add,
   });
-  const r = await matchNewPapers(
-    store,
-    library,
-    { newPaperIds: newIds.slice(start), updatedPaperIds: updatedIds.slice(startU) },
-    now,
-    { staged: staged.papers },
-  );
+  const r = await matchNewPapers(store, library, now, { staged: staged.papers });
   staged.papers.clear();
   matched += r.matched;
   enqueued += r.enqueued;

@@ -62,7 +62,7 @@ export async function runCycle(opts: CycleOptions): Promise<CycleReport> {
   const t0 = performance.now();
   const staged = stagePapers();
   const report = await ingest(opts.sources, { ...opts, journal: true, onStored: staged.add });
-  const match = await matchNewPapers(opts.store, opts.library, report, now(), { staged: staged.papers });
+  const match = await matchNewPapers(opts.store, opts.library, now(), { staged: staged.papers });
   const feeds = opts.sources.filter((s) => s.type === 'feed').map((s) => s.name);
   const stale = staleSources(await opts.store.sources.getAll(), feeds, now(), opts.staleAfterHours ?? 96);
   return {
@@ -95,16 +95,14 @@ const UNWRITTEN_GRACE_MS = 3_600_000;
 const MATCH_CHUNK = 2000;
 
 /**
- * Adds the pass's new and updated papers to the library and enqueues their matches: first
- * every entry of the match journal (this pass's, and any a killed process left), then ids of
- * the report that no entry names (ingests run without the journal). A journal entry is
- * removed only once its matches are in the outbox; replaying one rewrites the same outbox
- * records, so a crash in between posts nothing twice.
+ * Adds the papers the match journal names (this pass's, and any a killed process left) to the
+ * library and enqueues their matches. An entry is removed only once its matches are in the
+ * outbox; replaying one rewrites the same outbox records, so a crash in between posts nothing
+ * twice.
  */
 export async function matchNewPapers(
   store: Store,
   library: PaperLibrary,
-  report: Pick<IngestReport, 'newPaperIds' | 'updatedPaperIds'>,
   now: Date,
   opts: { staged?: ReadonlyMap<PaperId, Paper>; stepSize?: number } = {},
 ): Promise<MatchReport> {
@@ -114,9 +112,8 @@ export async function matchNewPapers(
   const out: MatchReport = { papers: 0, matched: 0, enqueued: 0, targets: [] };
   const journal = await store.journal.list();
   // A paper first seen and then changed in the same pass is posted once, as new.
-  const firstSeen = new Set<string>(report.newPaperIds);
+  const firstSeen = new Set<string>();
   for (const e of journal) for (const id of e.newIds) firstSeen.add(id);
-  const covered = new Set<string>();
   const steps: Array<{ entries: MatchJournalEntry[]; newIds: string[]; updatedIds: string[] }> = [];
   let step: (typeof steps)[number] | undefined;
   for (const e of journal) {
@@ -127,19 +124,6 @@ export async function matchNewPapers(
     step.entries.push(e);
     step.newIds.push(...e.newIds);
     step.updatedIds.push(...e.updatedIds.filter((id) => !firstSeen.has(id)));
-    for (const id of [...e.newIds, ...e.updatedIds]) covered.add(id);
-  }
-  const restNew = report.newPaperIds.filter((id) => !covered.has(id));
-  const restUpdated = report.updatedPaperIds.filter((id) => !covered.has(id) && !firstSeen.has(id));
-  const rest = [...restNew, ...restUpdated];
-  const isNew = new Set(restNew);
-  for (let i = 0; i < rest.length; i += stepSize) {
-    const all = rest.slice(i, i + stepSize);
-    steps.push({
-      entries: [],
-      newIds: all.filter((id) => isNew.has(id)),
-      updatedIds: all.filter((id) => !isNew.has(id)),
-    });
   }
   for (const s of steps) {
     const newIds = new Set(s.newIds);
@@ -155,21 +139,18 @@ export async function matchNewPapers(
       );
       out.matched += planned.length;
       // Papers first seen (or changed) in this pass: no delivery of theirs was planned before.
-      const batch = s.entries.length > 0 ? hash64(s.entries.map((e) => e.id).join('\n')) : undefined;
-      const added = await store.outbox.enqueue(planned, { fresh: true, ...(batch ? { batch } : {}) });
-      out.enqueued += added.length;
+      const batch = hash64(s.entries.map((e) => e.id).join('\n'));
+      out.enqueued += (await store.outbox.enqueue(planned, { fresh: true, batch })).length;
     }
-    if (s.entries.length > 0) {
-      // An entry naming papers not in the store yet may belong to a cycle still writing them
-      // (another instance's): it stays until they are there, or until it is too old to be that.
-      const found = new Set(papers.map((p) => p.id));
-      const done = s.entries.filter(
-        (e) =>
-          now.getTime() - Date.parse(e.at) > UNWRITTEN_GRACE_MS ||
-          [...e.newIds, ...e.updatedIds].every((id) => found.has(id)),
-      );
-      if (done.length > 0) await store.journal.remove(done.map((e) => e.id));
-    }
+    // An entry naming papers not in the store yet may belong to a cycle still writing them
+    // (another instance's): it stays until they are there, or until it is too old to be that.
+    const found = new Set(papers.map((p) => p.id));
+    const done = s.entries.filter(
+      (e) =>
+        now.getTime() - Date.parse(e.at) > UNWRITTEN_GRACE_MS ||
+        [...e.newIds, ...e.updatedIds].every((id) => found.has(id)),
+    );
+    if (done.length > 0) await store.journal.remove(done.map((e) => e.id));
   }
   const targets = new Map<string, Target>();
   for (const key of await store.outbox.pendingTargets()) {

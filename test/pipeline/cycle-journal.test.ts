@@ -64,11 +64,11 @@ describe('the match journal', () => {
   });
 
   it('posts nothing twice when a journal entry is replayed after its matches were enqueued', async () => {
-    const report = await ingest(seeds, { ...options(store), journal: true });
+    await ingest(seeds, { ...options(store), journal: true });
     const entries = await store.journal.list();
     expect(entries.length).toBeGreaterThan(0);
     const library = await PaperLibrary.load(store);
-    await matchNewPapers(store, library, report, new Date('2026-11-22T12:00:00Z'));
+    await matchNewPapers(store, library, new Date('2026-11-22T12:00:00Z'));
     const pending = await store.outbox.pending('channel:1');
     expect(pending).toHaveLength(143);
     await store.outbox.markSent(
@@ -77,12 +77,7 @@ describe('the match journal', () => {
     );
     // The state a kill between the enqueue and the journal's removal leaves behind.
     for (const e of entries) await store.journal.add(e);
-    const again = await matchNewPapers(
-      store,
-      library,
-      { newPaperIds: [], updatedPaperIds: [] },
-      new Date('2026-11-22T13:00:00Z'),
-    );
+    const again = await matchNewPapers(store, library, new Date('2026-11-22T13:00:00Z'));
     expect(again.matched).toBe(143);
     const after = await store.outbox.pending('channel:1');
     expect(after).toHaveLength(93);
@@ -103,7 +98,7 @@ describe('the match journal', () => {
     // One dump has it first, a later one with another abstract: an update within the pass.
     expect(report.updated).toBe(1);
     // One matching step per journal entry (per digest file), so the two sightings are apart.
-    await matchNewPapers(store, await PaperLibrary.load(store), report, new Date('2026-11-22T12:00:00Z'), {
+    await matchNewPapers(store, await PaperLibrary.load(store), new Date('2026-11-22T12:00:00Z'), {
       stepSize: 1,
     });
     const agent = (await store.outbox.pending('channel:1')).filter((d) =>
@@ -115,12 +110,11 @@ describe('the match journal', () => {
 
   it('keeps an entry whose papers are not stored yet (a cycle still writing), until it is an hour old', async () => {
     const library = await PaperLibrary.load(store);
-    const empty = { newPaperIds: [], updatedPaperIds: [] };
     const at = '2026-11-22T12:00:00.000Z';
     await store.journal.add({ id: 'in-flight', newIds: ['fp:not-written-yet'], updatedIds: [], at });
-    await matchNewPapers(store, library, empty, new Date('2026-11-22T12:01:00Z'));
+    await matchNewPapers(store, library, new Date('2026-11-22T12:01:00Z'));
     expect((await store.journal.list()).map((e) => e.id)).toEqual(['in-flight']);
-    await matchNewPapers(store, library, empty, new Date('2026-11-22T13:01:00Z'));
+    await matchNewPapers(store, library, new Date('2026-11-22T13:01:00Z'));
     expect(await store.journal.list()).toEqual([]);
   });
 });
