@@ -86,7 +86,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   let closing: Promise<void> | undefined;
   const outbox = createKeyvOutboxStore(keyvs, { coordinator: backend.coordinator });
   try {
-    await migrateLegacyPending(backend.keyv(LEGACY_PENDING_NAMESPACE), keyvs.deliveries, outbox);
+    await migrateLegacyPending(backend.keyv(LEGACY_PENDING_NAMESPACE), keyvs.deliveries, keyvs.meta, outbox);
   } catch (err) {
     await backend.close();
     throw new StoreOpenError(url, { cause: err });

@@ -439,22 +439,29 @@ export function createKeyvOutboxStore(
 /**
  * Moves deliveries still pending in the outbox layout before the queue (a `pending` namespace of
  * delivery id → target, the deliveries themselves in `deliveries`) into the queue, so an upgrade
- * loses none. Returns how many moved; a store without that namespace's keys costs one read.
+ * loses none. Returns how many moved. Done once per store: a mark in `meta` says so, since
+ * looking for the old namespace walks every key on Redis and every open would pay for it.
  */
 export async function migrateLegacyPending(
   legacyPending: Keyv,
   deliveries: Keyv,
+  meta: Keyv,
   outbox: OutboxStore,
 ): Promise<number> {
+  if ((await meta.get<number>('outbox-layout')) === 2) return 0;
   const marks = await entries<string>(legacyPending);
-  if (marks.length === 0) return 0;
-  const ids = marks.map(([id]) => id);
-  const planned = await readMany<Delivery>(deliveries, ids);
-  const stillPending = [...planned.values()].filter((d) => d.state === 'pending');
-  // A fixed batch key: a migration interrupted and run again rewrites the same records.
-  await outbox.enqueue(stillPending, { fresh: true, batch: 'legacy-pending' });
-  await deleteMany(legacyPending, ids);
-  return stillPending.length;
+  let moved = 0;
+  if (marks.length > 0) {
+    const ids = marks.map(([id]) => id);
+    const planned = await readMany<Delivery>(deliveries, ids);
+    const stillPending = [...planned.values()].filter((d) => d.state === 'pending');
+    // A fixed batch key: a migration interrupted and run again rewrites the same records.
+    await outbox.enqueue(stillPending, { fresh: true, batch: 'legacy-pending' });
+    await deleteMany(legacyPending, ids);
+    moved = stillPending.length;
+  }
+  await meta.set('outbox-layout', 2);
+  return moved;
 }
 
 /** The match journal, one entry per stored batch, in its own namespace. */
