@@ -304,27 +304,18 @@ export function createSearchIndex(): SearchIndex {
     live--;
   };
 
-  const postingsOf = (key: string): IntList | undefined => {
-    const colon = key.indexOf(':');
-    const kind = key.slice(0, colon);
-    const rest = key.slice(colon + 1);
-    if (kind === 'w') {
-      const id = wordIds.get(rest);
-      return id === undefined ? undefined : wordPostings[id];
-    }
-    if (kind === 'a') {
-      const id = authorIds.get(rest);
-      return id === undefined ? undefined : authorPostings[id];
-    }
-    return codePostings.get(key);
+  /** The postings of a stem in titles and abstracts, or in author names. */
+  const stemPostings = (author: boolean, stem: string): IntList | undefined => {
+    const id = (author ? authorIds : wordIds).get(stem);
+    return id === undefined ? undefined : (author ? authorPostings : wordPostings)[id];
   };
   const tfsOf = (stem: string): IntList | undefined => {
     const id = wordIds.get(stem);
     return id === undefined ? undefined : wordTfs[id];
   };
 
-  const list = (key: string): Set<number> => {
-    const l = postingsOf(key);
+  /** The papers of a postings list that are still indexed. */
+  const liveDocs = (l: IntList | undefined): Set<number> => {
     const out = new Set<number>();
     if (l) for (let i = 0; i < l.n; i++) if (docs[l.buf[i] as number]) out.add(l.buf[i] as number);
     return out;
@@ -341,13 +332,13 @@ export function createSearchIndex(): SearchIndex {
     switch (q.type) {
       case 'term':
         return {
-          docs: list(`${q.field === 'author' ? 'a' : 'w'}:${q.word}`),
+          docs: liveDocs(stemPostings(q.field === 'author', q.word)),
           exact: q.field === 'text' || q.field === 'author',
         };
       case 'phrase': {
         let s: Set<number> | undefined;
         for (const w of q.words) {
-          const l = list(`${q.field === 'author' ? 'a' : 'w'}:${w}`);
+          const l = liveDocs(stemPostings(q.field === 'author', w));
           s = s ? intersect(s, l) : l;
         }
         return { docs: s ?? new Set(), exact: false };
@@ -369,8 +360,16 @@ export function createSearchIndex(): SearchIndex {
       }
       case 'code':
         return q.prefix
-          ? { docs: list(`${q.field === 'category' ? 'cp' : 'sp'}:${q.code.slice(0, 2)}`), exact: false }
-          : { docs: list(`${q.field === 'category' ? 'c' : 's'}:${q.code}`), exact: true };
+          ? {
+              docs: liveDocs(
+                codePostings.get(`${q.field === 'category' ? 'cp' : 'sp'}:${q.code.slice(0, 2)}`),
+              ),
+              exact: false,
+            }
+          : {
+              docs: liveDocs(codePostings.get(`${q.field === 'category' ? 'c' : 's'}:${q.code}`)),
+              exact: true,
+            };
       case 'regex':
         return { docs: 'all', exact: false };
       case 'not':
@@ -427,7 +426,7 @@ export function createSearchIndex(): SearchIndex {
     };
     walk(q, false);
     for (const leaf of leaves) {
-      const pl = postingsOf(`w:${leaf.word}`);
+      const pl = stemPostings(false, leaf.word);
       const tl = tfsOf(leaf.word);
       if (!pl || !tl) continue;
       const df = pl.n;
