@@ -279,11 +279,10 @@ export function normalizeSpace(text: string): string {
   // abstract and author, and the regex form was the biggest cost after the XML parser itself.
   // Runs that are already one space are left inside their slice; only other runs cut it.
   let out = '';
-  let from = -1;
   let i = 0;
   const n = text.length;
   while (i < n && isSpace(text.charCodeAt(i))) i++;
-  from = i;
+  let from = i;
   while (i < n) {
     const c = text.charCodeAt(i);
     if (!isSpace(c)) {
