@@ -18,19 +18,8 @@ import {
   scoreMatch,
 } from './match.js';
 import type { Query } from './parse.js';
-
-class IntList {
-  buf = new Int32Array(4);
-  n = 0;
-  push(v: number): void {
-    if (this.n === this.buf.length) {
-      const next = new Int32Array(this.buf.length * 2);
-      next.set(this.buf);
-      this.buf = next;
-    }
-    this.buf[this.n++] = v;
-  }
-}
+import { PostingsLists } from './postings.js';
+import { ByteReader, ByteWriter, TextCodec } from './text-codec.js';
 
 export interface SearchHit {
   paperId: string;
@@ -50,52 +39,6 @@ type Cand = { docs: Set<number> | 'all'; exact: boolean };
 
 const NON_ASCII = /[^\p{ASCII}]/u;
 
-const isWordChar = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
-
-/**
- * The words {@link tokenize} finds in lower-cased ASCII text, as written, without building
- * tokens: each run of letters and digits, and for a hyphen compound its parts and then its
- * joined form. Returns how many that is.
- */
-function scanAsciiWords(s: string, emit: (raw: string) => void): number {
-  let count = 0;
-  let i = 0;
-  const n = s.length;
-  while (i < n) {
-    if (!isWordChar(s.charCodeAt(i))) {
-      i++;
-      continue;
-    }
-    let parts: string[] | undefined;
-    let start = i;
-    for (;;) {
-      let j = start;
-      while (j < n && isWordChar(s.charCodeAt(j))) j++;
-      const part = s.slice(start, j);
-      const compound = s.charCodeAt(j) === 45 && j + 1 < n && isWordChar(s.charCodeAt(j + 1));
-      if (!compound && parts === undefined) {
-        emit(part);
-        count++;
-        i = j;
-        break;
-      }
-      parts ??= [];
-      parts.push(part);
-      emit(part);
-      count++;
-      if (compound) {
-        start = j + 1;
-        continue;
-      }
-      emit(parts.join(''));
-      count++;
-      i = j;
-      break;
-    }
-  }
-  return count;
-}
-
 /** A paper in the index: its text as a slot in the {@link TextArena}. */
 interface StoredDoc {
   id: string;
@@ -105,57 +48,52 @@ interface StoredDoc {
 }
 
 /**
- * Strings kept as UTF-8 bytes in large chunks, so they cost the JS heap nothing. `put` returns a
- * slot; `get` decodes it (a few µs for a paper's text, paid only for verified candidates).
- * Slots are never freed: a paper indexed again leaves its old bytes until the process restarts.
+ * Byte strings kept in large chunks, so they cost the JS heap nothing. `put` returns a slot; `get`
+ * gives its bytes back. Slots are never freed: a paper indexed again leaves its old bytes until
+ * the process restarts.
  */
 class TextArena {
   private static readonly CHUNK = 8 << 20;
-  private readonly encoder = new TextEncoder();
-  private readonly decoder = new TextDecoder();
   private readonly chunks: Uint8Array[] = [];
   private used = 0;
   /** Per slot: chunk, start and end. */
   private slots = new Int32Array(3 * 1024);
   private n = 0;
 
-  put(text: string): number {
-    // Written straight into the chunk; a text that does not fit starts a new one (UTF-8 takes
-    // at most 3 bytes per UTF-16 unit, so a chunk that size always holds it).
-    let written = -1;
-    if (this.chunks.length > 0) {
-      const r = this.encoder.encodeInto(text, (this.chunks.at(-1) as Uint8Array).subarray(this.used));
-      if (r.read === text.length) written = r.written;
-    }
-    if (written < 0) {
-      const fresh = new Uint8Array(Math.max(TextArena.CHUNK, 3 * text.length));
-      this.chunks.push(fresh);
+  put(bytes: Uint8Array): number {
+    let chunk = this.chunks.at(-1);
+    if (!chunk || this.used + bytes.length > chunk.length) {
+      chunk = new Uint8Array(Math.max(TextArena.CHUNK, bytes.length));
+      this.chunks.push(chunk);
       this.used = 0;
-      written = this.encoder.encodeInto(text, fresh).written;
     }
-    const chunk = this.chunks.length - 1;
+    chunk.set(bytes, this.used);
     if (3 * (this.n + 1) > this.slots.length) {
       const next = new Int32Array(this.slots.length * 2);
       next.set(this.slots);
       this.slots = next;
     }
     const slot = this.n++;
-    this.slots[3 * slot] = chunk;
+    this.slots[3 * slot] = this.chunks.length - 1;
     this.slots[3 * slot + 1] = this.used;
-    this.slots[3 * slot + 2] = this.used + written;
-    this.used += written;
+    this.slots[3 * slot + 2] = this.used + bytes.length;
+    this.used += bytes.length;
     return slot;
   }
 
-  get(slot: number): string {
+  get(slot: number): Uint8Array {
     const chunk = this.chunks[this.slots[3 * slot] as number] as Uint8Array;
-    return this.decoder.decode(chunk.subarray(this.slots[3 * slot + 1], this.slots[3 * slot + 2]));
+    return chunk.subarray(this.slots[3 * slot + 1], this.slots[3 * slot + 2]);
   }
 }
 
-function paperOf(d: StoredDoc, texts: TextArena): MatchablePaper {
-  // JSON keeps every string exact, lone surrogates included (they are written as escapes).
-  const [title, abstract, authors] = JSON.parse(texts.get(d.text)) as [string, string, string[]];
+/** A paper's text back from its slot: title, abstract, the number of authors and each name. */
+function paperOf(d: StoredDoc, texts: TextArena, codec: TextCodec): MatchablePaper {
+  const r = new ByteReader(texts.get(d.text));
+  const title = codec.decode(r);
+  const abstract = codec.decode(r);
+  const authors: string[] = [];
+  for (let i = r.varint(); i > 0; i--) authors.push(codec.decode(r));
   return { id: d.id, title, abstract, authors, categories: d.categories, sources: d.sources };
 }
 
@@ -164,6 +102,10 @@ export function createSearchIndex(): SearchIndex {
   /** Live papers by number (a removed one is skipped when read). */
   const docs: Array<StoredDoc | undefined> = [];
   const texts = new TextArena();
+  const codec = new TextCodec();
+  const writer = new ByteWriter();
+  /** Per word as written (the codec's id): its stem's id, or -1 before it is first counted. */
+  let stemOfWord = new Int32Array(1024).fill(-1);
   const byId = new Map<string, number>();
   /**
    * Title/abstract stems and author stems get small integer ids, so adding a paper looks each
@@ -172,11 +114,13 @@ export function createSearchIndex(): SearchIndex {
    */
   const wordIds = new Map<string, number>();
   const authorIds = new Map<string, number>();
-  const wordPostings: IntList[] = [];
-  /** Title and abstract term frequencies, parallel to `wordPostings`: title << 16 | abstract. */
-  const wordTfs: IntList[] = [];
-  const authorPostings: IntList[] = [];
-  const codePostings = new Map<string, IntList>();
+  /** Per title/abstract stem: its papers, each with its term frequencies ({@link packTf}). */
+  const wordPostings = new PostingsLists(true);
+  /** Title term frequencies of 7 and more, by `stem id:paper number` (a handful in a corpus). */
+  const bigTitleTf = new Map<string, number>();
+  const authorPostings = new PostingsLists(false);
+  const codeLists = new Map<string, number>();
+  const codePostings = new PostingsLists(false);
   /**
    * Every word as written → its stem's id, over every indexed title and abstract (and author
    * names): prefix terms scan these, and one lookup of the word gives the stem's id.
@@ -191,15 +135,25 @@ export function createSearchIndex(): SearchIndex {
   let tfScratch = new Int32Array(1024);
   const touched: number[] = [];
 
-  const idOf = (map: Map<string, number>, lists: IntList[], stem: string, withTf: boolean): number => {
+  const idOf = (map: Map<string, number>, lists: PostingsLists, stem: string): number => {
     let id = map.get(stem);
     if (id === undefined) {
-      id = lists.length;
+      id = lists.create();
       map.set(stem, id);
-      lists.push(new IntList());
-      if (withTf) wordTfs.push(new IntList());
     }
     return id;
+  };
+  /** A paper's title and abstract term frequencies as one small number (a byte, mostly). */
+  const packTf = (id: number, n: number, title: number, abstract: number): number => {
+    if (title >= 7) bigTitleTf.set(`${id}:${n}`, title);
+    return abstract * 8 + Math.min(title, 7);
+  };
+  const unpackTf = (id: number, n: number, packed: number): { title: number; abstract: number } => {
+    const t = packed % 8;
+    return {
+      title: t === 7 ? (bigTitleTf.get(`${id}:${n}`) as number) : t,
+      abstract: Math.floor(packed / 8),
+    };
   };
   const ensureScratch = (size: number) => {
     if (size <= stamp.length) return;
@@ -211,13 +165,19 @@ export function createSearchIndex(): SearchIndex {
     stamp = nextStamp;
     tfScratch = nextTf;
   };
-  /** Counts one word as written (its stem is only worked out the first time the word is seen). */
-  const countWord = (raw: string, knownStem: string | undefined, n: number, weight: number) => {
+  /** The stem id of a lower-cased word (its stem is only worked out the first time it is seen). */
+  const vocabularyId = (raw: string, knownStem: string | undefined): number => {
     let id = vocabulary.get(raw);
     if (id === undefined) {
-      id = idOf(wordIds, wordPostings, knownStem ?? stem(raw), true);
+      id = idOf(wordIds, wordPostings, knownStem ?? stem(raw));
       vocabulary.set(raw, id);
     }
+    return id;
+  };
+  /** Counts one word as written. */
+  const countWord = (raw: string, knownStem: string | undefined, n: number, weight: number) =>
+    countStem(vocabularyId(raw, knownStem), n, weight);
+  const countStem = (id: number, n: number, weight: number) => {
     ensureScratch(id + 1);
     if (stamp[id] !== n) {
       stamp[id] = n;
@@ -226,22 +186,48 @@ export function createSearchIndex(): SearchIndex {
     }
     tfScratch[id] = (tfScratch[id] as number) + weight;
   };
-  /** Counts a field's words; returns how many tokens {@link tokenize} would give it. */
-  const countField = (text: string, n: number, weight: number): number => {
+  /**
+   * Writes a field to the paper's text and counts its words; returns how many tokens
+   * {@link tokenize} gives it. In ASCII text those are the codec's words, lower-cased, and for a
+   * hyphen compound its parts and then its joined form.
+   */
+  const encodeAndCount = (text: string, n: number, weight: number): number => {
+    const words = codec.encode(text, writer);
     if (NON_ASCII.test(text)) {
       const tokens = tokenize(text);
       for (const t of tokens) countWord(t.raw, t.stem, n, weight);
       return tokens.length;
     }
-    return scanAsciiWords(text.toLowerCase(), (raw) => countWord(raw, undefined, n, weight));
+    if (codec.words.length > stemOfWord.length) {
+      const next = new Int32Array(Math.max(codec.words.length, stemOfWord.length * 2)).fill(-1);
+      next.set(stemOfWord);
+      stemOfWord = next;
+    }
+    let count = words;
+    let parts: string[] | undefined;
+    for (let k = 0; k < words; k++) {
+      const word = codec.ids[k] as number;
+      let id = stemOfWord[word] as number;
+      if (id < 0) {
+        id = vocabularyId((codec.words[word] as string).toLowerCase(), undefined);
+        stemOfWord[word] = id;
+      }
+      countStem(id, n, weight);
+      if (codec.hyphenAfter[k] || parts) {
+        parts ??= [];
+        parts.push((codec.words[word] as string).toLowerCase());
+        if (!codec.hyphenAfter[k]) {
+          countWord(parts.join(''), undefined, n, weight);
+          count++;
+          parts = undefined;
+        }
+      }
+    }
+    return count;
   };
   const addCode = (key: string, n: number) => {
-    let list = codePostings.get(key);
-    if (!list) {
-      list = new IntList();
-      codePostings.set(key, list);
-    }
-    if (list.n === 0 || list.buf[list.n - 1] !== n) list.push(n);
+    const list = idOf(codeLists, codePostings, key);
+    if (codePostings.last(list) !== n) codePostings.append(list, n);
   };
 
   const add = (p: MatchablePaper) => {
@@ -254,21 +240,23 @@ export function createSearchIndex(): SearchIndex {
     // heap: 100k papers' titles and abstracts are ~180 MB, which as strings V8 keeps (and scans,
     // and leaves slack for) in its heap. As bytes they are also copies: a title kept as parsed
     // would be a slice keeping its whole feed document alive.
+    touched.length = 0;
+    writer.reset();
+    titleWords += encodeAndCount(p.title, n, 0x10000);
+    abstractWords += encodeAndCount(p.abstract, n, 1);
+    writer.varint(p.authors.length);
+    for (const a of p.authors) codec.encode(a, writer);
     docs.push({
       id,
-      text: texts.put(JSON.stringify([p.title, p.abstract, p.authors])),
+      text: texts.put(writer.bytes.subarray(0, writer.length)),
       categories: p.categories.map(detachText),
       sources: p.sources.map(detachText),
     });
     byId.set(id, n);
     live++;
-
-    touched.length = 0;
-    titleWords += countField(p.title, n, 0x10000);
-    abstractWords += countField(p.abstract, n, 1);
     for (const id of touched) {
-      (wordPostings[id] as IntList).push(n);
-      (wordTfs[id] as IntList).push(Math.min(tfScratch[id] as number, 0x7fffffff));
+      const tf = tfScratch[id] as number;
+      wordPostings.append(id, n, packTf(id, n, Math.floor(tf / 0x10000), tf % 0x10000));
     }
     // Author words: postings only (no ranking by author), each once per paper.
     touched.length = 0;
@@ -276,11 +264,10 @@ export function createSearchIndex(): SearchIndex {
       for (const t of tokenize(a)) {
         let id = authorVocabulary.get(t.raw);
         if (id === undefined) {
-          id = idOf(authorIds, authorPostings, t.stem, false);
+          id = idOf(authorIds, authorPostings, t.stem);
           authorVocabulary.set(t.raw, id);
         }
-        const list = authorPostings[id] as IntList;
-        if (list.n === 0 || list.buf[list.n - 1] !== n) list.push(n);
+        if (authorPostings.last(id) !== n) authorPostings.append(id, n);
       }
     }
     for (const c of p.categories) {
@@ -304,22 +291,18 @@ export function createSearchIndex(): SearchIndex {
     live--;
   };
 
-  /** The postings of a stem in titles and abstracts, or in author names. */
-  const stemPostings = (author: boolean, stem: string): IntList | undefined => {
-    const id = (author ? authorIds : wordIds).get(stem);
-    return id === undefined ? undefined : (author ? authorPostings : wordPostings)[id];
-  };
-  const tfsOf = (stem: string): IntList | undefined => {
-    const id = wordIds.get(stem);
-    return id === undefined ? undefined : wordTfs[id];
-  };
-
-  /** The papers of a postings list that are still indexed. */
-  const liveDocs = (l: IntList | undefined): Set<number> => {
+  /** The papers still indexed of list `id` in `lists` (none for an unknown list). */
+  const liveDocs = (lists: PostingsLists, id: number | undefined): Set<number> => {
     const out = new Set<number>();
-    if (l) for (let i = 0; i < l.n; i++) if (docs[l.buf[i] as number]) out.add(l.buf[i] as number);
+    if (id !== undefined)
+      lists.forEach(id, (n) => {
+        if (docs[n]) out.add(n);
+      });
     return out;
   };
+  /** The papers still indexed whose titles and abstracts, or author names, have `stem`. */
+  const stemDocs = (author: boolean, stem: string): Set<number> =>
+    author ? liveDocs(authorPostings, authorIds.get(stem)) : liveDocs(wordPostings, wordIds.get(stem));
 
   const intersect = (a: Set<number>, b: Set<number>) => {
     const [small, big] = a.size <= b.size ? [a, b] : [b, a];
@@ -332,13 +315,13 @@ export function createSearchIndex(): SearchIndex {
     switch (q.type) {
       case 'term':
         return {
-          docs: liveDocs(stemPostings(q.field === 'author', q.word)),
+          docs: stemDocs(q.field === 'author', q.word),
           exact: q.field === 'text' || q.field === 'author',
         };
       case 'phrase': {
         let s: Set<number> | undefined;
         for (const w of q.words) {
-          const l = liveDocs(stemPostings(q.field === 'author', w));
+          const l = stemDocs(q.field === 'author', w);
           s = s ? intersect(s, l) : l;
         }
         return { docs: s ?? new Set(), exact: false };
@@ -349,25 +332,23 @@ export function createSearchIndex(): SearchIndex {
         for (const [raw, id] of author ? authorVocabulary : vocabulary)
           if (raw.startsWith(q.prefix)) stems.add(id);
         const hits = new Set<number>();
-        for (const id of stems) {
-          const l = (author ? authorPostings : wordPostings)[id] as IntList;
-          for (let i = 0; i < l.n; i++) {
-            const n = l.buf[i] as number;
+        for (const id of stems)
+          (author ? authorPostings : wordPostings).forEach(id, (n) => {
             if (docs[n]) hits.add(n);
-          }
-        }
+          });
         return { docs: hits, exact: false };
       }
       case 'code':
         return q.prefix
           ? {
               docs: liveDocs(
-                codePostings.get(`${q.field === 'category' ? 'cp' : 'sp'}:${q.code.slice(0, 2)}`),
+                codePostings,
+                codeLists.get(`${q.field === 'category' ? 'cp' : 'sp'}:${q.code.slice(0, 2)}`),
               ),
               exact: false,
             }
           : {
-              docs: liveDocs(codePostings.get(`${q.field === 'category' ? 'c' : 's'}:${q.code}`)),
+              docs: liveDocs(codePostings, codeLists.get(`${q.field === 'category' ? 'c' : 's'}:${q.code}`)),
               exact: true,
             };
       case 'regex':
@@ -402,7 +383,10 @@ export function createSearchIndex(): SearchIndex {
     get papers() {
       return Math.max(live, 1);
     },
-    df: (stem: string) => tfsOf(stem)?.n ?? 0,
+    df: (stem: string) => {
+      const id = wordIds.get(stem);
+      return id === undefined ? 0 : wordPostings.count(id);
+    },
     get avgTitle() {
       return ids.length ? titleWords / ids.length : 10;
     },
@@ -426,22 +410,19 @@ export function createSearchIndex(): SearchIndex {
     };
     walk(q, false);
     for (const leaf of leaves) {
-      const pl = stemPostings(false, leaf.word);
-      const tl = tfsOf(leaf.word);
-      if (!pl || !tl) continue;
-      const df = pl.n;
+      const id = wordIds.get(leaf.word);
+      if (id === undefined) continue;
+      const df = wordPostings.count(id);
       const idf = Math.log(1 + (stats.papers - df + 0.5) / (df + 0.5));
-      for (let i = 0; i < pl.n; i++) {
-        const entry = out.get(pl.buf[i] as number);
-        if (!entry) continue;
-        const packed = tl.buf[i] as number;
-        const t = packed >>> 16;
-        const a = packed & 0xffff;
-        // Saturating term frequency (BM25 without length normalisation: lengths are not kept).
-        const bm = (tf: number) => (tf === 0 ? 0 : (idf * tf * 2.2) / (tf + 1.2));
-        entry.score += 3 * bm(t) + bm(a);
+      // Saturating term frequency (BM25 without length normalisation: lengths are not kept).
+      const bm = (tf: number) => (tf === 0 ? 0 : (idf * tf * 2.2) / (tf + 1.2));
+      wordPostings.forEach(id, (n, packed) => {
+        const entry = out.get(n);
+        if (!entry) return;
+        const tf = unpackTf(id, n, packed);
+        entry.score += 3 * bm(tf.title) + bm(tf.abstract);
         if (!entry.terms.includes(leaf.text)) entry.terms.push(leaf.text);
-      }
+      });
     }
     return out;
   };
@@ -473,7 +454,7 @@ export function createSearchIndex(): SearchIndex {
         for (const n of pool) {
           const d = docs[n];
           if (!d) continue;
-          const p = paperOf(d, texts);
+          const p = paperOf(d, texts, codec);
           program.scan(p);
           if (program.fallback) {
             const doc: AnalyzedPaper = analyzePaper(p);
