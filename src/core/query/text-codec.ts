@@ -64,7 +64,6 @@ export class ByteReader {
 export class TextCodec {
   /** Words as written, by id. */
   readonly words: string[] = [];
-  private readonly wordIds = new Map<string, number>();
   private readonly gaps: string[] = [' ', ''];
   private readonly gapIds = new Map<string, number>([
     [' ', 0],
@@ -72,8 +71,8 @@ export class TextCodec {
   ]);
   ids = new Int32Array(512);
   hyphenAfter = new Uint8Array(512);
-  private readonly starts: number[] = [];
-  private readonly ends: number[] = [];
+  /** Start and end of each word of the last string encoded. */
+  private bounds = new Int32Array(1024);
 
   /**
    * Appends `s` to `out`: its word count, its leading gap, then per word `2·id + explicit`, where
@@ -82,52 +81,85 @@ export class TextCodec {
    * Returns the number of words.
    */
   encode(s: string, out: ByteWriter): number {
-    // Pass 1: word boundaries.
+    // Pass 1: word boundaries, and each word's id (looked up by a hash of its characters, so a
+    // word seen before costs no string).
     const n = s.length;
     let count = 0;
     let i = 0;
-    const starts: number[] = this.starts;
-    const ends: number[] = this.ends;
-    starts.length = 0;
-    ends.length = 0;
     while (i < n) {
       if (!isWordChar(s.charCodeAt(i))) {
         i++;
         continue;
       }
-      let j = i + 1;
-      while (j < n && isWordChar(s.charCodeAt(j))) j++;
-      starts.push(i);
-      ends.push(j);
+      let h = 0x811c9dc5;
+      let j = i;
+      for (let c = s.charCodeAt(j); j < n && isWordChar(c); c = s.charCodeAt(++j))
+        h = Math.imul(h ^ c, 0x01000193);
+      if (2 * count + 2 > this.bounds.length) {
+        const next = new Int32Array(this.bounds.length * 2);
+        next.set(this.bounds);
+        this.bounds = next;
+        const ids = new Int32Array(next.length >> 1);
+        ids.set(this.ids.subarray(0, count));
+        this.ids = ids;
+        this.hyphenAfter = new Uint8Array(next.length >> 1);
+      }
+      this.bounds[2 * count] = i;
+      this.bounds[2 * count + 1] = j;
+      this.ids[count] = this.wordId(s, i, j, h);
       count++;
       i = j;
     }
-    if (count > this.ids.length) {
-      this.ids = new Int32Array(count * 2);
-      this.hyphenAfter = new Uint8Array(count * 2);
-    }
+    const bounds = this.bounds;
     out.varint(count);
-    this.gap(s, 0, count > 0 ? (starts[0] as number) : n, out);
+    this.gap(s, 0, count > 0 ? (bounds[0] as number) : n, out);
     for (let k = 0; k < count; k++) {
-      const a = starts[k] as number;
-      const b = ends[k] as number;
-      const word = s.slice(a, b);
-      let id = this.wordIds.get(word);
-      if (id === undefined) {
-        id = this.words.length;
-        // Kept for good: a copy, never a slice keeping the paper's feed document alive.
-        const own = detachText(word);
-        this.words.push(own);
-        this.wordIds.set(own, id);
-      }
-      this.ids[k] = id;
-      const next = k + 1 < count ? (starts[k + 1] as number) : n;
+      const b = bounds[2 * k + 1] as number;
+      const next = k + 1 < count ? (bounds[2 * k + 2] as number) : n;
       this.hyphenAfter[k] = k + 1 < count && next === b + 1 && s.charCodeAt(b) === 45 ? 1 : 0;
       const plain = k + 1 < count ? next === b + 1 && s.charCodeAt(b) === 32 : next === b;
-      out.varint(2 * id + (plain ? 0 : 1));
+      out.varint(2 * (this.ids[k] as number) + (plain ? 0 : 1));
       if (!plain) this.gap(s, b, next, out);
     }
     return count;
+  }
+
+  /** Open addressing over word ids + 1, by hash; grown at half full. */
+  private table = new Int32Array(1 << 12);
+  private hashes: number[] = [];
+
+  private wordId(s: string, from: number, to: number, h: number): number {
+    const len = to - from;
+    let mask = this.table.length - 1;
+    for (let slot = h & mask; ; slot = (slot + 1) & mask) {
+      const e = this.table[slot] as number;
+      if (e === 0) break;
+      const id = e - 1;
+      if (this.hashes[id] !== h) continue;
+      const w = this.words[id] as string;
+      if (w.length !== len) continue;
+      let k = 0;
+      while (k < len && w.charCodeAt(k) === s.charCodeAt(from + k)) k++;
+      if (k === len) return id;
+    }
+    const id = this.words.length;
+    // Kept for good: a copy, never a slice keeping the paper's feed document alive.
+    this.words.push(detachText(s.slice(from, to)));
+    this.hashes.push(h);
+    if (2 * (id + 1) > this.table.length) {
+      const next = new Int32Array(this.table.length * 2);
+      mask = next.length - 1;
+      for (let w = 0; w < id; w++) {
+        let slot = (this.hashes[w] as number) & mask;
+        while (next[slot] !== 0) slot = (slot + 1) & mask;
+        next[slot] = w + 1;
+      }
+      this.table = next;
+    }
+    let slot = h & mask;
+    while (this.table[slot] !== 0) slot = (slot + 1) & mask;
+    this.table[slot] = id + 1;
+    return id;
   }
 
   private gap(s: string, from: number, to: number, out: ByteWriter): void {

@@ -67,6 +67,16 @@ describe('text codec', () => {
     ]);
   });
 
+  it('keeps every word of a long text (thousands of words)', () => {
+    const codec = new TextCodec();
+    const long = Array.from({ length: 3000 }, (_, i) => `w${i % 700}`).join(' ');
+    const w = new ByteWriter();
+    const n = codec.encode(long, w);
+    expect(n).toBe(3000);
+    expect(Array.from(codec.ids.subarray(0, n), (id) => codec.words[id]).join(' ')).toBe(long);
+    expect(codec.decode(new ByteReader(w.bytes.subarray(0, w.length)))).toBe(long);
+  });
+
   it('writes a recurring word in a byte or two', () => {
     const codec = new TextCodec();
     const abstract =
