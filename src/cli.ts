@@ -283,7 +283,7 @@ async function searchCommand(args: readonly string[], values: Values, store: Sto
   if (!Number.isInteger(limit) || limit <= 0)
     throw new UsageError(`--limit must be a positive integer, got "${values.limit}"`);
   const library = await PaperLibrary.load(store);
-  const result = library.search(query, { limit });
+  const result = await library.search(query, { limit });
   const papers = await library.papers(result.hits.map((h) => h.paperId));
   const byId = new Map(papers.map((p) => [p.id, p]));
   if (values.json) {

@@ -68,7 +68,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const store = await openStore(config.store.url, {
     onError: (err) => logger.warn({ err }, 'store connection problem'),
   });
-  const library = await PaperLibrary.load(store);
+  // The search index on its own thread: a cycle's indexing overlaps its matching and writing.
+  const library = await PaperLibrary.load(store, { searchThread: 'worker' });
   logger.info({ papers: library.size, store: redact(config.store.url) }, 'store opened');
   const sources = enabledSources(config);
   const fetcher: Fetcher | undefined = sources.some((s) => s.type === 'feed')
@@ -323,6 +324,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       // Nothing can run without Discord once a token was given: give everything back and say why.
       await bot.stop().catch(() => undefined);
       await fetcher?.close();
+      await library.close();
       await store.close();
       throw err;
     }
@@ -392,6 +394,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       await bot?.stop();
       await health.close();
       await fetcher?.close();
+      await library.close();
       await store.close();
       logger.info('stopped');
     },

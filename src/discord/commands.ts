@@ -369,7 +369,7 @@ async function renderSearch(
 ): Promise<{ content: string; components: ActionRowBuilder<ButtonBuilder>[] }> {
   const parsed = compileQuery(query);
   const size = ctx.settings.pageSize;
-  const result = ctx.library.search(parsed, { limit: size, offset: page * size });
+  const result = await ctx.library.search(parsed, { limit: size, offset: page * size });
   const papers = await ctx.library.papers(result.hits.map((h) => h.paperId));
   const pages = Math.max(1, Math.ceil(result.total / size));
   const lines = papers.map((p, i) => `${page * size + i + 1}. ${paperLine(p)}`);
@@ -456,7 +456,7 @@ async function digestCommand(interaction: ChatInputCommandInteraction, ctx: Comm
     const days = interaction.options.getInteger('days') ?? 7;
     const parsed = compileQuery(query);
     const since = new Date(ctx.now().getTime() - days * 86_400_000);
-    const result = ctx.library.search(parsed, { limit: 5, since });
+    const result = await ctx.library.search(parsed, { limit: 5, since });
     const papers = await ctx.library.papers(result.hits.map((h) => h.paperId));
     await reply(
       interaction,

@@ -198,12 +198,12 @@ export async function subscribe(
   const saved = existing ?? sub;
   if (!existing) await store.subscriptions.put(sub);
   const since = new Date(opts.now.getTime() - opts.previewDays * 86_400_000);
-  const preview = library.search(query, { limit: 3, since });
+  const preview = await library.search(query, { limit: 3, since });
   const top = await library.papers(preview.hits.map((h) => h.paperId));
   let backfilled = 0;
   if (!existing && sub.backfillHours > 0) {
     const from = new Date(opts.now.getTime() - sub.backfillHours * 3_600_000);
-    const recent = library.search(query, { limit: 500, since: from });
+    const recent = await library.search(query, { limit: 500, since: from });
     const papers = await library.papers(recent.hits.map((h) => h.paperId));
     const { matcher } = library.matcherFor([sub], { cache: false });
     const planned = planDeliveries(

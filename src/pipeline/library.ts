@@ -4,6 +4,7 @@
  * `/paper why` and matching never scan the store.
  */
 
+import { Worker } from 'node:worker_threads';
 import { hash64, type Paper, type PaperId } from '../core/paper.js';
 import {
   analyzePaper,
@@ -11,12 +12,14 @@ import {
   createSearchIndex,
   type Explanation,
   explainMatch,
+  type MatchablePaper,
   type Matcher,
   type MatchHit,
   parseQuery,
   type Query,
-  type SearchIndex,
+  type SearchHit,
 } from '../core/query/index.js';
+import { plainQuery } from '../core/query/parse.js';
 import { type Delivery, deliveryId, type Subscription, targetKey } from '../core/subscription.js';
 import type { Store } from '../store/types.js';
 
@@ -44,21 +47,214 @@ export interface SearchResult {
   hits: Array<{ paperId: PaperId; score: number; terms: string[] }>;
 }
 
-/** Light facts about every paper, kept in memory for filters that need no full record. */
-interface PaperFacts {
+/** What the index keeps of a paper. */
+export interface IndexedPaper extends MatchablePaper {
   firstSeen: string;
 }
 
+/** To the search thread. */
+export type IndexMessage =
+  | { t: 'add'; papers: IndexedPaper[] }
+  | { t: 'sync'; id: number }
+  | { t: 'search'; id: number; query: Query; limit: number; offset: number; since: string | undefined };
+
+/** From the search thread. */
+export type IndexReply = { id: number; total: number; hits: SearchHit[] } | { id: number; error: string };
+
+interface SearchOptions {
+  limit: number;
+  offset?: number;
+  since?: Date;
+}
+
+/** Where the search index lives: this thread, or a worker thread of its own. */
+interface IndexHost {
+  add(papers: readonly IndexedPaper[]): void;
+  search(query: Query, opts: SearchOptions): Promise<SearchResult>;
+  /** Resolves once every paper added so far is searchable. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function indexedPaper(p: Paper): IndexedPaper {
+  return {
+    id: p.id,
+    title: p.title,
+    abstract: p.abstract,
+    authors: p.authors,
+    categories: p.categories,
+    sources: p.sources,
+    firstSeen: p.firstSeen,
+  };
+}
+
+function page(
+  all: SearchHit[],
+  opts: SearchOptions,
+  firstSeen: (id: string) => string | undefined,
+): SearchResult {
+  const since = opts.since?.toISOString();
+  const hits = since === undefined ? all : all.filter((h) => (firstSeen(h.paperId) ?? '') >= since);
+  const offset = opts.offset ?? 0;
+  return { total: hits.length, hits: hits.slice(offset, offset + opts.limit) };
+}
+
+/** The index on the calling thread: searches answer at once, indexing takes the caller's time. */
+class LocalIndex implements IndexHost {
+  private readonly index = createSearchIndex();
+  private readonly firstSeen = new Map<PaperId, string>();
+
+  add(papers: readonly IndexedPaper[]): void {
+    for (const p of papers) {
+      this.index.add(p);
+      this.firstSeen.set(p.id, p.firstSeen);
+    }
+  }
+
+  async search(query: Query, opts: SearchOptions): Promise<SearchResult> {
+    const all = this.index.search(query, { limit: Number.MAX_SAFE_INTEGER });
+    return page(all, opts, (id) => this.firstSeen.get(id));
+  }
+
+  async sync(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * The index on a worker thread (`search-worker.ts`), so a cycle's indexing runs on another core
+ * while the cycle goes on. Messages keep their order: a search sent after `add` sees those
+ * papers. If the thread dies, the searches waiting on it fail with a clear error and the next
+ * call starts a new one, filled again from the store.
+ */
+class WorkerIndex implements IndexHost {
+  private worker: Worker | undefined;
+  private readonly waiting = new Map<
+    number,
+    { resolve: (r: IndexReply) => void; reject: (e: Error) => void }
+  >();
+  private calls = 0;
+  private closed = false;
+  /** A new thread being filled from the store: searches wait for it. */
+  private filling: Promise<void> = Promise.resolve();
+
+  constructor(private readonly reload: () => AsyncIterable<Paper>) {}
+
+  /** Starts the thread (filling it from the store unless `empty`). */
+  start(empty: boolean): Worker {
+    // The thread runs our TypeScript as the process does: tsx registered first, then the module.
+    const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+    const entry = JSON.stringify(new URL('./search-worker.ts', import.meta.url).href);
+    const worker = new Worker(`import(${tsx}).then((m) => { m.register(); return import(${entry}); });`, {
+      eval: true,
+    });
+    // Idle, the thread keeps no process alive; it is held only while a search waits on it.
+    worker.unref();
+    worker.on('message', (r: IndexReply) => {
+      const w = this.waiting.get(r.id);
+      if (!w) return;
+      this.waiting.delete(r.id);
+      if (this.waiting.size === 0) worker.unref();
+      if ('error' in r) w.reject(new Error(`search failed: ${r.error}`));
+      else w.resolve(r);
+    });
+    const fail = (err: Error) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      for (const w of this.waiting.values())
+        w.reject(new Error(`search index thread stopped: ${err.message}`));
+      this.waiting.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+    this.worker = worker;
+    if (!empty) this.filling = this.fill(worker);
+    return worker;
+  }
+
+  private async fill(worker: Worker): Promise<void> {
+    let batch: IndexedPaper[] = [];
+    for await (const p of this.reload()) {
+      batch.push(indexedPaper(p));
+      if (batch.length >= 2000) {
+        if (this.worker !== worker) return;
+        worker.postMessage({ t: 'add', papers: batch } satisfies IndexMessage);
+        batch = [];
+      }
+    }
+    if (batch.length > 0 && this.worker === worker)
+      worker.postMessage({ t: 'add', papers: batch } satisfies IndexMessage);
+  }
+
+  private current(): Worker {
+    if (this.closed) throw new Error('the paper library is closed');
+    return this.worker ?? this.start(false);
+  }
+
+  add(papers: readonly IndexedPaper[]): void {
+    if (papers.length === 0 || this.closed) return;
+    this.current().postMessage({ t: 'add', papers: [...papers] } satisfies IndexMessage);
+  }
+
+  private async call(message: IndexMessage & { id: number }): Promise<IndexReply> {
+    let worker = this.current();
+    await this.filling;
+    worker = this.current();
+    return new Promise<IndexReply>((resolve, reject) => {
+      this.waiting.set(message.id, { resolve, reject });
+      worker.ref();
+      worker.postMessage(message);
+    });
+  }
+
+  async search(query: Query, opts: SearchOptions): Promise<SearchResult> {
+    const r = await this.call({
+      t: 'search',
+      id: ++this.calls,
+      query: plainQuery(query),
+      limit: opts.limit,
+      offset: opts.offset ?? 0,
+      since: opts.since?.toISOString(),
+    });
+    // An error reply rejects in `call`.
+    return 'error' in r ? { total: 0, hits: [] } : { total: r.total, hits: r.hits };
+  }
+
+  async sync(): Promise<void> {
+    await this.call({ t: 'sync', id: ++this.calls });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+}
+
+export interface LibraryOptions {
+  /**
+   * `worker`: the search index runs on a thread of its own (the service's choice: a cycle's
+   * indexing then overlaps its matching and writing). `main` (default): on the caller's thread.
+   */
+  searchThread?: 'main' | 'worker';
+}
+
 export class PaperLibrary {
-  private readonly index: SearchIndex = createSearchIndex();
-  private readonly facts = new Map<PaperId, PaperFacts>();
+  private readonly ids = new Set<PaperId>();
   private matcher: { key: string; matcher: Matcher; subs: Map<string, Subscription> } | undefined;
 
-  private constructor(private readonly store: Store) {}
+  private constructor(
+    private readonly store: Store,
+    private readonly index: IndexHost,
+  ) {}
 
   /** Reads every stored paper into the index. */
-  static async load(store: Store): Promise<PaperLibrary> {
-    const lib = new PaperLibrary(store);
+  static async load(store: Store, opts: LibraryOptions = {}): Promise<PaperLibrary> {
+    const host =
+      opts.searchThread === 'worker' ? new WorkerIndex(() => store.papers.iterate()) : new LocalIndex();
+    if (host instanceof WorkerIndex) host.start(true);
+    const lib = new PaperLibrary(store, host);
     let batch: Paper[] = [];
     for await (const paper of store.papers.iterate()) {
       batch.push(paper);
@@ -72,28 +268,28 @@ export class PaperLibrary {
   }
 
   get size(): number {
-    return this.facts.size;
+    return this.ids.size;
   }
 
-  /** Adds new papers and re-indexes changed ones. */
+  /** Adds new papers and re-indexes changed ones (searchable at once, or after {@link sync}). */
   add(papers: readonly Paper[]): void {
-    for (const p of papers) {
-      if (this.facts.has(p.id)) this.index.remove?.(p.id);
-      this.index.add(p);
-      this.facts.set(p.id, { firstSeen: p.firstSeen });
-    }
+    for (const p of papers) this.ids.add(p.id);
+    this.index.add(papers.map(indexedPaper));
+  }
+
+  /** Resolves once every paper added so far is searchable. */
+  sync(): Promise<void> {
+    return this.index.sync();
   }
 
   /** Ranked papers matching `query`, optionally only those first seen at or after `since`. */
-  search(query: Query, opts: { limit: number; offset?: number; since?: Date }): SearchResult {
-    const sinceIso = opts.since?.toISOString();
-    const all = this.index.search(query, { limit: Number.MAX_SAFE_INTEGER });
-    const hits =
-      sinceIso === undefined
-        ? all
-        : all.filter((h) => (this.facts.get(h.paperId)?.firstSeen ?? '') >= sinceIso);
-    const offset = opts.offset ?? 0;
-    return { total: hits.length, hits: hits.slice(offset, offset + opts.limit) };
+  search(query: Query, opts: SearchOptions): Promise<SearchResult> {
+    return this.index.search(query, opts);
+  }
+
+  /** Stops the search thread, if there is one. */
+  close(): Promise<void> {
+    return this.index.close();
   }
 
   /** Full records for ids, in the given order. */

@@ -67,7 +67,7 @@ beforeAll(async () => {
   const library = await PaperLibrary.load(store);
   const q = parseQuery('multi-task');
   if (!q.ok) throw new Error('query');
-  const hits = library.search(q.query, { limit: 1000 }).hits;
+  const hits = (await library.search(q.query, { limit: 1000 })).hits;
   expectedTitles = (await library.papers(hits.map((h) => h.paperId))).map((p) =>
     escapeMarkdown(p.title.replace(/\s+/g, ' ').trim()),
   );

@@ -382,7 +382,7 @@ class Parser {
     if (source === '') fail('empty regex', col);
     let re: RE2JS;
     try {
-      re = RE2JS.compile(source, flags.includes('i') ? RE2JS.CASE_INSENSITIVE : 0);
+      re = compileRegex(source, flags);
     } catch (err) {
       const msg = (err instanceof Error ? err.message : String(err))
         .replace(/^error parsing regexp: /, '')
@@ -459,4 +459,28 @@ function wrap(q: Query, parent: 'and' | 'or' | 'not'): string {
   const needs = q.type === 'or' ? parent !== 'or' : q.type === 'and' ? parent === 'not' : false;
   const s = formatQuery(q);
   return needs ? `(${s})` : s;
+}
+
+function compileRegex(source: string, flags: string): RE2JS {
+  return RE2JS.compile(source, flags.includes('i') ? RE2JS.CASE_INSENSITIVE : 0);
+}
+
+/** A query as data only (what crosses to another thread: its regexes as source and flags). */
+export function plainQuery(q: Query): Query {
+  return JSON.parse(JSON.stringify(q, (key, value) => (key === 're' ? undefined : value))) as Query;
+}
+
+/** A query from {@link plainQuery}, its regexes compiled again. */
+export function reviveQuery(q: Query): Query {
+  switch (q.type) {
+    case 'regex':
+      return { ...q, re: compileRegex(q.source, q.flags) };
+    case 'and':
+    case 'or':
+      return { type: q.type, children: q.children.map(reviveQuery) };
+    case 'not':
+      return { type: 'not', child: reviveQuery(q.child) };
+    default:
+      return q;
+  }
 }
