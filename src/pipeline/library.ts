@@ -171,8 +171,9 @@ interface PlanTarget {
   words: Map<string, number>;
   /** Per word of `group`, the last row that named it (words are listed once per row). */
   wordRow: number[];
-  /** The paper `subs`/`hits` were collected for: this paper's hits on this target, best first. */
+  /** The paper `subs`/`hits` were collected for: its first `n` hits on this target, best first. */
   paper: number;
+  n: number;
   subs: PlanSub[];
   hits: MatchHit[];
 }
@@ -198,6 +199,7 @@ function planSubs(subs: ReadonlyMap<string, Subscription>): Map<string, PlanSub>
         words: new Map(),
         wordRow: [],
         paper: 0,
+        n: 0,
         subs: [],
         hits: [],
       };
@@ -225,25 +227,25 @@ export function planByTarget(
   const plan: DeliveryPlan = { createdAt, groups: [], count: 0 };
   const info = planSubs(subs);
   const serial = ++planSerial;
+  // Scratch arrays keep their length (setting it to 0 per paper let V8 reallocate them).
   const touched: PlanTarget[] = [];
   for (const { paper, kind } of papers) {
     const hits = matcher.match(analyzePaper(paper));
     if (hits.length === 0) continue;
     const update = kind === 'update';
     const current = ++paperSerial;
-    touched.length = 0;
+    let nTouched = 0;
     for (const hit of hits) {
       const sub = info.get(hit.subscriptionId);
       if (sub === undefined || (update && !sub.notifyUpdates)) continue;
       const t = sub.target;
       if (t.paper !== current) {
         t.paper = current;
-        t.subs.length = 0;
-        t.hits.length = 0;
-        touched.push(t);
+        t.n = 0;
+        touched[nTouched++] = t;
       }
       // Hits come best first; this keeps a target's hits so (stably) whatever the matcher does.
-      let at = t.hits.length;
+      let at = t.n++;
       while (at > 0 && (t.hits[at - 1] as MatchHit).score < hit.score) {
         t.hits[at] = t.hits[at - 1] as MatchHit;
         t.subs[at] = t.subs[at - 1] as PlanSub;
@@ -252,7 +254,8 @@ export function planByTarget(
       t.hits[at] = hit;
       t.subs[at] = sub;
     }
-    for (const t of touched) {
+    for (let k = 0; k < nTouched; k++) {
+      const t = touched[k] as PlanTarget;
       if (t.plan !== serial) {
         t.plan = serial;
         t.group = plannedGroup(t.target, t.key);
@@ -265,8 +268,10 @@ export function planByTarget(
       g.paperIds.push(paper.id);
       g.scores.push((t.hits[0] as MatchHit).score);
       const refs = g.refs;
-      refs.push(t.subs.length);
-      for (const sub of t.subs) {
+      const n = t.n;
+      refs.push(n);
+      for (let h = 0; h < n; h++) {
+        const sub = t.subs[h] as PlanSub;
         if (sub.plan !== serial) {
           sub.plan = serial;
           sub.index = g.subs.length;
@@ -277,8 +282,8 @@ export function planByTarget(
       const countAt = refs.length;
       refs.push(0);
       let words = 0;
-      for (const hit of t.hits) {
-        for (const w of hit.terms) {
+      for (let h = 0; h < n; h++) {
+        for (const w of (t.hits[h] as MatchHit).terms) {
           let i = t.words.get(w);
           if (i === undefined) {
             i = g.words.length;
