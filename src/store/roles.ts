@@ -285,9 +285,9 @@ export interface OutboxStoreOptions {
 /**
  * The outbox, shaped for a cycle that plans tens of deliveries per paper:
  *
- * - `queue`: one record per target per enqueue call (`<target>|<call>` → its deliveries), so a
+ * - `queue`: one record per target per enqueue call (`<call>|<target>` → its deliveries), so a
  *   cycle writes a record per target, not one per delivery;
- * - `qindex`: per target, the records it has (`[{e, n}]`), changed only under a lease
+ * - `qindex`: per target, the records it has (`<call> <count>,…`), changed only under a lease
  *   (`outbox:qindex`) so two writers never lose each other's entries;
  * - `deliveries`: a delivery's state once it changed (sent, dropped, failed attempts) — the
  *   history that stops a delivery from being planned or posted twice;
