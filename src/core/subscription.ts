@@ -99,3 +99,135 @@ export function deliveryId(target: Target, paperId: PaperId, updateAt?: string):
   const base = `${targetKey(target)}|${paperId}`;
   return updateAt ? `${base}|u:${updateAt}` : base;
 }
+
+/**
+ * Deliveries planned in one go, grouped by target the way the outbox stores them. A cycle plans
+ * ~25 deliveries per paper (2.5M for 100k papers), so this holds none of them as an object: per
+ * target, the subscription ids and words its deliveries name, once each, and per delivery (a
+ * row) its paper, its score and indexes into those tables. {@link expandPlan} makes the
+ * `Delivery` objects when a caller wants them.
+ */
+export interface DeliveryPlan {
+  /** ISO-8601 time the plan was made: each row's `createdAt` unless its extra says otherwise. */
+  createdAt: string;
+  groups: PlannedGroup[];
+  /** Rows in all groups. */
+  count: number;
+}
+
+/** The planned deliveries of one target (see {@link DeliveryPlan}). */
+export interface PlannedGroup {
+  target: Target;
+  /** `targetKey(target)`. */
+  key: string;
+  /** Subscription ids the rows refer to by index. */
+  subs: string[];
+  /** Highlighted words the rows refer to by index. */
+  words: string[];
+  /** Per row: its paper. */
+  paperIds: PaperId[];
+  /** Per row: its best score. */
+  scores: number[];
+  /**
+   * Per row, one after the other: how many subscriptions, their indexes (best first), how many
+   * words, their indexes.
+   */
+  refs: number[];
+  /** The rows that are not a new delivery planned at `createdAt` under the id `key|paperId`. */
+  extra: PlannedExtra[];
+}
+
+/** A row's kind, its own `createdAt` ('' for the plan's), the suffix of its id after `key|paperId`, or its whole id. */
+export type PlannedExtra = [
+  row: number,
+  kind: 'new' | 'update',
+  createdAt: string,
+  suffix: string,
+  id?: string,
+];
+
+/** An empty group for `target`, to add rows to. */
+export function plannedGroup(target: Target, key: string = targetKey(target)): PlannedGroup {
+  return { target, key, subs: [], words: [], paperIds: [], scores: [], refs: [], extra: [] };
+}
+
+/** The plan of `deliveries` as they are (ids, kinds and times kept), grouped by target. */
+export function planOf(
+  deliveries: readonly Delivery[],
+  createdAt = deliveries[0]?.createdAt ?? '',
+): DeliveryPlan {
+  const groups = new Map<
+    string,
+    { group: PlannedGroup; subs: Map<string, number>; words: Map<string, number> }
+  >();
+  const ref = (table: string[], index: Map<string, number>, value: string): number => {
+    let i = index.get(value);
+    if (i === undefined) {
+      i = table.length;
+      table.push(value);
+      index.set(value, i);
+    }
+    return i;
+  };
+  for (const d of deliveries) {
+    const key = targetKey(d.target);
+    let g = groups.get(key);
+    if (g === undefined) {
+      g = { group: plannedGroup(d.target, key), subs: new Map(), words: new Map() };
+      groups.set(key, g);
+    }
+    const { group } = g;
+    const row = group.paperIds.length;
+    group.paperIds.push(d.paperId);
+    group.scores.push(d.score);
+    group.refs.push(d.subscriptionIds.length);
+    for (const id of d.subscriptionIds) group.refs.push(ref(group.subs, g.subs, id));
+    group.refs.push(d.terms.length);
+    for (const w of d.terms) group.refs.push(ref(group.words, g.words, w));
+    // `key|paperId` plus a suffix for updates, checked without building the prefix.
+    const plain =
+      d.id.startsWith(key) &&
+      d.id.charCodeAt(key.length) === 124 &&
+      d.id.startsWith(d.paperId, key.length + 1);
+    const suffix = plain ? d.id.slice(key.length + 1 + d.paperId.length) : '';
+    const own = d.createdAt === createdAt ? '' : d.createdAt;
+    if (!plain) group.extra.push([row, d.kind, own, '', d.id]);
+    else if (d.kind !== 'new' || own !== '' || suffix !== '') group.extra.push([row, d.kind, own, suffix]);
+  }
+  const list = [...groups.values()].map((g) => g.group);
+  return { createdAt, groups: list, count: deliveries.length };
+}
+
+/** The planned deliveries of `group` as pending `Delivery` objects, in row order. */
+export function expandGroup(group: PlannedGroup, createdAt: string): Delivery[] {
+  const { key, target, subs, words, paperIds, scores, refs } = group;
+  const extra = new Map(group.extra.map((x) => [x[0], x]));
+  const out: Delivery[] = [];
+  let at = 0;
+  for (let row = 0; row < paperIds.length; row++) {
+    const paperId = paperIds[row] as PaperId;
+    const subscriptionIds: string[] = [];
+    for (let n = refs[at++] as number; n > 0; n--) subscriptionIds.push(subs[refs[at++] as number] as string);
+    const terms: string[] = [];
+    for (let n = refs[at++] as number; n > 0; n--) terms.push(words[refs[at++] as number] as string);
+    const x = extra.get(row);
+    out.push({
+      id: x?.[4] ?? `${key}|${paperId}${x?.[3] ?? ''}`,
+      target,
+      paperId,
+      subscriptionIds,
+      score: scores[row] as number,
+      terms,
+      kind: x?.[1] ?? 'new',
+      createdAt: x?.[2] || createdAt,
+      state: 'pending',
+      attempts: 0,
+    });
+  }
+  return out;
+}
+
+/** Every delivery of `plan` as a pending `Delivery`, target by target. */
+export function expandPlan(plan: DeliveryPlan): Delivery[] {
+  return plan.groups.flatMap((g) => expandGroup(g, plan.createdAt));
+}

@@ -7,7 +7,7 @@ import { hash64, type Paper, type PaperId } from '../core/paper.js';
 import { parseTarget, type Subscription, type Target } from '../core/subscription.js';
 import type { MatchJournalEntry, SourceState, Store } from '../store/types.js';
 import { type IngestOptions, type IngestReport, ingest, type SourceSpec } from './ingest.js';
-import { compileQuery, type PaperLibrary, planDeliveries } from './library.js';
+import { compileQuery, type PaperLibrary, planByTarget, planDeliveries } from './library.js';
 
 export interface MatchReport {
   /** Papers matched against the subscriptions (new, plus updated ones). */
@@ -131,16 +131,16 @@ export async function matchNewPapers(
     library.add(papers);
     out.papers += papers.length;
     if (subs.length > 0 && papers.length > 0) {
-      const planned = planDeliveries(
+      const planned = planByTarget(
         papers.map((paper) => ({ paper, kind: newIds.has(paper.id) ? 'new' : 'update' })),
         matcher,
         byId,
         now,
       );
-      out.matched += planned.length;
+      out.matched += planned.count;
       // Papers first seen (or changed) in this pass: no delivery of theirs was planned before.
       const batch = hash64(s.entries.map((e) => e.id).join('\n'));
-      out.enqueued += (await store.outbox.enqueue(planned, { fresh: true, batch })).length;
+      out.enqueued += await store.outbox.enqueuePlan(planned, { fresh: true, batch });
     }
     // An entry naming papers not in the store yet may belong to a cycle still writing them
     // (another instance's): it stays until they are there, or until it is too old to be that.

@@ -20,7 +20,16 @@ import {
   type SearchHit,
 } from '../core/query/index.js';
 import { plainQuery } from '../core/query/parse.js';
-import { type Delivery, deliveryId, type Subscription, targetKey } from '../core/subscription.js';
+import {
+  type Delivery,
+  type DeliveryPlan,
+  expandPlan,
+  type PlannedGroup,
+  plannedGroup,
+  type Subscription,
+  type Target,
+  targetKey,
+} from '../core/subscription.js';
 import type { Store } from '../store/types.js';
 
 /** A query that did not parse: the person's text, what is wrong and where. */
@@ -338,48 +347,167 @@ function compileSubs(subs: readonly Subscription[]): { matcher: Matcher; subs: M
   return { matcher: compileMatcher(valid), subs: new Map(subs.map((s) => [s.id, s])) };
 }
 
+/** A subscription as the planner needs it, made once per subscription set. */
+interface PlanSub {
+  id: string;
+  notifyUpdates: boolean;
+  target: PlanTarget;
+  /** The plan this subscription was last added to its group's table in, and at which index. */
+  plan: number;
+  index: number;
+}
+
+/** A target as the planner needs it: its key once, and scratch space reused by every plan. */
+interface PlanTarget {
+  target: Target;
+  key: string;
+  /** The plan `group` and `words` belong to. */
+  plan: number;
+  group: PlannedGroup;
+  words: Map<string, number>;
+  /** Per word of `group`, the last row that named it (words are listed once per row). */
+  wordRow: number[];
+  /** The paper `subs`/`hits` were collected for: its first `n` hits on this target, best first. */
+  paper: number;
+  n: number;
+  subs: PlanSub[];
+  hits: MatchHit[];
+}
+
+const planSubsOf = new WeakMap<ReadonlyMap<string, Subscription>, Map<string, PlanSub>>();
+let planSerial = 0;
+let paperSerial = 0;
+
+function planSubs(subs: ReadonlyMap<string, Subscription>): Map<string, PlanSub> {
+  let out = planSubsOf.get(subs);
+  if (out) return out;
+  out = new Map();
+  const targets = new Map<string, PlanTarget>();
+  for (const [id, sub] of subs) {
+    const key = targetKey(sub.target);
+    let target = targets.get(key);
+    if (!target) {
+      target = {
+        target: sub.target,
+        key,
+        plan: 0,
+        group: plannedGroup(sub.target, key),
+        words: new Map(),
+        wordRow: [],
+        paper: 0,
+        n: 0,
+        subs: [],
+        hits: [],
+      };
+      targets.set(key, target);
+    }
+    out.set(id, { id, notifyUpdates: sub.notifyUpdates, target, plan: 0, index: 0 });
+  }
+  planSubsOf.set(subs, out);
+  return out;
+}
+
 /**
  * Turns matches of new (or updated) papers into outbox deliveries: one per paper and target,
- * naming every subscription of that target that matched. Updates only reach subscriptions that
- * asked for them.
+ * naming every subscription of that target that matched (best first) and the words they
+ * matched. Updates only reach subscriptions that asked for them. Plans straight into the
+ * outbox's per-target form: no object, id or array per delivery (see {@link DeliveryPlan}).
  */
+export function planByTarget(
+  papers: ReadonlyArray<{ paper: Paper; kind: 'new' | 'update' }>,
+  matcher: Matcher,
+  subs: ReadonlyMap<string, Subscription>,
+  now: Date,
+): DeliveryPlan {
+  const createdAt = now.toISOString();
+  const plan: DeliveryPlan = { createdAt, groups: [], count: 0 };
+  const info = planSubs(subs);
+  const serial = ++planSerial;
+  // Scratch arrays keep their length (setting it to 0 per paper let V8 reallocate them).
+  const touched: PlanTarget[] = [];
+  for (const { paper, kind } of papers) {
+    const hits = matcher.match(analyzePaper(paper));
+    if (hits.length === 0) continue;
+    const update = kind === 'update';
+    const current = ++paperSerial;
+    let nTouched = 0;
+    for (const hit of hits) {
+      const sub = info.get(hit.subscriptionId);
+      if (sub === undefined || (update && !sub.notifyUpdates)) continue;
+      const t = sub.target;
+      if (t.paper !== current) {
+        t.paper = current;
+        t.n = 0;
+        touched[nTouched++] = t;
+      }
+      // Hits come best first; this keeps a target's hits so (stably) whatever the matcher does.
+      let at = t.n++;
+      while (at > 0 && (t.hits[at - 1] as MatchHit).score < hit.score) {
+        t.hits[at] = t.hits[at - 1] as MatchHit;
+        t.subs[at] = t.subs[at - 1] as PlanSub;
+        at--;
+      }
+      t.hits[at] = hit;
+      t.subs[at] = sub;
+    }
+    for (let k = 0; k < nTouched; k++) {
+      const t = touched[k] as PlanTarget;
+      if (t.plan !== serial) {
+        t.plan = serial;
+        t.group = plannedGroup(t.target, t.key);
+        t.words = new Map();
+        t.wordRow = [];
+        plan.groups.push(t.group);
+      }
+      const g = t.group;
+      const row = g.paperIds.length;
+      g.paperIds.push(paper.id);
+      g.scores.push((t.hits[0] as MatchHit).score);
+      const refs = g.refs;
+      const n = t.n;
+      refs.push(n);
+      for (let h = 0; h < n; h++) {
+        const sub = t.subs[h] as PlanSub;
+        if (sub.plan !== serial) {
+          sub.plan = serial;
+          sub.index = g.subs.length;
+          g.subs.push(sub.id);
+        }
+        refs.push(sub.index);
+      }
+      const countAt = refs.length;
+      refs.push(0);
+      let words = 0;
+      for (let h = 0; h < n; h++) {
+        for (const w of (t.hits[h] as MatchHit).terms) {
+          let i = t.words.get(w);
+          if (i === undefined) {
+            i = g.words.length;
+            g.words.push(w);
+            t.wordRow.push(-1);
+            t.words.set(w, i);
+          }
+          if (t.wordRow[i] !== row) {
+            t.wordRow[i] = row;
+            refs.push(i);
+            words++;
+          }
+        }
+      }
+      refs[countAt] = words;
+      if (update) g.extra.push([row, 'update', '', `|u:${paper.updatedAt ?? createdAt}`]);
+      plan.count++;
+    }
+  }
+  return plan;
+}
+
+/** {@link planByTarget} as `Delivery` objects, target by target. */
 export function planDeliveries(
   papers: ReadonlyArray<{ paper: Paper; kind: 'new' | 'update' }>,
   matcher: Matcher,
   subs: ReadonlyMap<string, Subscription>,
   now: Date,
 ): Delivery[] {
-  const out: Delivery[] = [];
-  const createdAt = now.toISOString();
-  for (const { paper, kind } of papers) {
-    const hits = matcher.match(analyzePaper(paper));
-    if (hits.length === 0) continue;
-    const byTarget = new Map<string, { sub: Subscription; hits: MatchHit[] }>();
-    for (const hit of hits) {
-      const sub = subs.get(hit.subscriptionId);
-      if (!sub) continue;
-      if (kind === 'update' && !sub.notifyUpdates) continue;
-      const key = targetKey(sub.target);
-      const entry = byTarget.get(key);
-      if (entry) entry.hits.push(hit);
-      else byTarget.set(key, { sub, hits: [hit] });
-    }
-    for (const { sub, hits: targetHits } of byTarget.values()) {
-      targetHits.sort((a, b) => b.score - a.score);
-      const terms = [...new Set(targetHits.flatMap((h) => h.terms))];
-      out.push({
-        id: deliveryId(sub.target, paper.id, kind === 'update' ? (paper.updatedAt ?? createdAt) : undefined),
-        target: sub.target,
-        paperId: paper.id,
-        subscriptionIds: targetHits.map((h) => h.subscriptionId),
-        score: targetHits[0]?.score ?? 0,
-        terms,
-        kind,
-        createdAt,
-        state: 'pending',
-        attempts: 0,
-      });
-    }
-  }
-  return out;
+  return expandPlan(planByTarget(papers, matcher, subs, now));
 }

@@ -1,5 +1,5 @@
 import type { Paper, PaperId } from '../core/paper.js';
-import type { Delivery, Subscription, TargetSettings } from '../core/subscription.js';
+import type { Delivery, DeliveryPlan, Subscription, TargetSettings } from '../core/subscription.js';
 
 /**
  * Papers and the aliases they are found under (`arxiv:<id>`, `fp:<fingerprint hash>`).
@@ -99,6 +99,11 @@ export interface OutboxStore {
    * (a replay after a crash) replaces its own records instead of adding to them.
    */
   enqueue(deliveries: readonly Delivery[], opts?: EnqueueOptions): Promise<string[]>;
+  /**
+   * {@link enqueue} for a plan, kept in its compact form when `fresh` (the cycle's path: a step
+   * plans ~50k deliveries); returns how many were added.
+   */
+  enqueuePlan(plan: DeliveryPlan, opts?: EnqueueOptions): Promise<number>;
   pending(targetKey?: string): Promise<Delivery[]>;
   /** Target keys with something pending, without reading the deliveries. */
   pendingTargets(): Promise<string[]>;

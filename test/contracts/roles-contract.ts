@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Delivery,
   deliveryId,
+  planOf,
   type Subscription,
   subscriptionId,
   type Target,
@@ -193,6 +194,39 @@ export function runRolesContract(
       await store.outbox.enqueue(ds, { fresh: true, batch: 'journal-7' });
       expect((await store.outbox.pending('channel:300')).map((d) => d.paperId)).toEqual(['arxiv:2']);
       expect((await store.outbox.stats()).pending).toBe(1);
+    });
+
+    it('keeps planned deliveries exactly as planned, and replays a plan under its batch key', async () => {
+      const store = await fresh();
+      const t = channel('350');
+      const ds: Delivery[] = [
+        { ...delivery(t, 'arxiv:1', 12.345), subscriptionIds: ['sub:1', 'sub:2'], terms: ['moe', 'agents'] },
+        { ...delivery(t, 'arxiv:2', 0.1 + 0.2), terms: [] },
+        {
+          ...delivery(t, 'arxiv:3', 3),
+          id: deliveryId(t, 'arxiv:3', '2026-11-21T00:00:00.000Z'),
+          kind: 'update',
+          createdAt: '2026-11-22T11:00:00.000Z',
+        },
+        { ...delivery(user('8'), 'fp:abc', 1e-9), id: 'user:8|custom' },
+      ];
+      expect(await store.outbox.enqueuePlan(planOf(ds), { fresh: true, batch: 'step-1' })).toBe(4);
+      expect(await store.outbox.pending('channel:350')).toEqual(ds.slice(0, 3));
+      expect((await store.outbox.get(['user:8|custom'])).get('user:8|custom')).toEqual(ds[3]);
+      await store.outbox.markSent([ds[0]?.id as string], {
+        messageId: 'm1',
+        sentAt: '2026-11-22T12:00:00.000Z',
+      });
+      await store.outbox.enqueuePlan(planOf(ds), { fresh: true, batch: 'step-1' });
+      expect((await store.outbox.pending()).map((d) => d.id).sort()).toEqual(
+        ds
+          .slice(1)
+          .map((d) => d.id)
+          .sort(),
+      );
+      expect((await store.outbox.stats({ exact: false })).pending).toBe(4);
+      // Unchecked plans are checked like any enqueue: nothing here is new.
+      expect(await store.outbox.enqueuePlan(planOf(ds))).toBe(0);
     });
 
     it('loses no delivery when many enqueues for the same targets run at once', async () => {
