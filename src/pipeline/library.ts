@@ -157,8 +157,12 @@ class WorkerIndex implements IndexHost {
     const worker = new Worker(`import(${tsx}).then((m) => { m.register(); return import(${entry}); });`, {
       eval: true,
     });
-    // Idle, the thread keeps no process alive; it is held only while a search waits on it.
+    // Idle, the thread keeps no process alive; it is held only while a search waits on it
+    // (unref'd again once running: before that, Node 20 does not always honour it).
     worker.unref();
+    worker.once('online', () => {
+      if (this.waiting.size === 0) worker.unref();
+    });
     worker.on('message', (r: IndexReply) => {
       const w = this.waiting.get(r.id);
       if (!w) return;

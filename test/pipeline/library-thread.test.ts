@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Paper } from '../../src/core/paper.js';
 import { parseQuery, type Query } from '../../src/core/query/index.js';
@@ -86,5 +88,15 @@ describe('the search index on its own thread', () => {
     const after = await threaded.search(q('multi-task'), { limit: 1000 });
     expect(after.total).toBe(143);
     expect(after).toEqual(await local.search(q('multi-task'), { limit: 1000 }));
+  });
+
+  it('lets the process exit while idle, closed or not', async () => {
+    const script = join(import.meta.dirname, '../fixtures/library-exits.ts');
+    const started = Date.now();
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script], {
+      timeout: 20_000,
+    });
+    expect(stdout).toBe('done\n');
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 });
