@@ -46,7 +46,10 @@ await Promise.all(
     });
   }),
 );
-const library = await PaperLibrary.load(store, { searchThread: mode === 'batched' ? 'worker' : 'main' });
+const library = await PaperLibrary.load(store, {
+  searchThread: mode === 'batched' ? 'worker' : 'main',
+  searchHeapMb: Number(process.env.SEARCH_HEAP_MB ?? 128),
+});
 await library.sync();
 const naiveSubs = (await store.subscriptions.list()).map((sub) => ({
   sub,
@@ -131,5 +134,5 @@ const cpuMs = (cpu.user + cpu.system) / 1000 - inputMs;
 await library.close();
 await store.close();
 process.stdout.write(
-  `${JSON.stringify({ url, papers: total, subscriptions: queries.length, ms, inputMs, indexLagMs, cpuMs, new: newIds.length, matched, enqueued, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+  `${JSON.stringify({ url, papers: total, subscriptions: queries.length, ms, inputMs, indexLagMs, cpuMs, searchRestarts: library.searchRestarts, new: newIds.length, matched, enqueued, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
 );

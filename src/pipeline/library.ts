@@ -140,14 +140,24 @@ class WorkerIndex implements IndexHost {
   private worker: Worker | undefined;
   private readonly waiting = new Map<
     number,
-    { resolve: (r: IndexReply) => void; reject: (e: Error) => void }
+    { message: IndexMessage; resolve: (r: IndexReply) => void; reject: (e: Error) => void }
   >();
   private calls = 0;
   private closed = false;
   /** A new thread being filled from the store: searches wait for it. */
   private filling: Promise<void> = Promise.resolve();
+  /** Threads started again after running out of heap (each time with twice the heap). */
+  restarts = 0;
 
-  constructor(private readonly reload: () => AsyncIterable<Paper>) {}
+  /**
+   * `heapMb`: the thread's old-generation heap to start with. A cap keeps V8 from growing the
+   * thread's heap to several times what the index holds; a thread that runs out of it is started
+   * again at once with twice as much and filled from the store.
+   */
+  constructor(
+    private readonly reload: () => AsyncIterable<Paper>,
+    private heapMb: number,
+  ) {}
 
   /** Starts the thread (filling it from the store unless `empty`). */
   start(empty: boolean): Worker {
@@ -156,6 +166,7 @@ class WorkerIndex implements IndexHost {
     const entry = JSON.stringify(new URL('./search-worker.ts', import.meta.url).href);
     const worker = new Worker(`import(${tsx}).then((m) => { m.register(); return import(${entry}); });`, {
       eval: true,
+      resourceLimits: { maxOldGenerationSizeMb: this.heapMb },
     });
     // Idle, the thread keeps no process alive; it is held only while a search waits on it
     // (unref'd again once running: before that, Node 20 does not always honour it).
@@ -174,6 +185,21 @@ class WorkerIndex implements IndexHost {
     const fail = (err: Error) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      // Out of heap: the index outgrew the cap. A thread with twice as much starts now, filled
+      // from the store, and is asked again what this one was asked.
+      if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY' && !this.closed && this.heapMb < 16_384) {
+        this.heapMb *= 2;
+        this.restarts++;
+        const next = this.start(false);
+        void this.filling.then(() => {
+          if (this.worker !== next || this.waiting.size === 0) return;
+          next.ref();
+          for (const w of this.waiting.values()) next.postMessage(w.message);
+        });
+        return;
+      }
+      // Anything else: what waits fails, and the next call starts a thread (so one that cannot
+      // start does not loop).
       for (const w of this.waiting.values())
         w.reject(new Error(`search index thread stopped: ${err.message}`));
       this.waiting.clear();
@@ -214,7 +240,7 @@ class WorkerIndex implements IndexHost {
     await this.filling;
     worker = this.current();
     return new Promise<IndexReply>((resolve, reject) => {
-      this.waiting.set(message.id, { resolve, reject });
+      this.waiting.set(message.id, { message, resolve, reject });
       worker.ref();
       worker.postMessage(message);
     });
@@ -251,6 +277,8 @@ export interface LibraryOptions {
    * indexing then overlaps its matching and writing). `main` (default): on the caller's thread.
    */
   searchThread?: 'main' | 'worker';
+  /** The search thread's heap to start with, in MB (it doubles whenever the index outgrows it). */
+  searchHeapMb?: number;
 }
 
 export class PaperLibrary {
@@ -265,7 +293,9 @@ export class PaperLibrary {
   /** Reads every stored paper into the index. */
   static async load(store: Store, opts: LibraryOptions = {}): Promise<PaperLibrary> {
     const host =
-      opts.searchThread === 'worker' ? new WorkerIndex(() => store.papers.iterate()) : new LocalIndex();
+      opts.searchThread === 'worker'
+        ? new WorkerIndex(() => store.papers.iterate(), opts.searchHeapMb ?? 128)
+        : new LocalIndex();
     if (host instanceof WorkerIndex) host.start(true);
     const lib = new PaperLibrary(store, host);
     let batch: Paper[] = [];
@@ -282,6 +312,11 @@ export class PaperLibrary {
 
   get size(): number {
     return this.ids.size;
+  }
+
+  /** How often the search thread was started again with a bigger heap. */
+  get searchRestarts(): number {
+    return this.index instanceof WorkerIndex ? this.index.restarts : 0;
   }
 
   /** Adds new papers and re-indexes changed ones (searchable at once, or after {@link sync}). */
