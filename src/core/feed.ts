@@ -17,6 +17,7 @@
  */
 import Parser from 'rss-parser';
 import { z } from 'zod';
+import { type RawFeed, readFeedFast } from './feed-scan.js';
 import { anchorHrefs, decodeEntities, htmlToText, tidyParagraphs } from './html-text.js';
 import {
   type AnnounceType,
@@ -67,6 +68,18 @@ function errorMessage(e: unknown): string {
  * arXiv error feed or a JSON document of the wrong shape give `ok: false`.
  */
 export async function parseFeed(text: string, opts: FeedParseOptions): Promise<FeedParseResult> {
+  return parseFeedWith(text, opts, true);
+}
+
+/**
+ * {@link parseFeed} with rss-parser reading every XML document, the fast reader never tried: the
+ * reference that tests and benchmarks compare the fast reader against.
+ */
+export async function parseFeedWithRssParser(text: string, opts: FeedParseOptions): Promise<FeedParseResult> {
+  return parseFeedWith(text, opts, false);
+}
+
+async function parseFeedWith(text: string, opts: FeedParseOptions, fast: boolean): Promise<FeedParseResult> {
   try {
     const kind = opts.kind ?? 'auto';
     const unmarked = text.replace(/^\uFEFF/, '');
@@ -83,7 +96,7 @@ export async function parseFeed(text: string, opts: FeedParseOptions): Promise<F
     const html = describeHtmlPage(body);
     if (html !== undefined) return fail(`not a feed: ${html}`);
     // The untrimmed text, so that line numbers in XML errors match the document.
-    return await parseXmlFeed(unmarked, kind);
+    return await parseXmlFeed(unmarked, kind, fast);
   } catch (e) {
     // Only a bug in this module gets here; the source is still reported rather than crashing a cycle.
     return fail(`could not read the feed: ${errorMessage(e)}`);
@@ -180,14 +193,24 @@ const parserOptions = (): Parser.ParserOptions<Raw, Raw> => ({
   },
 });
 
-async function parseXmlFeed(body: string, kind: FeedKind): Promise<FeedParseResult> {
+/** rss-parser's reading of a document; its errors explained. */
+async function readWithRssParser(body: string): Promise<{ ok: true; feed: RawFeed } | Failure> {
   // One parser per call: xml2js keeps per-document state on its parser object.
   const parser = new Parser<Raw, Raw>(parserOptions());
-  let feed: Raw & { items: Raw[] };
   try {
-    feed = (await parser.parseString(body)) as Raw & { items: Raw[] };
+    return { ok: true, feed: (await parser.parseString(body)) as RawFeed };
   } catch (e) {
     return fail(describeXmlError(e, body));
+  }
+}
+
+async function parseXmlFeed(body: string, kind: FeedKind, fast: boolean): Promise<FeedParseResult> {
+  // The fast reader answers for the documents it fully understands, rss-parser for the rest.
+  let feed = fast ? readFeedFast(body) : undefined;
+  if (feed === undefined) {
+    const read = await readWithRssParser(body);
+    if (!read.ok) return read;
+    feed = read.feed;
   }
 
   const title = feedTitle(feed);
