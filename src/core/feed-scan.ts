@@ -35,7 +35,6 @@ const LT = 60;
 const GT = 62;
 const SLASH = 47;
 const BANG = 33;
-const QUESTION = 63;
 const EQUALS = 61;
 const DQUOTE = 34;
 const SQUOTE = 39;
@@ -268,7 +267,7 @@ function scanXml(src: string): XmlElement | undefined {
  * text without attributes, `{ _, $ }` with them, `{ $ }` for blank text with attributes, and an
  * object of child arrays for an element with children.
  */
-function valueOf(el: XmlElement): unknown {
+function xml2jsValue(el: XmlElement): unknown {
   if (el.children === undefined) {
     if (el.attrs === undefined) return el.text;
     return !el.cdata && BLANK.test(el.text) ? { $: el.attrs } : { _: el.text, $: el.attrs };
@@ -277,8 +276,8 @@ function valueOf(el: XmlElement): unknown {
   if (el.attrs !== undefined) obj.$ = el.attrs;
   for (const child of el.children) {
     const list = obj[child.name] as unknown[] | undefined;
-    if (list === undefined) obj[child.name] = [valueOf(child)];
-    else list.push(valueOf(child));
+    if (list === undefined) obj[child.name] = [xml2jsValue(child)];
+    else list.push(xml2jsValue(child));
   }
   return obj;
 }
@@ -315,12 +314,12 @@ class Children {
   /** copyFromXML for one field: the first element's value, unwrapped, into `to`. */
   copy(dest: Raw, from: string, to = from): void {
     const el = this.first.get(from);
-    if (el !== undefined) dest[to] = unwrap(valueOf(el));
+    if (el !== undefined) dest[to] = unwrap(xml2jsValue(el));
   }
   /** copyFromXML with keepArray: every element's value. */
   copyArray(dest: Raw, from: string, to: string): void {
     const els = this.all.get(from);
-    if (els !== undefined) dest[to] = els.map(valueOf);
+    if (els !== undefined) dest[to] = els.map(xml2jsValue);
   }
 }
 
@@ -387,13 +386,13 @@ function readRss(channel: XmlElement, items: readonly XmlElement[]): RawFeed | u
     copyCustomItemFields(ic, item);
     const description = ic.first.get('description');
     if (description !== undefined) {
-      const content = contentOf(valueOf(description));
+      const content = contentOf(xml2jsValue(description));
       if (content === undefined) return undefined;
       item.content = content.value;
     }
     const guid = ic.first.get('guid');
     if (guid !== undefined) {
-      const g = valueOf(guid);
+      const g = xml2jsValue(guid);
       const inner = g !== null && typeof g === 'object' ? (g as Raw)._ : undefined;
       item.guid = inner ? inner : g;
     }
@@ -418,7 +417,7 @@ function linkOf(links: readonly XmlElement[], rel: string, fallback: number): { 
 function atomTitle(c: Children, dest: Raw): void {
   const el = c.first.get('title');
   if (el === undefined) return;
-  let title: unknown = valueOf(el) || '';
+  let title: unknown = xml2jsValue(el) || '';
   if (typeof title === 'object' && (title as Raw)._) title = (title as Raw)._;
   if (title) dest.title = title;
 }
@@ -454,12 +453,12 @@ function readAtom(root: XmlElement): RawFeed | undefined {
     for (const field of ['content', 'summary']) {
       const fieldEl = ec.first.get(field);
       if (fieldEl === undefined) continue;
-      const content = contentOf(valueOf(fieldEl));
+      const content = contentOf(xml2jsValue(fieldEl));
       if (content === undefined) return undefined;
       item[field] = content.value;
     }
     const id = ec.first.get('id');
-    if (id !== undefined) item.id = valueOf(id);
+    if (id !== undefined) item.id = xml2jsValue(id);
     feed.items.push(item);
   }
   return feed;
