@@ -345,10 +345,17 @@ function categoriesOf(item: Raw): string[] {
   return unique(out);
 }
 
+// The items of a listing share one date: the last one read is parsed once, not per item.
+let lastDate: { value: string; iso: string | undefined } | undefined;
+
 function toIsoDate(value: string | undefined): string | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const t = Date.parse(value.trim());
-  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
+  if (value === undefined) return undefined;
+  if (lastDate?.value === value) return lastDate.iso;
+  const trimmed = value.trim();
+  const t = trimmed === '' ? Number.NaN : Date.parse(trimmed);
+  const iso = Number.isNaN(t) ? undefined : new Date(t).toISOString();
+  lastDate = { value, iso };
+  return iso;
 }
 
 function publishedOf(item: Raw): string | undefined {
@@ -382,13 +389,7 @@ const NAME_SUFFIX = /^(?:Jr|Sr)\.?$|^(?:II|III|IV)$/;
 export function splitAuthorList(text: string): string[] {
   const source = normalizeSpace(text);
   // Mask bracketed text so separators inside it are invisible to the split below.
-  let depth = 0;
-  let masked = '';
-  for (const ch of source) {
-    if (ch === '(' || ch === '[') depth++;
-    masked += depth > 0 ? '_'.repeat(ch.length) : ch;
-    if ((ch === ')' || ch === ']') && depth > 0) depth--;
-  }
+  const masked = /[([]/.test(source) ? maskBrackets(source) : source;
   const names: string[] = [];
   let start = 0;
   for (const m of masked.matchAll(/\s*[,;]\s*(?:and\s+)?|\s+and\s+/g)) {
@@ -405,6 +406,18 @@ export function splitAuthorList(text: string): string[] {
     else out.push(name);
   }
   return out;
+}
+
+/** `text` with every character inside (…) or […] replaced by `_`, offsets unchanged. */
+function maskBrackets(text: string): string {
+  let depth = 0;
+  let masked = '';
+  for (const ch of text) {
+    if (ch === '(' || ch === '[') depth++;
+    masked += depth > 0 ? '_'.repeat(ch.length) : ch;
+    if ((ch === ')' || ch === ']') && depth > 0) depth--;
+  }
+  return masked;
 }
 
 /** Names from RSS `<author>`, which is "email (Name)" by the spec and often just a name. */
