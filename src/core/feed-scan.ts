@@ -140,9 +140,6 @@ function scanXml(src: string): XmlElement | undefined {
   if (i < 0 || src.charCodeAt(i) !== LT || !isNameStart(src.charCodeAt(i + 1))) return undefined;
 
   const stack: XmlElement[] = [];
-  // The next '&' at or after i, searched again only once passed: one search per reference,
-  // rather than one per text node over a document that may have none.
-  let nextAmp = src.indexOf('&', i);
 
   for (;;) {
     const lt = src.indexOf('<', i);
@@ -152,8 +149,7 @@ function scanXml(src: string): XmlElement | undefined {
       // Before the root, skipMisc has already stepped over all there may be.
       if (top === undefined) return undefined;
       let text = src.slice(i, lt);
-      if (nextAmp >= 0 && nextAmp < i) nextAmp = src.indexOf('&', i);
-      if (nextAmp >= 0 && nextAmp < lt) {
+      if (text.includes('&')) {
         const decoded = decodeXmlText(text);
         if (decoded === undefined) return undefined;
         text = decoded;
