@@ -292,29 +292,36 @@ function contentOf(v: unknown): { value: unknown } | undefined {
   return { value: v };
 }
 
-/** First child of each name, and every child of each name, in document order. */
+/**
+ * An element's children looked up by name. A linear search: items have a dozen children, and
+ * building a map per item cost more than it saved.
+ */
 class Children {
-  readonly first = new Map<string, XmlElement>();
-  readonly all = new Map<string, XmlElement[]>();
+  readonly #all: readonly XmlElement[];
   constructor(el: XmlElement) {
-    for (const child of el.children ?? []) {
-      const list = this.all.get(child.name);
-      if (list === undefined) {
-        this.first.set(child.name, child);
-        this.all.set(child.name, [child]);
-      } else {
-        list.push(child);
-      }
+    this.#all = el.children ?? [];
+  }
+  first(name: string): XmlElement | undefined {
+    for (const child of this.#all) if (child.name === name) return child;
+    return undefined;
+  }
+  all(name: string): XmlElement[] | undefined {
+    let out: XmlElement[] | undefined;
+    for (const child of this.#all) {
+      if (child.name !== name) continue;
+      if (out === undefined) out = [child];
+      else out.push(child);
     }
+    return out;
   }
   /** copyFromXML for one field: the first element's value, unwrapped, into `to`. */
   copy(dest: Raw, from: string, to = from): void {
-    const el = this.first.get(from);
+    const el = this.first(from);
     if (el !== undefined) dest[to] = unwrap(xml2jsValue(el));
   }
   /** copyFromXML with keepArray: every element's value. */
   copyArray(dest: Raw, from: string, to: string): void {
-    const els = this.all.get(from);
+    const els = this.all(from);
     if (els !== undefined) dest[to] = els.map(xml2jsValue);
   }
 }
@@ -360,7 +367,7 @@ function isoDateOf(date: unknown): string | undefined {
 function readRss(channel: XmlElement, items: readonly XmlElement[]): RawFeed | undefined {
   const c = new Children(channel);
   const feed: RawFeed = { items: [] };
-  const atomLink = c.first.get('atom:link');
+  const atomLink = c.first('atom:link');
   if (atomLink?.attrs !== undefined) feed.feedUrl = atomLink.attrs.href;
   c.copy(feed, 'dc:title', 'title');
   c.copy(feed, 'title');
@@ -380,13 +387,13 @@ function readRss(channel: XmlElement, items: readonly XmlElement[]): RawFeed | u
     ic.copy(item, 'pubDate');
     ic.copy(item, 'dc:date');
     copyCustomItemFields(ic, item);
-    const description = ic.first.get('description');
+    const description = ic.first('description');
     if (description !== undefined) {
       const content = contentOf(xml2jsValue(description));
       if (content === undefined) return undefined;
       item.content = content.value;
     }
-    const guid = ic.first.get('guid');
+    const guid = ic.first('guid');
     if (guid !== undefined) {
       const g = xml2jsValue(guid);
       const inner = g !== null && typeof g === 'object' ? (g as Raw)._ : undefined;
@@ -411,7 +418,7 @@ function linkOf(links: readonly XmlElement[], rel: string, fallback: number): { 
 
 /** rss-parser's title rule for Atom: `title[0] || ''`, `_` if set, kept when truthy. */
 function atomTitle(c: Children, dest: Raw): void {
-  const el = c.first.get('title');
+  const el = c.first('title');
   if (el === undefined) return;
   let title: unknown = xml2jsValue(el) || '';
   if (typeof title === 'object' && (title as Raw)._) title = (title as Raw)._;
@@ -425,7 +432,7 @@ function readAtom(root: XmlElement): RawFeed | undefined {
   c.copy(feed, 'subtitle');
   c.copy(feed, 'id');
   c.copy(feed, 'dc:date');
-  const links = c.all.get('link');
+  const links = c.all('link');
   if (links !== undefined) {
     const alternate = linkOf(links, 'alternate', 0);
     const self = linkOf(links, 'self', 1);
@@ -435,25 +442,25 @@ function readAtom(root: XmlElement): RawFeed | undefined {
   }
   atomTitle(c, feed);
 
-  for (const el of c.all.get('entry') ?? []) {
+  for (const el of c.all('entry') ?? []) {
     const ec = new Children(el);
     const item: Raw = {};
     copyCustomItemFields(ec, item);
     atomTitle(ec, item);
-    const entryLinks = ec.all.get('link');
+    const entryLinks = ec.all('link');
     if (entryLinks !== undefined) {
       const alternate = linkOf(entryLinks, 'alternate', 0);
       if (alternate === undefined) return undefined;
       item.link = alternate.href;
     }
     for (const field of ['content', 'summary']) {
-      const fieldEl = ec.first.get(field);
+      const fieldEl = ec.first(field);
       if (fieldEl === undefined) continue;
       const content = contentOf(xml2jsValue(fieldEl));
       if (content === undefined) return undefined;
       item[field] = content.value;
     }
-    const id = ec.first.get('id');
+    const id = ec.first('id');
     if (id !== undefined) item.id = xml2jsValue(id);
     feed.items.push(item);
   }
