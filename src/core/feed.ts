@@ -13,7 +13,8 @@
  *  - any other RSS 2.0, RSS 1.0 or Atom feed, HTML descriptions included.
  *
  * Bad input is a value (`ok: false` with a reason a person can act on), never an exception.
- * Pure: no I/O; rss-parser is used only for its `parseString`.
+ * Pure: no I/O. Well-formed RSS and Atom is read by feed-scan.ts, which gives what rss-parser
+ * would; rss-parser (its `parseString`) reads everything else and explains malformed input.
  */
 import Parser from 'rss-parser';
 import { z } from 'zod';
