@@ -13,10 +13,12 @@
  *  - any other RSS 2.0, RSS 1.0 or Atom feed, HTML descriptions included.
  *
  * Bad input is a value (`ok: false` with a reason a person can act on), never an exception.
- * Pure: no I/O; rss-parser is used only for its `parseString`.
+ * Pure: no I/O. Well-formed RSS and Atom is read by feed-scan.ts, which gives what rss-parser
+ * would; rss-parser (its `parseString`) reads everything else and explains malformed input.
  */
 import Parser from 'rss-parser';
 import { z } from 'zod';
+import { type RawFeed, readFeedFast } from './feed-scan.js';
 import { anchorHrefs, decodeEntities, htmlToText, tidyParagraphs } from './html-text.js';
 import {
   type AnnounceType,
@@ -67,6 +69,18 @@ function errorMessage(e: unknown): string {
  * arXiv error feed or a JSON document of the wrong shape give `ok: false`.
  */
 export async function parseFeed(text: string, opts: FeedParseOptions): Promise<FeedParseResult> {
+  return parseFeedWith(text, opts, true);
+}
+
+/**
+ * {@link parseFeed} with rss-parser reading every XML document, the fast reader never tried: the
+ * reference that tests and benchmarks compare the fast reader against.
+ */
+export async function parseFeedWithRssParser(text: string, opts: FeedParseOptions): Promise<FeedParseResult> {
+  return parseFeedWith(text, opts, false);
+}
+
+async function parseFeedWith(text: string, opts: FeedParseOptions, fast: boolean): Promise<FeedParseResult> {
   try {
     const kind = opts.kind ?? 'auto';
     const unmarked = text.replace(/^\uFEFF/, '');
@@ -83,7 +97,7 @@ export async function parseFeed(text: string, opts: FeedParseOptions): Promise<F
     const html = describeHtmlPage(body);
     if (html !== undefined) return fail(`not a feed: ${html}`);
     // The untrimmed text, so that line numbers in XML errors match the document.
-    return await parseXmlFeed(unmarked, kind);
+    return await parseXmlFeed(unmarked, kind, fast);
   } catch (e) {
     // Only a bug in this module gets here; the source is still reported rather than crashing a cycle.
     return fail(`could not read the feed: ${errorMessage(e)}`);
@@ -180,14 +194,24 @@ const parserOptions = (): Parser.ParserOptions<Raw, Raw> => ({
   },
 });
 
-async function parseXmlFeed(body: string, kind: FeedKind): Promise<FeedParseResult> {
+/** rss-parser's reading of a document; its errors explained. */
+async function readWithRssParser(body: string): Promise<{ ok: true; feed: RawFeed } | Failure> {
   // One parser per call: xml2js keeps per-document state on its parser object.
   const parser = new Parser<Raw, Raw>(parserOptions());
-  let feed: Raw & { items: Raw[] };
   try {
-    feed = (await parser.parseString(body)) as Raw & { items: Raw[] };
+    return { ok: true, feed: (await parser.parseString(body)) as RawFeed };
   } catch (e) {
     return fail(describeXmlError(e, body));
+  }
+}
+
+async function parseXmlFeed(body: string, kind: FeedKind, fast: boolean): Promise<FeedParseResult> {
+  // The fast reader answers for the documents it fully understands, rss-parser for the rest.
+  let feed = fast ? readFeedFast(body) : undefined;
+  if (feed === undefined) {
+    const read = await readWithRssParser(body);
+    if (!read.ok) return read;
+    feed = read.feed;
   }
 
   const title = feedTitle(feed);
@@ -322,10 +346,17 @@ function categoriesOf(item: Raw): string[] {
   return unique(out);
 }
 
+// The items of a listing share one date: the last one read is parsed once, not per item.
+let lastDate: { value: string; iso: string | undefined } | undefined;
+
 function toIsoDate(value: string | undefined): string | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const t = Date.parse(value.trim());
-  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
+  if (value === undefined) return undefined;
+  if (lastDate?.value === value) return lastDate.iso;
+  const trimmed = value.trim();
+  const t = trimmed === '' ? Number.NaN : Date.parse(trimmed);
+  const iso = Number.isNaN(t) ? undefined : new Date(t).toISOString();
+  lastDate = { value, iso };
+  return iso;
 }
 
 function publishedOf(item: Raw): string | undefined {
@@ -359,13 +390,7 @@ const NAME_SUFFIX = /^(?:Jr|Sr)\.?$|^(?:II|III|IV)$/;
 export function splitAuthorList(text: string): string[] {
   const source = normalizeSpace(text);
   // Mask bracketed text so separators inside it are invisible to the split below.
-  let depth = 0;
-  let masked = '';
-  for (const ch of source) {
-    if (ch === '(' || ch === '[') depth++;
-    masked += depth > 0 ? '_'.repeat(ch.length) : ch;
-    if ((ch === ')' || ch === ']') && depth > 0) depth--;
-  }
+  const masked = /[([]/.test(source) ? maskBrackets(source) : source;
   const names: string[] = [];
   let start = 0;
   for (const m of masked.matchAll(/\s*[,;]\s*(?:and\s+)?|\s+and\s+/g)) {
@@ -382,6 +407,18 @@ export function splitAuthorList(text: string): string[] {
     else out.push(name);
   }
   return out;
+}
+
+/** `text` with every character inside (…) or […] replaced by `_`, offsets unchanged. */
+function maskBrackets(text: string): string {
+  let depth = 0;
+  let masked = '';
+  for (const ch of text) {
+    if (ch === '(' || ch === '[') depth++;
+    masked += depth > 0 ? '_'.repeat(ch.length) : ch;
+    if ((ch === ')' || ch === ']') && depth > 0) depth--;
+  }
+  return masked;
 }
 
 /** Names from RSS `<author>`, which is "email (Name)" by the spec and often just a name. */

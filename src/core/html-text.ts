@@ -6,7 +6,7 @@
  * entities. This is not an HTML parser: it removes tags, keeps paragraph breaks and decodes
  * entities, which is all a title or an abstract needs.
  */
-import { normalizeSpace } from './paper.js';
+import { isSingleSpaced, isSpace } from './paper.js';
 
 // Named entities a feed is likely to use: HTML 4's set (Latin-1, Greek, punctuation, maths),
 // which covers what publishers and blog engines emit. Anything else is left as written.
@@ -160,11 +160,39 @@ export function decodeEntities(text: string): string {
  * columns, and HTML ignores them too.
  */
 export function tidyParagraphs(text: string): string {
-  return text
-    .split(/\n[^\S\n]*\n\s*/)
-    .map(normalizeSpace)
-    .filter((p) => p !== '')
-    .join('\n\n');
+  if (isSingleSpaced(text)) return text;
+  // One pass over the text: each run of whitespace becomes a paragraph break when it holds two
+  // line breaks (the blank line of `\n[^\S\n]*\n`) and one space otherwise; runs at either end go.
+  let out = '';
+  let from = 0;
+  let i = 0;
+  const n = text.length;
+  while (i < n && isSpace(text.charCodeAt(i))) i++;
+  from = i;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (!isSpace(c)) {
+      i++;
+      continue;
+    }
+    let end = i;
+    let breaks = 0;
+    while (end < n) {
+      const d = text.charCodeAt(end);
+      if (!isSpace(d)) break;
+      if (d === 10) breaks++;
+      end++;
+    }
+    if (end === n) return out + text.slice(from, i);
+    const gap = breaks >= 2 ? '\n\n' : ' ';
+    // A single space already in place stays inside the slice being copied.
+    if (gap !== ' ' || c !== 32 || end > i + 1) {
+      out += text.slice(from, i) + gap;
+      from = end;
+    }
+    i = end;
+  }
+  return out + text.slice(from);
 }
 
 // A tag is `<name …>` or `</name>`; requiring a letter right after `<` keeps LaTeX such as

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { anchorHrefs, decodeEntities, htmlToText, tidyParagraphs } from '../../src/core/html-text.js';
 
@@ -34,7 +35,56 @@ describe('htmlToText', () => {
   });
 });
 
+/** tidyParagraphs as it was written first: split at blank lines, normalise, drop empty ones. */
+const tidyBySplitting = (text: string): string =>
+  text
+    .split(/\n[^\S\n]*\n\s*/)
+    .map((p) => p.replace(/\s+/g, ' ').trim())
+    .filter((p) => p !== '')
+    .join('\n\n');
+
 describe('tidyParagraphs', () => {
+  it('gives what splitting at blank lines and normalising each paragraph gives', () => {
+    const pieces = fc.constantFrom(
+      ' ',
+      '  ',
+      '\n',
+      '\n\n',
+      ' \n \n ',
+      '\r\n',
+      '\r\n\r\n',
+      '\t',
+      '\v',
+      '\u00a0',
+      '\u2003',
+      '\u2028',
+      '\u3000',
+      '\ufeff',
+      'word',
+      'Bé',
+      '$k<n$',
+    );
+    fc.assert(
+      fc.property(fc.array(fc.oneof(pieces, fc.string()), { maxLength: 30 }), (parts) => {
+        const text = parts.join('');
+        expect(tidyParagraphs(text)).toBe(tidyBySplitting(text));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it.each([
+    ['', ''],
+    [' \n\n ', ''],
+    ['one two', 'one two'],
+    ['one\ntwo', 'one two'],
+    ['one\n\ntwo', 'one\n\ntwo'],
+    ['one \u00a0\n \n\n\ttwo  three\n', 'one\n\ntwo three'],
+  ])('tidies %j into %j', (text, tidy) => {
+    expect(tidyParagraphs(text)).toBe(tidy);
+    expect(tidyBySplitting(text)).toBe(tidy);
+  });
+
   it('joins hard-wrapped lines and keeps blank-line paragraph breaks', () => {
     expect(tidyParagraphs('  First line\nwrapped.\n\n \n  Second   para.\r\n\r\nThird.\n')).toBe(
       'First line wrapped.\n\nSecond para.\n\nThird.',
