@@ -99,4 +99,16 @@ describe('the search index on its own thread', () => {
     expect(stdout).toBe('done\n');
     expect(Date.now() - started).toBeLessThan(20_000);
   });
+
+  it('starts a thread that ran out of heap again with twice as much, and answers what it was asked', async () => {
+    // 4 MB cannot even hold the thread's own modules: it is started again until it fits.
+    const small = await PaperLibrary.load(store, { searchThread: 'worker', searchHeapMb: 4 });
+    try {
+      const got = await small.search(q('multi-task'), { limit: 1000 });
+      expect(got).toEqual(await local.search(q('multi-task'), { limit: 1000 }));
+      expect(small.searchRestarts).toBeGreaterThan(0);
+    } finally {
+      await small.close();
+    }
+  });
 });
