@@ -215,6 +215,10 @@ export async function benchMatch(opts: {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [papers = '100000', subs = '10000'] = process.argv.slice(2);
-  console.log(JSON.stringify(await benchMatch({ papers: Number(papers), subscriptions: Number(subs) })));
+  const [papers = '100000', subs = '10000', naive = '300'] = process.argv.slice(2);
+  console.log(
+    JSON.stringify(
+      await benchMatch({ papers: Number(papers), subscriptions: Number(subs), naiveSample: Number(naive) }),
+    ),
+  );
 }
