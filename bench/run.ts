@@ -87,22 +87,18 @@ async function startBackends(dir: string, cleanup: Array<() => Promise<void>>): 
   return backends;
 }
 
-async function ingestWorker(url: string, papers: number, mode: 'batched' | 'naive'): Promise<IngestRun> {
+/** Runs a bench script in a process of its own (so its peak memory is its own); its last JSON line. */
+async function inChild<T>(script: string, args: ReadonlyArray<string | number>): Promise<T> {
   const { stdout } = await run(
     process.execPath,
-    [
-      '--expose-gc',
-      '--import',
-      'tsx',
-      join(import.meta.dirname, 'ingest-worker.ts'),
-      url,
-      String(papers),
-      mode,
-    ],
+    ['--expose-gc', '--import', 'tsx', join(import.meta.dirname, script), ...args.map(String)],
     { maxBuffer: 1 << 20 },
   );
-  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as IngestRun;
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as T;
 }
+
+const ingestWorker = (url: string, papers: number, mode: 'batched' | 'naive') =>
+  inChild<IngestRun>('ingest-worker.ts', [url, papers, mode]);
 
 async function benchStoreSection(backends: readonly Backend[]): Promise<void> {
   console.log(
@@ -164,22 +160,8 @@ async function benchMatchSection(): Promise<void> {
   const naiveSample = Number(values['match-naive']);
   // Each rep in its own process, as the other sections: in this one, the earlier sections' heap
   // (and the reps before) slowed the matcher by ~25% and made peak RSS cumulative.
-  for (let r = 0; r < REPS; r++) {
-    const { stdout } = await run(
-      process.execPath,
-      [
-        '--expose-gc',
-        '--import',
-        'tsx',
-        join(import.meta.dirname, 'match.ts'),
-        String(PAPERS),
-        String(subs),
-        String(naiveSample),
-      ],
-      { maxBuffer: 1 << 20 },
-    );
-    runs.push(JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as MatchBench);
-  }
+  for (let r = 0; r < REPS; r++)
+    runs.push(await inChild<MatchBench>('match.ts', [PAPERS, subs, naiveSample]));
   const pick = (k: keyof MatchBench) => median(runs.map((x) => x[k] as number));
   const compiled = pick('compiledPerSec');
   const naive = pick('naivePerSec');
@@ -215,22 +197,8 @@ interface CycleRun {
   maxRssMb: number;
 }
 
-async function cycleWorker(url: string, papers: number, subs: number, mode: 'batched' | 'naive') {
-  const { stdout } = await run(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(import.meta.dirname, 'cycle-worker.ts'),
-      url,
-      String(papers),
-      String(subs),
-      mode,
-    ],
-    { maxBuffer: 1 << 20 },
-  );
-  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as CycleRun;
-}
+const cycleWorker = (url: string, papers: number, subs: number, mode: 'batched' | 'naive') =>
+  inChild<CycleRun>('cycle-worker.ts', [url, papers, subs, mode]);
 
 async function benchCycleSection(backends: readonly Backend[]): Promise<void> {
   const papers = Number(values['cycle-papers']);

@@ -187,7 +187,11 @@ class WorkerIndex implements IndexHost {
       this.worker = undefined;
       // Out of heap: the index outgrew the cap. A thread with twice as much starts now, filled
       // from the store, and is asked again what this one was asked.
-      if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY' && !this.closed && this.heapMb < 16_384) {
+      if (
+        (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY' &&
+        !this.closed &&
+        this.heapMb < 16_384
+      ) {
         this.heapMb *= 2;
         this.restarts++;
         const next = this.start(false);
