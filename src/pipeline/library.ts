@@ -271,6 +271,8 @@ class WorkerIndex implements IndexHost {
     this.closed = true;
     const worker = this.worker;
     this.worker = undefined;
+    for (const w of this.waiting.values()) w.reject(new Error('the paper library is closed'));
+    this.waiting.clear();
     await worker?.terminate();
   }
 }

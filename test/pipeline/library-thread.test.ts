@@ -111,4 +111,26 @@ describe('the search index on its own thread', () => {
       await small.close();
     }
   });
+
+  it('fails a search still waiting when the library is closed, instead of leaving it hanging', async () => {
+    const lib = await PaperLibrary.load(store, { searchThread: 'worker' });
+    // Keep the thread busy indexing, so the search is sent and still waiting when the library closes.
+    lib.add(
+      Array.from({ length: 20_000 }, (_, i) => ({
+        id: `busy:${i}`,
+        title: `busy paper ${i}`,
+        abstract: 'words to index '.repeat(40),
+        authors: [],
+        categories: [],
+        links: { code: [] },
+        sources: ['test'],
+        firstSeen: '2026-12-01T00:00:00.000Z',
+      })),
+    );
+    const pending = expect(lib.search(q('multi-task'), { limit: 10 })).rejects.toThrow(/closed/);
+    await new Promise((r) => setImmediate(r));
+    await lib.close();
+    await pending;
+    await expect(lib.search(q('multi-task'), { limit: 1 })).rejects.toThrow(/closed/);
+  });
 });
