@@ -238,7 +238,7 @@ export function createSearchIndex(): SearchIndex {
     ids.push(id);
     // Only what verification needs (the full record stays in the store), and its text off the JS
     // heap, as interned words (ADR 6): 100k papers' titles and abstracts are ~180 MB as strings,
-    // which V8 keeps (and scans, and leaves slack for) in its heap, ~30 MB as codes. The codes
+    // which V8 keeps (and scans, and leaves slack for) in its heap; as codes, a few tens of MB. They
     // are also copies: a title kept as parsed would be a slice keeping its whole feed alive.
     touched.length = 0;
     writer.reset();
