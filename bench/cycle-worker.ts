@@ -46,10 +46,7 @@ await Promise.all(
     });
   }),
 );
-const library = await PaperLibrary.load(store, {
-  searchThread: mode === 'batched' ? 'worker' : 'main',
-  searchHeapMb: Number(process.env.SEARCH_HEAP_MB ?? 128),
-});
+const library = await PaperLibrary.load(store, { searchThread: mode === 'batched' ? 'worker' : 'main' });
 await library.sync();
 const naiveSubs = (await store.subscriptions.list()).map((sub) => ({
   sub,

@@ -9,15 +9,12 @@ import { hash64, type Paper, type PaperId } from '../core/paper.js';
 import {
   analyzePaper,
   compileMatcher,
-  createSearchIndex,
   type Explanation,
   explainMatch,
-  type MatchablePaper,
   type Matcher,
   type MatchHit,
   parseQuery,
   type Query,
-  type SearchHit,
 } from '../core/query/index.js';
 import { plainQuery } from '../core/query/parse.js';
 import {
@@ -31,6 +28,9 @@ import {
   targetKey,
 } from '../core/subscription.js';
 import type { Store } from '../store/types.js';
+import { type IndexedPaper, PagedIndex, type SearchResult } from './paged-index.js';
+
+export type { IndexedPaper, SearchResult };
 
 /** A query that did not parse: the person's text, what is wrong and where. */
 export class QueryError extends Error {
@@ -51,16 +51,6 @@ export function compileQuery(text: string): Query {
   return parsed.query;
 }
 
-export interface SearchResult {
-  total: number;
-  hits: Array<{ paperId: PaperId; score: number; terms: string[] }>;
-}
-
-/** What the index keeps of a paper. */
-export interface IndexedPaper extends MatchablePaper {
-  firstSeen: string;
-}
-
 /** To the search thread. */
 export type IndexMessage =
   | { t: 'add'; papers: IndexedPaper[] }
@@ -68,7 +58,7 @@ export type IndexMessage =
   | { t: 'search'; id: number; query: Query; limit: number; offset: number; since: string | undefined };
 
 /** From the search thread. */
-export type IndexReply = { id: number; total: number; hits: SearchHit[] } | { id: number; error: string };
+export type IndexReply = ({ id: number } & SearchResult) | { id: number; error: string };
 
 interface SearchOptions {
   limit: number;
@@ -97,32 +87,20 @@ function indexedPaper(p: Paper): IndexedPaper {
   };
 }
 
-function page(
-  all: SearchHit[],
-  opts: SearchOptions,
-  firstSeen: (id: string) => string | undefined,
-): SearchResult {
-  const since = opts.since?.toISOString();
-  const hits = since === undefined ? all : all.filter((h) => (firstSeen(h.paperId) ?? '') >= since);
-  const offset = opts.offset ?? 0;
-  return { total: hits.length, hits: hits.slice(offset, offset + opts.limit) };
-}
-
 /** The index on the calling thread: searches answer at once, indexing takes the caller's time. */
 class LocalIndex implements IndexHost {
-  private readonly index = createSearchIndex();
-  private readonly firstSeen = new Map<PaperId, string>();
+  private readonly index = new PagedIndex();
 
   add(papers: readonly IndexedPaper[]): void {
-    for (const p of papers) {
-      this.index.add(p);
-      this.firstSeen.set(p.id, p.firstSeen);
-    }
+    this.index.add(papers);
   }
 
   async search(query: Query, opts: SearchOptions): Promise<SearchResult> {
-    const all = this.index.search(query, { limit: Number.MAX_SAFE_INTEGER });
-    return page(all, opts, (id) => this.firstSeen.get(id));
+    return this.index.search(query, {
+      limit: opts.limit,
+      offset: opts.offset ?? 0,
+      since: opts.since?.toISOString(),
+    });
   }
 
   async sync(): Promise<void> {}
@@ -140,7 +118,7 @@ class WorkerIndex implements IndexHost {
   private worker: Worker | undefined;
   private readonly waiting = new Map<
     number,
-    { message: IndexMessage; resolve: (r: IndexReply) => void; reject: (e: Error) => void }
+    { message: IndexMessage; resolve: (r: SearchResult) => void; reject: (e: Error) => void }
   >();
   private calls = 0;
   private closed = false;
@@ -180,7 +158,7 @@ class WorkerIndex implements IndexHost {
       this.waiting.delete(r.id);
       if (this.waiting.size === 0) worker.unref();
       if ('error' in r) w.reject(new Error(`search failed: ${r.error}`));
-      else w.resolve(r);
+      else w.resolve({ total: r.total, hits: r.hits });
     });
     const fail = (err: Error) => {
       if (this.worker !== worker) return;
@@ -239,11 +217,12 @@ class WorkerIndex implements IndexHost {
     this.current().postMessage({ t: 'add', papers: [...papers] } satisfies IndexMessage);
   }
 
-  private async call(message: IndexMessage & { id: number }): Promise<IndexReply> {
-    let worker = this.current();
+  /** Sends `message` once the thread is filled; an error reply rejects. */
+  private async call(message: IndexMessage & { id: number }): Promise<SearchResult> {
+    this.current(); // starts (and fills) a thread if there is none
     await this.filling;
-    worker = this.current();
-    return new Promise<IndexReply>((resolve, reject) => {
+    const worker = this.current();
+    return new Promise<SearchResult>((resolve, reject) => {
       this.waiting.set(message.id, { message, resolve, reject });
       worker.ref();
       worker.postMessage(message);
@@ -251,7 +230,7 @@ class WorkerIndex implements IndexHost {
   }
 
   async search(query: Query, opts: SearchOptions): Promise<SearchResult> {
-    const r = await this.call({
+    return this.call({
       t: 'search',
       id: ++this.calls,
       query: plainQuery(query),
@@ -259,8 +238,6 @@ class WorkerIndex implements IndexHost {
       offset: opts.offset ?? 0,
       since: opts.since?.toISOString(),
     });
-    // An error reply rejects in `call`.
-    return 'error' in r ? { total: 0, hits: [] } : { total: r.total, hits: r.hits };
   }
 
   async sync(): Promise<void> {

@@ -4,37 +4,27 @@
  * Messages are handled in order, so a search sent after an `add` sees those papers.
  */
 import { parentPort } from 'node:worker_threads';
-import { createSearchIndex, type Query } from '../core/query/index.js';
+import type { Query } from '../core/query/index.js';
 import { reviveQuery } from '../core/query/parse.js';
-import type { IndexedPaper, IndexMessage, IndexReply } from './library.js';
+import type { IndexMessage, IndexReply } from './library.js';
+import { PagedIndex } from './paged-index.js';
 
 const port = parentPort;
 if (!port) throw new Error('search-worker.ts runs as a worker thread');
 
-const index = createSearchIndex();
-const firstSeen = new Map<string, string>();
-
-const add = (papers: readonly IndexedPaper[]) => {
-  for (const p of papers) {
-    index.add(p);
-    firstSeen.set(p.id, p.firstSeen);
-  }
-};
+const index = new PagedIndex();
 
 port.on('message', (m: IndexMessage) => {
   if (m.t === 'add') {
-    add(m.papers);
+    index.add(m.papers);
     return;
   }
   let reply: IndexReply;
   try {
-    if (m.t === 'sync') reply = { id: m.id, total: index.size, hits: [] };
-    else {
-      const all = index.search(reviveQuery(m.query as Query), { limit: Number.MAX_SAFE_INTEGER });
-      const since = m.since;
-      const hits = since === undefined ? all : all.filter((h) => (firstSeen.get(h.paperId) ?? '') >= since);
-      reply = { id: m.id, total: hits.length, hits: hits.slice(m.offset, m.offset + m.limit) };
-    }
+    reply =
+      m.t === 'sync'
+        ? { id: m.id, total: index.size, hits: [] }
+        : { id: m.id, ...index.search(reviveQuery(m.query as Query), m) };
   } catch (err) {
     reply = { id: m.id, error: err instanceof Error ? err.message : String(err) };
   }

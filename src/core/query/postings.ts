@@ -1,3 +1,5 @@
+import { writeVarint } from './text-codec.js';
+
 /**
  * Postings lists as bytes: per list, the gaps between ascending document numbers as varints,
  * each optionally followed by a varint payload (the search index keeps title and abstract term
@@ -106,14 +108,4 @@ function grown(a: Int32Array<ArrayBuffer>, size: number): Int32Array<ArrayBuffer
   const next = new Int32Array(size);
   next.set(a);
   return next;
-}
-
-/** Writes `v` (0 ≤ v < 2^35) as a little-endian base-128 varint; returns the next offset. */
-function writeVarint(buf: Uint8Array, at: number, v: number): number {
-  while (v >= 0x80) {
-    buf[at++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  buf[at++] = v;
-  return at;
 }

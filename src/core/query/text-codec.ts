@@ -30,12 +30,21 @@ export class ByteWriter {
       next.set(this.bytes.subarray(0, this.length));
       this.bytes = next;
     }
-    while (v >= 0x80) {
-      this.bytes[this.length++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    this.bytes[this.length++] = v;
+    this.length = writeVarint(this.bytes, this.length, v);
   }
+}
+
+/**
+ * Writes `v` (0 ≤ v < 2^32) at `at` as a little-endian base-128 varint (at most 5 bytes); returns
+ * the next offset.
+ */
+export function writeVarint(buf: Uint8Array, at: number, v: number): number {
+  while (v >= 0x80) {
+    buf[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[at++] = v;
+  return at;
 }
 
 /** Reads what {@link ByteWriter.varint} wrote (values below 2^28: ids, lengths, code units). */
