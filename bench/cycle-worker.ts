@@ -10,6 +10,7 @@
  * thread) for cycle and catch-up.
  */
 import { join } from 'node:path';
+import { limitHeapGrowth } from '../src/heap.js';
 import { parseDigest } from '../src/core/digest.js';
 import { parseFeed } from '../src/core/feed.js';
 import type { Paper, PaperSighting } from '../src/core/paper.js';
@@ -23,6 +24,8 @@ import { type SyntheticPaper, toArxivRss, toDigestText } from './corpus.js';
 import { generateQueries, seedWordCounts, topicWords, zipfPapers } from './match.js';
 import { matchNaive, mergeNaive } from './naive.js';
 
+// The heap as the service runs it (src/heap.ts).
+limitHeapGrowth();
 const [url, n, m, mode = 'batched'] = process.argv.slice(2);
 if (!url || !n || !m || (mode !== 'batched' && mode !== 'naive'))
   throw new Error('usage: cycle-worker.ts <storeUrl> <papers> <subscriptions> [batched|naive]');

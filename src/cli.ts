@@ -16,6 +16,7 @@ import {
   userAgent,
 } from './config.js';
 import type { Paper } from './core/paper.js';
+import { limitHeapGrowth } from './heap.js';
 import { analyzePaper, explainMatch, formatExplanation, type Query } from './core/query/index.js';
 import { normalizeQueryText, parseTarget, subscriptionId, targetKey } from './core/subscription.js';
 import { subscribe } from './pipeline/cycle.js';
@@ -454,6 +455,13 @@ async function onceCommand(values: Values, config: Config, env: NodeJS.ProcessEn
 
 /** Entry point for bin/paperboy.js. */
 export async function main(): Promise<void> {
+  try {
+    limitHeapGrowth();
+  } catch (err) {
+    process.stderr.write(`paperboy: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
   process.exitCode = await runCli(process.argv.slice(2), process.env, {
     out: (s) => process.stdout.write(`${s}\n`),
     err: (s) => process.stderr.write(`${s}\n`),
