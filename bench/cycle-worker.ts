@@ -10,12 +10,12 @@
  * thread) for cycle and catch-up.
  */
 import { join } from 'node:path';
-import { limitHeapGrowth } from '../src/heap.js';
 import { parseDigest } from '../src/core/digest.js';
 import { parseFeed } from '../src/core/feed.js';
 import type { Paper, PaperSighting } from '../src/core/paper.js';
 import { parseQuery, type Query } from '../src/core/query/index.js';
 import { subscriptionId, type Target } from '../src/core/subscription.js';
+import { limitHeapGrowth } from '../src/heap.js';
 import { matchNewPapers, stagePapers } from '../src/pipeline/cycle.js';
 import { mergeSightings } from '../src/pipeline/ingest.js';
 import { PaperLibrary } from '../src/pipeline/library.js';

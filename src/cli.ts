@@ -16,9 +16,9 @@ import {
   userAgent,
 } from './config.js';
 import type { Paper } from './core/paper.js';
-import { limitHeapGrowth } from './heap.js';
 import { analyzePaper, explainMatch, formatExplanation, type Query } from './core/query/index.js';
 import { normalizeQueryText, parseTarget, subscriptionId, targetKey } from './core/subscription.js';
+import { limitHeapGrowth } from './heap.js';
 import { subscribe } from './pipeline/cycle.js';
 import { type IngestReport, ingest, type SourceSpec } from './pipeline/ingest.js';
 import { compileQuery, PaperLibrary, QueryError } from './pipeline/library.js';

@@ -32,7 +32,10 @@ describe('limitHeapGrowth', () => {
     expect(limit({})).toBe(DEFAULT_HEAP_GROWTH_PERCENT);
     expect(limit({ PAPERBOY_HEAP_GROWTH_PERCENT: ' 80 ' })).toBe(80);
     expect(limit({ PAPERBOY_HEAP_GROWTH_PERCENT: '0' })).toBeUndefined();
-    expect(set).toEqual([`--heap-growing-percent=${DEFAULT_HEAP_GROWTH_PERCENT}`, '--heap-growing-percent=80']);
+    expect(set).toEqual([
+      `--heap-growing-percent=${DEFAULT_HEAP_GROWTH_PERCENT}`,
+      '--heap-growing-percent=80',
+    ]);
   });
 
   it('says what is wrong with a value that is not a percent', () => {
