@@ -100,7 +100,7 @@ export class TextCodec {
         i++;
         continue;
       }
-      let h = 0x811c9dc5;
+      let h = 0x811c9dc5 | 0;
       let j = i;
       for (let c = s.charCodeAt(j); j < n && isWordChar(c); c = s.charCodeAt(++j))
         h = Math.imul(h ^ c, 0x01000193);
