@@ -16,7 +16,7 @@
  * Pure: no I/O. Well-formed RSS and Atom is read by feed-scan.ts, which gives what rss-parser
  * would; rss-parser (its `parseString`) reads everything else and explains malformed input.
  */
-import Parser from 'rss-parser';
+import type Parser from 'rss-parser';
 import { z } from 'zod';
 import { type RawFeed, readFeedFast } from './feed-scan.js';
 import { anchorHrefs, decodeEntities, htmlToText, tidyParagraphs } from './html-text.js';
@@ -196,8 +196,10 @@ const parserOptions = (): Parser.ParserOptions<Raw, Raw> => ({
 
 /** rss-parser's reading of a document; its errors explained. */
 async function readWithRssParser(body: string): Promise<{ ok: true; feed: RawFeed } | Failure> {
-  // One parser per call: xml2js keeps per-document state on its parser object.
-  const parser = new Parser<Raw, Raw>(parserOptions());
+  // Loaded on first use: the fast reader reads nearly every feed, and rss-parser with xml2js
+  // costs ~7 MB of RSS. One parser per call: xml2js keeps per-document state on its parser.
+  const { default: RssParser } = await import('rss-parser');
+  const parser = new RssParser<Raw, Raw>(parserOptions());
   try {
     return { ok: true, feed: (await parser.parseString(body)) as RawFeed };
   } catch (e) {

@@ -1,0 +1,87 @@
+/**
+ * The Redis backend (the official @keyv/redis adapter over one shared client), loaded by
+ * `openKeyvBackend` only for a `redis://` store.
+ */
+import KeyvRedis, { createClient } from '@keyv/redis';
+import { type BackendOptions, type KeyvBackend, keyvOver } from './keyv-backends.js';
+import { createRedisCoordinator, type RedisLike } from './roles.js';
+
+type RedisClient = ReturnType<typeof createClient>;
+
+/**
+ * The official adapter plus a count, and an iterator that pages by 1000: the stock one SCANs
+ * with Redis' default COUNT of 10, two round trips per ~10 papers (measured over 100k papers:
+ * 12k/s against 60k/s for `getMany`), and yields `null` for a key deleted between SCAN and MGET,
+ * which Keyv then fails to deserialize.
+ */
+class PagedKeyvRedis extends KeyvRedis<string> {
+  constructor(
+    private readonly redis: RedisClient,
+    namespace: string,
+  ) {
+    super(redis, { namespace, throwOnErrors: true });
+  }
+
+  private async *keyPages(namespace: string | undefined): AsyncGenerator<string[]> {
+    const match = namespace ? `${namespace}${this.keyPrefixSeparator}*` : '*';
+    let cursor = '0';
+    do {
+      const page = await this.redis.scan(cursor, { MATCH: match, COUNT: 1000, TYPE: 'string' });
+      cursor = String(page.cursor);
+      // Without a namespace, only keys outside every namespace (as the stock iterator does).
+      yield namespace ? page.keys : page.keys.filter((key) => !key.includes(this.keyPrefixSeparator));
+    } while (cursor !== '0');
+  }
+
+  override async *iterator<U = string>(namespace?: string): AsyncGenerator<[string, U | undefined], void> {
+    const skip = namespace ? namespace.length + this.keyPrefixSeparator.length : 0;
+    for await (const keys of this.keyPages(namespace)) {
+      if (keys.length === 0) continue;
+      const values = await this.redis.mGet(keys);
+      for (const [i, key] of keys.entries()) {
+        const value = values[i];
+        if (value !== null && value !== undefined) yield [key.slice(skip), value as U];
+      }
+    }
+  }
+
+  async count(namespace = this.namespace): Promise<number> {
+    let n = 0;
+    for await (const keys of this.keyPages(namespace)) n += keys.length;
+    return n;
+  }
+}
+
+export async function openRedis(url: string, options: BackendOptions): Promise<KeyvBackend> {
+  let connected = false;
+  const client: RedisClient = createClient({
+    url,
+    socket: {
+      connectTimeout: options.connectTimeoutMs ?? 5000,
+      // Fail the first connect fast; once up, keep reconnecting (commands wait in the offline queue).
+      reconnectStrategy: (retries: number, cause: Error) =>
+        connected ? Math.min(100 * 2 ** retries, 2000) : retries >= 2 ? cause : 200,
+    },
+  });
+  client.on('error', (err: unknown) => options.onError?.(err));
+  // Each Keyv namespace's adapter listens for errors on the one shared client.
+  client.setMaxListeners(32);
+  try {
+    await client.connect();
+  } catch (err) {
+    if (client.isOpen) client.destroy();
+    throw err;
+  }
+  connected = true;
+  return {
+    // @keyv/redis prefixes keys itself (`papers::<key>`), so Keyv must not.
+    keyv: (namespace) => keyvOver(new PagedKeyvRedis(client, namespace), namespace, false),
+    coordinator: createRedisCoordinator(client as unknown as RedisLike),
+    ping: async () => {
+      await client.ping();
+    },
+    close: async () => {
+      if (client.isOpen) await client.close();
+    },
+  };
+}
