@@ -92,7 +92,8 @@ async function inChild<T>(script: string, args: ReadonlyArray<string | number>):
   const { stdout } = await run(
     process.execPath,
     ['--expose-gc', '--import', 'tsx', join(import.meta.dirname, script), ...args.map(String)],
-    { maxBuffer: 1 << 20 },
+    // As the Docker image and `npm start` run paperboy: two malloc arenas (see the Dockerfile).
+    { maxBuffer: 1 << 20, env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' } },
   );
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as T;
 }
