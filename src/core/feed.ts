@@ -24,6 +24,7 @@ import {
   type AnnounceType,
   type ArxivRef,
   arxivLinks,
+  detachText,
   findCodeLinks,
   normalizeSpace,
   type PaperLinks,
@@ -348,7 +349,8 @@ function categoriesOf(item: Raw): string[] {
   return unique(out);
 }
 
-// The items of a listing share one date: the last one read is parsed once, not per item.
+// The items of a listing share one date: the last one read is parsed once, not per item (kept
+// as a copy: a slice of the document would keep the whole document alive until the next feed).
 let lastDate: { value: string; iso: string | undefined } | undefined;
 
 function toIsoDate(value: string | undefined): string | undefined {
@@ -357,7 +359,7 @@ function toIsoDate(value: string | undefined): string | undefined {
   const trimmed = value.trim();
   const t = trimmed === '' ? Number.NaN : Date.parse(trimmed);
   const iso = Number.isNaN(t) ? undefined : new Date(t).toISOString();
-  lastDate = { value, iso };
+  lastDate = { value: detachText(value), iso };
   return iso;
 }
 

@@ -413,7 +413,8 @@ interface PlanTarget {
   key: string;
   /** The plan `group` and `words` belong to. */
   plan: number;
-  group: PlannedGroup;
+  /** Undefined between plans (see {@link planByTarget}'s end). */
+  group: PlannedGroup | undefined;
   words: Map<string, number>;
   /** Per word of `group`, the last row that named it (words are listed once per row). */
   wordRow: number[];
@@ -423,6 +424,8 @@ interface PlanTarget {
   subs: PlanSub[];
   hits: MatchHit[];
 }
+
+const NO_WORDS: Map<string, number> = new Map();
 
 const planSubsOf = new WeakMap<ReadonlyMap<string, Subscription>, Map<string, PlanSub>>();
 let planSerial = 0;
@@ -475,6 +478,7 @@ export function planByTarget(
   const serial = ++planSerial;
   // Scratch arrays keep their length (setting it to 0 per paper let V8 reallocate them).
   const touched: PlanTarget[] = [];
+  const planned: PlanTarget[] = [];
   for (const { paper, kind } of papers) {
     const hits = matcher.match(analyzePaper(paper));
     if (hits.length === 0) continue;
@@ -502,14 +506,16 @@ export function planByTarget(
     }
     for (let k = 0; k < nTouched; k++) {
       const t = touched[k] as PlanTarget;
-      if (t.plan !== serial) {
+      let g = t.group;
+      if (t.plan !== serial || g === undefined) {
         t.plan = serial;
-        t.group = plannedGroup(t.target, t.key);
+        g = plannedGroup(t.target, t.key);
+        t.group = g;
         t.words = new Map();
         t.wordRow = [];
-        plan.groups.push(t.group);
+        plan.groups.push(g);
+        planned.push(t);
       }
-      const g = t.group;
       const row = g.paperIds.length;
       g.paperIds.push(paper.id);
       g.scores.push((t.hits[0] as MatchHit).score);
@@ -548,6 +554,16 @@ export function planByTarget(
       if (update) g.extra.push([row, 'update', '', `|u:${paper.updatedAt ?? createdAt}`]);
       plan.count++;
     }
+  }
+  // The scratch lets go of this plan: kept, each target's group, words and last hits (and the
+  // matcher's last paper) would hold the batch's text, and the feed document it was cut from,
+  // until the next plan.
+  matcher.release();
+  for (const t of planned) {
+    t.group = undefined;
+    t.words = NO_WORDS;
+    t.hits.length = 0;
+    t.subs.length = 0;
   }
   return plan;
 }

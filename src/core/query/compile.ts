@@ -12,6 +12,7 @@
  * phrases follow the interpreter's position rules, scores add the same terms in the same order.
  */
 import type { RE2JS } from 're2js';
+import { detachText } from '../paper.js';
 import { foldText, tokenize } from './analyze.js';
 import {
   type AnalyzedPaper,
@@ -1030,6 +1031,18 @@ export class QueryProgram {
   // ---- scanning -------------------------------------------------------------------------------
 
   /** Scans a paper: afterwards {@link test} and {@link score} answer for it. */
+  /**
+   * Lets go of the last paper scanned: its text, words and codes. Kept until the next scan, they
+   * would keep alive what the paper's strings were cut from — a feed document of ~7 MB — into
+   * the next batch (measured in a heap snapshot of a cycle).
+   */
+  release(): void {
+    for (const fs of this.fields) fs.reset();
+    this.paper = undefined;
+    this.categories.length = 0;
+    this.sources.length = 0;
+  }
+
   scan(p: MatchablePaper): void {
     this.begin(p);
     this.scanField(TITLE, p.title);
@@ -1065,8 +1078,9 @@ export class QueryProgram {
       let folded = this.folded.get(c);
       if (folded === undefined) {
         if (this.folded.size > 10_000) this.folded.clear();
-        folded = foldText(c);
-        this.folded.set(c, folded);
+        // Copies: a code cut from a feed document would keep the document alive in this cache.
+        folded = detachText(foldText(c));
+        this.folded.set(detachText(c), folded);
       }
       into.push(folded);
     }
@@ -1680,6 +1694,9 @@ export function compileMatcher(
         hitRank[at] = r;
       }
       return hits;
+    },
+    release() {
+      program.release();
     },
   };
 }

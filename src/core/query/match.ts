@@ -435,5 +435,7 @@ export interface MatchHit {
 export interface Matcher {
   /** The subscriptions that match the paper, best score first (ties by subscription id). */
   match(doc: AnalyzedPaper): MatchHit[];
+  /** Lets go of the last paper matched (call after a batch: it may hold a whole feed's text). */
+  release(): void;
   readonly size: number;
 }
