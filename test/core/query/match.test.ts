@@ -419,6 +419,26 @@ describe('compiled matcher', () => {
     expect(index.size).toBe(3);
   });
 
+  it('finds every paper by id through thousands of additions, removals and re-additions', () => {
+    const index = createSearchIndex();
+    const title = new Map<string, string>();
+    const put = (id: string, t: string) => {
+      index.add(paper({ id, title: t }));
+      title.set(id, t);
+    };
+    for (let i = 0; i < 6000; i++) put(`arxiv:2401.${String(i).padStart(5, '0')}`, `w${i}`);
+    for (let i = 0; i < 6000; i += 3) {
+      index.remove(`arxiv:2401.${String(i).padStart(5, '0')}`);
+      title.delete(`arxiv:2401.${String(i).padStart(5, '0')}`);
+    }
+    index.remove('arxiv:never');
+    for (let i = 0; i < 6000; i += 6) put(`arxiv:2401.${String(i).padStart(5, '0')}`, `v${i}`);
+    for (let i = 1; i < 6000; i += 5) put(`arxiv:2401.${String(i).padStart(5, '0')}`, `u${i}`);
+    expect(index.size).toBe(title.size);
+    for (const [id, t] of title) expect(index.search(q(t), { limit: 5 }).map((h) => h.paperId)).toEqual([id]);
+    for (let i = 3; i < 6000; i += 6) expect(index.search(q(`w${i}`), { limit: 5 })).toEqual([]);
+  });
+
   it('numbers papers as they are added, and searches only the numbers `accept` takes', () => {
     const index = createSearchIndex();
     const texts = ['agents plan', 'agents act', 'agents plan and act', 'robots act'];
