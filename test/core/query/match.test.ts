@@ -392,6 +392,69 @@ describe('compiled matcher', () => {
     );
   });
 
+  it('keeps each paper its own categories and sources when papers share them, across removals and re-adds', () => {
+    const index = createSearchIndex();
+    index.add(paper({ id: 'a', title: 'alpha', categories: ['cs.LG'], sources: ['arxiv'] }));
+    index.add(paper({ id: 'b', title: 'beta', categories: ['cs.LG'], sources: ['arxiv'] }));
+    // A separator inside a code must not make one list two, or two lists one.
+    index.add(paper({ id: 'c', title: 'gamma', categories: ['cs.LG,cs.AI'], sources: ['a\u0000b'] }));
+    index.add(paper({ id: 'd', title: 'delta', categories: ['cs.LG', 'cs.AI'], sources: ['a', 'b'] }));
+    index.remove('a');
+    index.add(paper({ id: 'a', title: 'alpha', categories: ['math.ST'], sources: ['hf'] }));
+    index.remove('b');
+    const ids = (text: string) =>
+      index
+        .search(q(text), { limit: 10 })
+        .map((h) => h.paperId)
+        .sort();
+    expect(ids('category:cs.LG')).toEqual(['d']);
+    expect(ids('category:cs.AI')).toEqual(['d']);
+    expect(ids('source:a')).toEqual(['d']);
+    expect(ids('category:math.ST source:hf')).toEqual(['a']);
+    // Verified candidates (a code prefix, a regex) read the lists back from the index.
+    expect(ids('category:math.* alpha')).toEqual(['a']);
+    expect(ids('category:cs.* /a/')).toEqual(['c', 'd']);
+    expect(ids('-category:cs.AI /a/')).toEqual(['a', 'c']);
+    expect(ids('source:b /a/')).toEqual(['d']);
+    expect(index.size).toBe(3);
+  });
+
+  it('finds every paper by id through thousands of additions, removals and re-additions', () => {
+    const index = createSearchIndex();
+    const title = new Map<string, string>();
+    const put = (id: string, t: string) => {
+      index.add(paper({ id, title: t }));
+      title.set(id, t);
+    };
+    for (let i = 0; i < 6000; i++) put(`arxiv:2401.${String(i).padStart(5, '0')}`, `w${i}`);
+    for (let i = 0; i < 6000; i += 3) {
+      index.remove(`arxiv:2401.${String(i).padStart(5, '0')}`);
+      title.delete(`arxiv:2401.${String(i).padStart(5, '0')}`);
+    }
+    index.remove('arxiv:never');
+    for (let i = 0; i < 6000; i += 6) put(`arxiv:2401.${String(i).padStart(5, '0')}`, `v${i}`);
+    for (let i = 1; i < 6000; i += 5) put(`arxiv:2401.${String(i).padStart(5, '0')}`, `u${i}`);
+    expect(index.size).toBe(title.size);
+    for (const [id, t] of title) expect(index.search(q(t), { limit: 5 }).map((h) => h.paperId)).toEqual([id]);
+    for (let i = 3; i < 6000; i += 6) expect(index.search(q(`w${i}`), { limit: 5 })).toEqual([]);
+  });
+
+  it('numbers papers as they are added, and searches only the numbers `accept` takes', () => {
+    const index = createSearchIndex();
+    const texts = ['agents plan', 'agents act', 'agents plan and act', 'robots act'];
+    expect(texts.map((t, i) => index.add(paper({ id: `p${i}`, title: t })))).toEqual([0, 1, 2, 3]);
+    // Indexed again: a new number, the old one gone.
+    expect(index.add(paper({ id: 'p0', title: 'agents plan again' }))).toBe(4);
+    const even = (n: number) => n % 2 === 0;
+    for (const text of ['agents', 'agents -act', '/act/', 'agent*', 'plan OR robots']) {
+      const all = index.search(q(text), { limit: 10 });
+      const evenIds = new Set(['p0', 'p2']); // numbers 4 and 2
+      expect(index.search(q(text), { limit: 10, accept: even }), text).toEqual(
+        all.filter((h) => evenIds.has(h.paperId)),
+      );
+    }
+  });
+
   it('answers like the interpreter when an author name is long enough to reach the next name', () => {
     const long = Array.from({ length: 1000 }, (_, i) => (i === 999 ? 'ada' : `w${i}`)).join(' ');
     const doc = analyzePaper({ ...paper({ title: 't' }), authors: [long, 'lovelace'] });
