@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
+import { DEFAULT_HEAP_GROWTH_PERCENT } from '../src/heap.js';
 import {
   findPostgresBinDir,
   findRedisServer,
@@ -88,12 +89,31 @@ async function startBackends(dir: string, cleanup: Array<() => Promise<void>>): 
 }
 
 /** Runs a bench script in a process of its own (so its peak memory is its own); its last JSON line. */
-async function inChild<T>(script: string, args: ReadonlyArray<string | number>): Promise<T> {
+/**
+ * How the Docker image and `npm start` run paperboy (see the Dockerfile and ADR 8): two malloc
+ * arenas and half V8's young generation. The full cycle runs so; the other sections measure
+ * their parts under Node's defaults.
+ */
+const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8'];
+const SERVICE_ENV = { MALLOC_ARENA_MAX: '2' };
+
+async function inChild<T>(
+  script: string,
+  args: ReadonlyArray<string | number>,
+  as: 'service' | 'default' = 'default',
+): Promise<T> {
+  const service = as === 'service';
   const { stdout } = await run(
     process.execPath,
-    ['--expose-gc', '--import', 'tsx', join(import.meta.dirname, script), ...args.map(String)],
-    // As the Docker image and `npm start` run paperboy: two malloc arenas (see the Dockerfile).
-    { maxBuffer: 1 << 20, env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' } },
+    [
+      '--expose-gc',
+      ...(service ? SERVICE_NODE_FLAGS : []),
+      '--import',
+      'tsx',
+      join(import.meta.dirname, script),
+      ...args.map(String),
+    ],
+    { maxBuffer: 1 << 20, env: service ? { ...process.env, ...SERVICE_ENV } : process.env },
   );
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as T;
 }
@@ -199,7 +219,7 @@ interface CycleRun {
 }
 
 const cycleWorker = (url: string, papers: number, subs: number, mode: 'batched' | 'naive') =>
-  inChild<CycleRun>('cycle-worker.ts', [url, papers, subs, mode]);
+  inChild<CycleRun>('cycle-worker.ts', [url, papers, subs, mode], 'service');
 
 async function benchCycleSection(backends: readonly Backend[]): Promise<void> {
   const papers = Number(values['cycle-papers']);
@@ -211,6 +231,13 @@ async function benchCycleSection(backends: readonly Backend[]): Promise<void> {
   );
   console.log(
     '#  the search index runs on its own thread, as in the service: "index +s" is how long it took to catch up after the cycle; CPU is every thread\'s',
+  );
+  console.log(
+    `#  each process runs as the Docker image runs paperboy: ${Object.entries(SERVICE_ENV)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(
+        ' ',
+      )} node ${SERVICE_NODE_FLAGS.join(' ')}, heap growth ${DEFAULT_HEAP_GROWTH_PERCENT}% (src/heap.ts)`,
   );
   console.log(
     'backend   papers/s   naive papers/s   ×naive   deliveries planned   peak RSS   index +s   CPU s',

@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const read = (file: string) => readFileSync(join(import.meta.dirname, '..', file), 'utf8');
+
+/**
+ * The memory settings of ADR 8 live in three places: the image, `npm start`, and the bench's
+ * full cycle, which reports the figures for them. A setting changed in one must change in all.
+ */
+describe('how paperboy is run', () => {
+  const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start;
+  const docker = read('Dockerfile');
+  const bench = read('bench/run.ts');
+
+  it('uses two malloc arenas in the image, npm start and the bench cycle', () => {
+    expect(docker).toMatch(/^\s+MALLOC_ARENA_MAX=2 \\$/m);
+    expect(start).toContain('MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}');
+    expect(bench).toContain("const SERVICE_ENV = { MALLOC_ARENA_MAX: '2' };");
+  });
+
+  it('halves the young generation in the image, npm start and the bench cycle', () => {
+    expect(docker).toMatch(/^\s+NODE_OPTIONS=--max-semi-space-size=8 \\$/m);
+    expect(start).toContain('node --max-semi-space-size=8 bin/paperboy.js run');
+    expect(bench).toContain("const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8'];");
+  });
+});
