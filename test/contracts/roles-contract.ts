@@ -249,6 +249,29 @@ export function runRolesContract(
       expect((await a.outbox.pendingTargets()).sort()).toEqual(['channel:400', 'channel:401', 'channel:402']);
     });
 
+    it('keeps every index entry when connections take turns appending and pruning', async () => {
+      // Each connection reuses the index values it wrote last only while no one else has written:
+      // a stale copy would drop the other's entries on its next append.
+      const a = await fresh();
+      const b = second ? track(await second(a)) : a;
+      const t = channel('600');
+      const key = targetKey(t);
+      const paperIds = async (s: Store) => (await s.outbox.pending(key)).map((d) => d.paperId).sort();
+      await a.outbox.enqueue([delivery(t, 'arxiv:a1')], { fresh: true });
+      await b.outbox.enqueue([delivery(t, 'arxiv:b1')], { fresh: true });
+      await a.outbox.enqueue([delivery(t, 'arxiv:a2')], { fresh: true });
+      expect(await paperIds(b)).toEqual(['arxiv:a1', 'arxiv:a2', 'arxiv:b1']);
+      const a1 = (await b.outbox.pending(key)).find((d) => d.paperId === 'arxiv:a1');
+      await b.outbox.markSent([a1?.id ?? ''], { messageId: 'm1', sentAt: '2026-11-22T12:00:00.000Z' });
+      expect(await paperIds(b)).toEqual(['arxiv:a2', 'arxiv:b1']); // and a1's record is pruned
+      await a.outbox.enqueue([delivery(t, 'arxiv:a3')], { fresh: true });
+      await b.outbox.enqueue([delivery(t, 'arxiv:b2')], { fresh: true });
+      await a.outbox.enqueue([delivery(t, 'arxiv:a4')], { fresh: true });
+      expect(await paperIds(a)).toEqual(['arxiv:a2', 'arxiv:a3', 'arxiv:a4', 'arxiv:b1', 'arxiv:b2']);
+      expect(await paperIds(b)).toEqual(['arxiv:a2', 'arxiv:a3', 'arxiv:a4', 'arxiv:b1', 'arxiv:b2']);
+      expect((await a.outbox.stats()).pending).toBe(5);
+    });
+
     if (second) {
       it('sees subscriptions written through another connection at once', async () => {
         const a = await fresh();
