@@ -84,7 +84,10 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
     Keyv
   >;
   let closing: Promise<void> | undefined;
-  const outbox = createKeyvOutboxStore(keyvs, { coordinator: backend.coordinator });
+  const outbox = createKeyvOutboxStore(keyvs, {
+    coordinator: backend.coordinator,
+    ...(backend.writeMany ? { writeMany: backend.writeMany.bind(backend) } : {}),
+  });
   try {
     await migrateLegacyPending(backend.keyv(LEGACY_PENDING_NAMESPACE), keyvs.deliveries, keyvs.meta, outbox);
   } catch (err) {
