@@ -77,6 +77,8 @@ export interface KeyvBackend {
    * and one commit per namespace cost a third of the write rate, measured).
    */
   writeMany?(entries: readonly NamespacedEntry[]): Promise<void>;
+  /** The live keys of `namespace` (as Keyv was given them), without reading values, when the backend can. */
+  listKeys?(namespace: string): Promise<string[]>;
 }
 
 export interface NamespacedEntry {
@@ -139,6 +141,8 @@ function openSqlite(path: string): KeyvBackend {
     ping: async () => database.ping(),
     close: async () => database.close(),
     writeMany: async (entries) => database.setMany(keyvRows(entries)),
+    listKeys: async (namespace) =>
+      database.keys(`${namespace}:`, Date.now()).map((key) => key.slice(namespace.length + 1)),
   };
 }
 

@@ -87,6 +87,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   const outbox = createKeyvOutboxStore(keyvs, {
     coordinator: backend.coordinator,
     ...(backend.writeMany ? { writeMany: backend.writeMany.bind(backend) } : {}),
+    ...(backend.listKeys ? { listKeys: backend.listKeys.bind(backend) } : {}),
   });
   try {
     await migrateLegacyPending(backend.keyv(LEGACY_PENDING_NAMESPACE), keyvs.deliveries, keyvs.meta, outbox);

@@ -286,6 +286,11 @@ export interface OutboxStoreOptions {
    * the queue and its index: Keyv's own `setMany` cost ~0.4 s more a 100k-paper cycle.
    */
   writeMany?: KeyvBackend['writeMany'];
+  /**
+   * The backend's key listing, when it has one: `pendingTargets` needs only which targets have an
+   * index (an emptied index is deleted), not the values (~10 ms a call at 2000 targets).
+   */
+  listKeys?: KeyvBackend['listKeys'];
 }
 
 /**
@@ -429,8 +434,11 @@ export function createKeyvOutboxStore(
       await deleteMany(queue, gone);
     });
 
-  const allTargets = async (): Promise<string[]> =>
-    (await entries<StoredIndex>(qindex)).filter(([, list]) => list.length > 0).map(([t]) => t);
+  const allTargets = async (): Promise<string[]> => {
+    if (options.listKeys && qindex.namespace !== undefined)
+      return (await options.listKeys(qindex.namespace)).map(dec);
+    return (await entries<StoredIndex>(qindex)).filter(([, list]) => list.length > 0).map(([t]) => t);
+  };
 
   const update = async (ids: readonly string[], fn: (d: Delivery) => Delivery, what: string) => {
     const current = await getDeliveries(ids);

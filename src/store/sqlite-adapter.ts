@@ -256,6 +256,14 @@ export class SqliteKeyvDatabase {
     return Number(row?.n ?? 0);
   }
 
+  /** The live keys starting with `prefix`, in key order, without reading a value. */
+  keys(prefix: string, now: number): string[] {
+    const rows = this.stmt(
+      'SELECT key FROM keyv WHERE key >= ? AND key < ? AND (expires IS NULL OR expires > ?) ORDER BY key',
+    ).all([...prefixRange(prefix), now]);
+    return rows.map((r) => String(r.key));
+  }
+
   /** One page of live entries with keys starting with `prefix`, after `afterKey`, in key order. */
   page(prefix: string, afterKey: string | undefined, limit: number, now: number): Row[] {
     const [from, to] = prefixRange(prefix);

@@ -222,6 +222,7 @@ describe('KeyvSqliteWasm under Keyv', () => {
     expect(await cache.has('short2')).toBe(false);
     expect(await store.has('cache:short2')).toBe(false);
     expect(await store.count('cache')).toBe(2);
+    expect(store.database.keys('cache:', Date.now())).toEqual(['cache:forever', 'cache:long']);
     expect(await collect(entries(cache))).toEqual([
       ['forever', 'f'],
       ['long', 'l'],
