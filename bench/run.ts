@@ -88,7 +88,6 @@ async function startBackends(dir: string, cleanup: Array<() => Promise<void>>): 
   return backends;
 }
 
-/** Runs a bench script in a process of its own (so its peak memory is its own); its last JSON line. */
 /**
  * How the Docker image and `npm start` run paperboy (see the Dockerfile and ADR 8): two malloc
  * arenas and half V8's young generation. The full cycle runs so; the other sections measure
@@ -97,6 +96,10 @@ async function startBackends(dir: string, cleanup: Array<() => Promise<void>>): 
 const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8'];
 const SERVICE_ENV = { MALLOC_ARENA_MAX: '2' };
 
+/**
+ * Runs a bench script in a process of its own (so its peak memory is its own), under Node's
+ * defaults or `as` the service runs; its last JSON line.
+ */
 async function inChild<T>(
   script: string,
   args: ReadonlyArray<string | number>,

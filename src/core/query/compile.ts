@@ -1030,7 +1030,6 @@ export class QueryProgram {
 
   // ---- scanning -------------------------------------------------------------------------------
 
-  /** Scans a paper: afterwards {@link test} and {@link score} answer for it. */
   /**
    * Lets go of the last paper scanned: its text, words and codes. Kept until the next scan, they
    * would keep alive what the paper's strings were cut from — a feed document of ~7 MB — into
@@ -1043,6 +1042,7 @@ export class QueryProgram {
     this.sources.length = 0;
   }
 
+  /** Scans a paper: afterwards {@link test} and {@link score} answer for it. */
   scan(p: MatchablePaper): void {
     this.begin(p);
     this.scanField(TITLE, p.title);
