@@ -263,7 +263,8 @@ export function runRolesContract(
       expect(await paperIds(b)).toEqual(['arxiv:a1', 'arxiv:a2', 'arxiv:b1']);
       const a1 = (await b.outbox.pending(key)).find((d) => d.paperId === 'arxiv:a1');
       await b.outbox.markSent([a1?.id ?? ''], { messageId: 'm1', sentAt: '2026-11-22T12:00:00.000Z' });
-      expect(await paperIds(b)).toEqual(['arxiv:a2', 'arxiv:b1']); // and a1's record is pruned
+      // Reading them prunes a1's settled record: an index write by b that a's next append must see.
+      expect(await paperIds(b)).toEqual(['arxiv:a2', 'arxiv:b1']);
       await a.outbox.enqueue([delivery(t, 'arxiv:a3')], { fresh: true });
       await b.outbox.enqueue([delivery(t, 'arxiv:b2')], { fresh: true });
       await a.outbox.enqueue([delivery(t, 'arxiv:a4')], { fresh: true });
