@@ -6,7 +6,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { type Deserialize, type DeserializedData, Keyv, type Serialize } from 'keyv';
 import { createLocalCoordinator } from './roles.js';
-import { KeyvSqliteWasm, SQLITE_MEMORY, type SqliteEntry, SqliteKeyvDatabase } from './sqlite-adapter.js';
+import { KeyvSqliteWasm, SQLITE_MEMORY, type SqliteJsonEntry, SqliteKeyvDatabase } from './sqlite-adapter.js';
 import type { Coordinator } from './types.js';
 
 /** Where a store URL points. SQLite paths are absolute (or {@link SQLITE_MEMORY}). */
@@ -123,13 +123,11 @@ export async function openKeyvBackend(
 
 /**
  * Keyv's stored form of each entry, serialize({ value, expires }) (without a TTL, expires is left
- * out), made as the database reads it: a batch never holds all its serialized papers at once,
- * which kept megabytes of strings alive through young-generation collections.
+ * out), written by the database straight to bytes as it reads them: no serialized string at all.
  */
-function* keyvRows(entries: readonly NamespacedEntry[]): Generator<SqliteEntry> {
-  for (const e of entries) {
-    yield { key: keyvKey(e.namespace, e.key), value: JSON.stringify({ value: e.value }), expires: null };
-  }
+function* keyvRows(entries: readonly NamespacedEntry[]): Generator<SqliteJsonEntry> {
+  for (const e of entries)
+    yield { key: keyvKey(e.namespace, e.key), json: { value: e.value }, expires: null };
 }
 
 function openSqlite(path: string): KeyvBackend {

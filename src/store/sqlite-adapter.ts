@@ -6,11 +6,13 @@
  * shared by any number of {@link KeyvSqliteWasm} adapters, one per Keyv namespace. Keyv prefixes
  * keys with `<namespace>:` itself; the adapter stores what it is given, serialized by Keyv.
  */
+
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { KeyvEntry, KeyvStoreAdapter, StoredData } from 'keyv';
 import sqlite from 'node-sqlite3-wasm';
+import { JsonByteWriter } from './json-bytes.js';
 
 const { Database } = sqlite;
 type Db = InstanceType<typeof Database>;
@@ -40,6 +42,16 @@ export interface SqliteEntry {
   /** The stored text (Keyv's serialized form). */
   value: string;
   /** Epoch ms, or null for no expiry. */
+  expires: number | null;
+}
+
+/**
+ * A row whose stored text is `JSON.stringify(json)`, written as UTF-8 bytes with no string made
+ * on the way ({@link JsonByteWriter}).
+ */
+export interface SqliteJsonEntry {
+  key: string;
+  json: unknown;
   expires: number | null;
 }
 
@@ -96,7 +108,9 @@ export class SqliteKeyvDatabase {
   readonly path: string;
   private db: Db | undefined;
   private readonly statements = new Map<string, Stmt>();
-  private valueBuffer = Buffer.allocUnsafeSlow(VALUE_BUFFER_KEEP);
+  /** Where a statement's values are written before they are bound, reused. */
+  private values = new JsonByteWriter(VALUE_BUFFER_KEEP);
+  private readonly valueEnds: number[] = [];
 
   private constructor(path: string, db: Db) {
     this.path = path;
@@ -178,8 +192,8 @@ export class SqliteKeyvDatabase {
    * `expires` is epoch ms, or null for no expiry. `entries` is read once, lazily: a generator
    * that serializes as it yields keeps only one statement's worth of values alive.
    */
-  setMany(entries: Iterable<SqliteEntry>): void {
-    const chunk: SqliteEntry[] = [];
+  setMany(entries: Iterable<SqliteEntry | SqliteJsonEntry>): void {
+    const chunk: Array<SqliteEntry | SqliteJsonEntry> = [];
     this.transaction(() => {
       for (const entry of entries) {
         chunk.push(entry);
@@ -190,15 +204,14 @@ export class SqliteKeyvDatabase {
       }
       this.upsert(chunk);
     });
-    if (this.valueBuffer.length > VALUE_BUFFER_KEEP)
-      this.valueBuffer = Buffer.allocUnsafeSlow(VALUE_BUFFER_KEEP);
+    if (this.values.bytes.length > VALUE_BUFFER_KEEP) this.values = new JsonByteWriter(VALUE_BUFFER_KEEP);
   }
 
   /**
    * Up to {@link SQLITE_UPSERT_ROWS} rows in one statement: each `run` costs a reset, a step and
    * their WASM boundary crossings, which one multi-row statement pays once.
    */
-  private upsert(rows: readonly SqliteEntry[]): void {
+  private upsert(rows: ReadonlyArray<SqliteEntry | SqliteJsonEntry>): void {
     if (rows.length === 0) return;
     const full = rows.length === SQLITE_UPSERT_ROWS;
     // Without expiries the NULLs are in the SQL: a third fewer values to bind.
@@ -207,24 +220,34 @@ export class SqliteKeyvDatabase {
     // Values go in as UTF-8 bytes cast to TEXT in SQLite: node-sqlite3-wasm encodes bound strings
     // in a JS loop, Buffer#write does it natively (measured: upserts of 1.5 kB values 34k → 60k/s)
     // and, unlike TextEncoder#encodeInto, without garbage (that made as many bytes as it wrote).
-    // All values of a statement are views into one reused buffer: the binding copies each into
-    // WASM memory at once.
-    let size = 0;
-    for (const row of rows) size += row.value.length * 3;
-    if (this.valueBuffer.length < size) this.valueBuffer = Buffer.allocUnsafeSlow(size);
-    const buffer = this.valueBuffer;
-    let at = 0;
-    const params: (string | Uint8Array | number | null)[] = [];
-    for (const { key, value, expires } of rows) {
-      const end = at + buffer.write(value, at, 'utf8');
-      const bytes = buffer.subarray(at, end);
-      if (full) {
-        if (ttl) params.push(key, bytes, expires);
-        else params.push(key, bytes);
-      } else stmt.run(ttl ? [key, bytes, expires] : [key, bytes]);
-      at = full ? end : 0;
+    // All values of a statement are views into one reused buffer, taken once all are written (it
+    // may grow meanwhile): the binding copies each into WASM memory at once.
+    const values = this.values;
+    const ends = this.valueEnds;
+    values.reset();
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i] as SqliteEntry | SqliteJsonEntry;
+      if ('json' in row) values.write(row.json);
+      else values.raw(row.value);
+      ends[i] = values.length;
+      if (!full) {
+        const bytes = values.view(0);
+        stmt.run(ttl ? [row.key, bytes, row.expires] : [row.key, bytes]);
+        values.reset();
+      }
     }
-    if (full) stmt.run(params);
+    if (!full) return;
+    const params: (string | Uint8Array | number | null)[] = [];
+    let at = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i] as SqliteEntry | SqliteJsonEntry;
+      const end = ends[i] as number;
+      const bytes = values.view(at, end);
+      if (ttl) params.push(row.key, bytes, row.expires);
+      else params.push(row.key, bytes);
+      at = end;
+    }
+    stmt.run(params);
   }
 
   /** Deletes the keys; true when at least one existed. */
