@@ -16,13 +16,28 @@ describe('JsonByteWriter', () => {
   const text = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 80 }),
     fc.string({ unit: 'grapheme', maxLength: 80 }),
-    fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0000', '\u001f', '\u007f', 'a', '\ud83d', '\ude00') }),
+    fc.string({
+      unit: fc.constantFrom('"', '\\', '\n', '\u0000', '\u001f', '\u007f', 'a', '\ud83d', '\ude00'),
+    }),
   );
   const number = fc.oneof(
     fc.integer(),
     fc.nat(),
     fc.double(),
-    fc.constantFrom(0, -0, 9, 10, 99, 100, 2 ** 30 - 1, 2 ** 30, 2 ** 31, 1e21, Number.NaN, Number.POSITIVE_INFINITY),
+    fc.constantFrom(
+      0,
+      -0,
+      9,
+      10,
+      99,
+      100,
+      2 ** 30 - 1,
+      2 ** 30,
+      2 ** 31,
+      1e21,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+    ),
   );
   const { value } = fc.letrec((tie) => ({
     value: fc.oneof(
