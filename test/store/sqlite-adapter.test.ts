@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Keyv } from 'keyv';
@@ -156,6 +156,28 @@ describe('KeyvSqliteWasm as a raw adapter', () => {
       expect(db.all('SELECT key, typeof(value) AS type, value, expires FROM keyv')).toEqual([
         { key: 'papers:x', type: 'text', value: '{"value":"Ünï"}', expires: null },
       ]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('checkpoints once the WAL reaches its size, and cuts the file back to what it keeps', async () => {
+    const file = join(dir, 'wal.sqlite');
+    const walSize = () => (existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0);
+    const db = SqliteKeyvDatabase.open(file, { walCheckpointBytes: 1 << 20, walKeepBytes: 128 << 10 });
+    try {
+      const value = JSON.stringify({ value: 'x'.repeat(4000) });
+      let peak = 0;
+      for (let batch = 0; batch < 40; batch++) {
+        db.setMany(Array.from({ length: 20 }, (_, i) => ({ key: `k:${batch}:${i}`, value, expires: null })));
+        peak = Math.max(peak, walSize());
+      }
+      // Past 1 MiB the WAL is checkpointed and starts again: it never holds all ~3 MiB written.
+      expect(peak).toBeGreaterThan(1 << 20);
+      expect(peak).toBeLessThan(2 << 20);
+      // The next commit after a checkpoint truncates the file to at most what it keeps.
+      expect(walSize()).toBeLessThan(peak);
+      expect(db.getMany(['k:0:0', 'k:39:19'], Date.now())).toEqual([value, value]);
     } finally {
       db.close();
     }
