@@ -22,6 +22,8 @@ export class ByteWriter {
 
   reset(): void {
     this.length = 0;
+    // Room reserved for one huge string (see TextCodec.encode) is not kept for the next.
+    if (this.bytes.length > 1 << 20) this.bytes = new Uint8Array(4096);
   }
 
   varint(v: number): void {
@@ -111,13 +113,13 @@ export class TextCodec {
    */
   encode(s: string, out: ByteWriter): number {
     const n = s.length;
-    // Words are separated by gaps, so there are at most (n + 1) / 2 of them; every word costs at
-    // most 5 bytes, every gap 6 and 3 a code unit (17 + 8.5n in all), so nothing below needs a
-    // bounds check.
-    const bytes = out.reserve(16 + 9 * n);
-    if (n + 1 > 2 * this.ids.length) {
-      this.ids = new Int32Array(n + 1);
-      this.hyphenAfter = new Uint8Array(n + 1);
+    // Words are separated by gaps, so there are at most (n + 1) / 2 of them; the count costs at
+    // most 5 bytes, every word 5, every gap 6 and 3 a code unit (under 17 + 8.5n in all), so
+    // nothing below needs a bounds check.
+    const bytes = out.reserve(17 + 9 * n);
+    if ((n + 1) >> 1 > this.ids.length) {
+      this.ids = new Int32Array((n + 1) >> 1);
+      this.hyphenAfter = new Uint8Array((n + 1) >> 1);
     }
     const ids = this.ids;
     // The count comes first but is known last: room for the most it can be, closed up after.

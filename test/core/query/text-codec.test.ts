@@ -134,6 +134,16 @@ describe('text codec', () => {
     expect(codec.decode(new ByteReader(w.bytes.subarray(0, w.length)))).toBe(long);
   });
 
+  it('does not keep the room it reserved for one huge string', () => {
+    const codec = new TextCodec();
+    const w = new ByteWriter();
+    const huge = 'é'.repeat(200_000);
+    codec.encode(huge, w);
+    expect(codec.decode(new ByteReader(w.bytes.subarray(0, w.length)))).toBe(huge);
+    w.reset();
+    expect(w.bytes.length).toBeLessThan(1 << 20);
+  });
+
   it('writes a recurring word in a byte or two', () => {
     const codec = new TextCodec();
     const abstract =
