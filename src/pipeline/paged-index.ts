@@ -57,6 +57,9 @@ export class PagedIndex {
 
   /** Adds new papers and re-indexes changed ones. */
   add(papers: readonly IndexedPaper[]): void {
+    // A cycle's papers mostly share one first-seen time: read each run of them once.
+    let lastText: string | undefined;
+    let lastMs = Number.NaN;
     for (const p of papers) {
       const n = this.index.add(p);
       if (n >= this.firstSeen.length) {
@@ -64,7 +67,11 @@ export class PagedIndex {
         next.set(this.firstSeen);
         this.firstSeen = next;
       }
-      const ms = typeof p.firstSeen === 'string' ? isoMs(p.firstSeen) : Number.NaN;
+      if (p.firstSeen !== lastText) {
+        lastText = p.firstSeen;
+        lastMs = typeof lastText === 'string' ? isoMs(lastText) : Number.NaN;
+      }
+      const ms = lastMs;
       this.firstSeen[n] = ms;
       if (Number.isNaN(ms)) this.oddFirstSeen.set(n, p.firstSeen);
     }

@@ -7,7 +7,7 @@
  * interpreter does.
  */
 import { detachText, type Paper } from '../paper.js';
-import { foldText, stem, tokenize } from './analyze.js';
+import { foldText, stem, type Token, tokenize } from './analyze.js';
 import { QueryProgram } from './compile.js';
 import {
   type AnalyzedPaper,
@@ -43,8 +43,6 @@ export interface SearchIndex extends CorpusStats {
 }
 
 type Cand = { docs: Set<number> | 'all'; exact: boolean };
-
-const NON_ASCII = /[^\p{ASCII}]/u;
 
 /**
  * Byte strings kept in large chunks, so they cost the JS heap nothing. `put` returns a slot; `get`
@@ -190,6 +188,177 @@ function hashId(id: string): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/**
+ * Numbers by short sequences of the codec's word ids (a hyphen compound's parts as written): a
+ * compound seen before gives its joined form's stem without the joined string being built.
+ * Open addressing over a hash of the ids; each entry's length, number and ids are kept end to
+ * end in `entries`.
+ */
+class SequenceTable {
+  /** Per slot: the entry's offset in `entries` + 1, or 0. */
+  private slots = new Int32Array(1024);
+  private entries = new Int32Array(1024);
+  private used = 0;
+  private count = 0;
+
+  /** The number kept for `ids[from, to)`, or -1. */
+  get(ids: Int32Array, from: number, to: number): number {
+    const mask = this.slots.length - 1;
+    const entries = this.entries;
+    for (let slot = hashIds(ids, from, to) & mask; ; slot = (slot + 1) & mask) {
+      const e = (this.slots[slot] as number) - 1;
+      if (e < 0) return -1;
+      if (entries[e] !== to - from) continue;
+      let k = 0;
+      while (from + k < to && entries[e + 2 + k] === ids[from + k]) k++;
+      if (from + k === to) return entries[e + 1] as number;
+    }
+  }
+
+  /** Keeps `value` for `ids[from, to)`, which has none. */
+  set(ids: Int32Array, from: number, to: number, value: number): void {
+    const len = to - from;
+    if (this.used + 2 + len > this.entries.length) {
+      const next = new Int32Array(Math.max(2 * this.entries.length, this.used + 2 + len));
+      next.set(this.entries);
+      this.entries = next;
+    }
+    const e = this.used;
+    this.entries[e] = len;
+    this.entries[e + 1] = value;
+    this.entries.set(ids.subarray(from, to), e + 2);
+    this.used += 2 + len;
+    if (2 * ++this.count > this.slots.length) this.rehash();
+    else this.place(e);
+  }
+
+  private place(e: number): void {
+    const mask = this.slots.length - 1;
+    const len = this.entries[e] as number;
+    let slot = hashIds(this.entries, e + 2, e + 2 + len) & mask;
+    while (this.slots[slot] !== 0) slot = (slot + 1) & mask;
+    this.slots[slot] = e + 1;
+  }
+
+  private rehash(): void {
+    this.slots = new Int32Array(2 * this.slots.length);
+    for (let e = 0; e < this.used; e += 2 + (this.entries[e] as number)) this.place(e);
+  }
+}
+
+/** FNV-1a over the ids, then murmur3's finaliser. */
+function hashIds(ids: Int32Array, from: number, to: number): number {
+  let h = 0x811c9dc5;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ (ids[i] as number), 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * The words of one kind of field (titles and abstracts, or author names): each word as written,
+ * lower-cased, to its stem's postings list, and the same by the codec's word ids, so the words
+ * of an ASCII string are found without a string being built.
+ */
+class Vocabulary {
+  /** Every word as written, lower-cased → its stem's list: prefix terms scan these. */
+  readonly raws = new Map<string, number>();
+  /** Stems → their lists. */
+  readonly stems = new Map<string, number>();
+  /** The lists of the tokens of the last string {@link read}. */
+  lists = new Int32Array(512);
+  /** Per word as written (the codec's id): its stem's list, or -1 before it is first read. */
+  private ofWord = new Int32Array(1024).fill(-1);
+  /** Hyphen compounds as written (the codec's ids of their parts) → the joined form's list. */
+  private readonly compounds = new SequenceTable();
+
+  constructor(
+    readonly postings: PostingsLists,
+    private readonly codec: TextCodec,
+  ) {}
+
+  /** The list of a lower-cased word's stem (the stem is only worked out the first time). */
+  idOf(raw: string, knownStem: string | undefined): number {
+    let id = this.raws.get(raw);
+    if (id === undefined) {
+      const stemmed = knownStem ?? stem(raw);
+      id = this.stems.get(stemmed);
+      if (id === undefined) {
+        id = this.postings.create();
+        this.stems.set(stemmed, id);
+      }
+      this.raws.set(raw, id);
+    }
+    return id;
+  }
+
+  /**
+   * Puts in {@link lists} the list of each token {@link tokenize} gives `text`, in its order, and
+   * returns how many there are. `text` is the string the codec encoded last, in `words` words: in
+   * ASCII text those are the codec's words, lower-cased, and for a hyphen compound its parts
+   * and then its joined form.
+   */
+  read(text: string, words: number): number {
+    const codec = this.codec;
+    if (!codec.ascii) {
+      const tokens = tokenize(text);
+      this.room(tokens.length);
+      for (let k = 0; k < tokens.length; k++) {
+        const t = tokens[k] as Token;
+        this.lists[k] = this.idOf(t.raw, t.stem);
+      }
+      return tokens.length;
+    }
+    // A compound of w words adds one token: at most 1.5 tokens a word.
+    this.room(words + (words >> 1) + 1);
+    if (codec.words.length > this.ofWord.length) {
+      const next = new Int32Array(Math.max(codec.words.length, this.ofWord.length * 2)).fill(-1);
+      next.set(this.ofWord);
+      this.ofWord = next;
+    }
+    const ids = codec.ids;
+    const hyphenAfter = codec.hyphenAfter;
+    const ofWord = this.ofWord;
+    const lists = this.lists;
+    let count = 0;
+    let compoundFrom = -1;
+    for (let k = 0; k < words; k++) {
+      const word = ids[k] as number;
+      let id = ofWord[word] as number;
+      if (id < 0) {
+        id = this.idOf((codec.words[word] as string).toLowerCase(), undefined);
+        ofWord[word] = id;
+      }
+      lists[count++] = id;
+      if (hyphenAfter[k]) {
+        if (compoundFrom < 0) compoundFrom = k;
+      } else if (compoundFrom >= 0) {
+        lists[count++] = this.joinedId(compoundFrom, k + 1);
+        compoundFrom = -1;
+      }
+    }
+    return count;
+  }
+
+  /** The list of the joined form of the codec's words `from` to `to` of the last string. */
+  private joinedId(from: number, to: number): number {
+    const ids = this.codec.ids;
+    let id = this.compounds.get(ids, from, to);
+    if (id < 0) {
+      const parts: string[] = [];
+      for (let k = from; k < to; k++)
+        parts.push((this.codec.words[ids[k] as number] as string).toLowerCase());
+      id = this.idOf(parts.join(''), undefined);
+      this.compounds.set(ids, from, to, id);
+    }
+    return id;
+  }
+
+  private room(tokens: number): void {
+    if (tokens > this.lists.length) this.lists = new Int32Array(Math.max(tokens, 2 * this.lists.length));
+  }
+}
+
 export function createSearchIndex(): SearchIndex {
   /** Every paper's id by number, removed ones too (their numbers are never used again). */
   const ids: string[] = [];
@@ -204,36 +373,45 @@ export function createSearchIndex(): SearchIndex {
   const texts = new TextArena();
   const codec = new TextCodec();
   const writer = new ByteWriter();
-  /** Per word as written (the codec's id): its stem's id, or -1 before it is first counted. */
-  let stemOfWord = new Int32Array(1024).fill(-1);
   const byId = new IdNumbers(ids);
   /**
-   * Title/abstract stems and author stems get small integer ids, so adding a paper looks each
-   * word up once and never builds a key string; categories and sources (a few per paper) keep
-   * string keys.
+   * Title/abstract stems and author stems get small integer ids (their postings lists), so adding
+   * a paper looks each word up once and never builds a key string; categories and sources (a
+   * few per paper) keep string keys.
    */
-  const wordIds = new Map<string, number>();
-  const authorIds = new Map<string, number>();
+  const text = new Vocabulary(new PostingsLists(true), codec);
+  const authorText = new Vocabulary(new PostingsLists(false), codec);
+  const wordIds = text.stems;
+  const authorIds = authorText.stems;
   /** Per title/abstract stem: its papers, each with its term frequencies ({@link packTf}). */
-  const wordPostings = new PostingsLists(true);
+  const wordPostings = text.postings;
   /** Title term frequencies of 7 and more, by `stem id:paper number` (a handful in a corpus). */
   const bigTitleTf = new Map<string, number>();
-  const authorPostings = new PostingsLists(false);
+  const authorPostings = authorText.postings;
   const codeLists = new Map<string, number>();
   const codePostings = new PostingsLists(false);
   /**
-   * Every word as written → its stem's id, over every indexed title and abstract (and author
-   * names): prefix terms scan these, and one lookup of the word gives the stem's id.
+   * Per list of {@link StringLists}: the code lists of its strings as categories, or as sources
+   * (`c:`/`cp:` or `s:`/`sp:` keys), worked out the first time a paper has it.
    */
-  const vocabulary = new Map<string, number>();
-  const authorVocabulary = new Map<string, number>();
+  const categoryCodes: Int32Array[] = [];
+  const sourceCodes: Int32Array[] = [];
+  /** Every word as written → its stem's id, over every indexed title and abstract (and author names). */
+  const vocabulary = text.raws;
+  const authorVocabulary = authorText.raws;
   let live = 0;
   let titleWords = 0;
   let abstractWords = 0;
   // Per-paper scratch, stamped with the paper's number instead of cleared.
   let stamp = new Int32Array(1024).fill(-1);
   let tfScratch = new Int32Array(1024);
-  const touched: number[] = [];
+  /**
+   * The stems the paper has, first `touchedCount`: each once, so it needs no more room than
+   * there are stems. An array emptied by `length = 0` gives up its store and grows it again word
+   * by word: ~3.6 kB of garbage a paper.
+   */
+  let touched = new Int32Array(1024);
+  let touchedCount = 0;
 
   const idOf = (map: Map<string, number>, lists: PostingsLists, stem: string): number => {
     let id = map.get(stem);
@@ -262,66 +440,25 @@ export function createSearchIndex(): SearchIndex {
     nextStamp.set(stamp);
     const nextTf = new Int32Array(n);
     nextTf.set(tfScratch);
+    const nextTouched = new Int32Array(n);
+    nextTouched.set(touched);
     stamp = nextStamp;
     tfScratch = nextTf;
+    touched = nextTouched;
   };
-  /** The stem id of a lower-cased word (its stem is only worked out the first time it is seen). */
-  const vocabularyId = (raw: string, knownStem: string | undefined): number => {
-    let id = vocabulary.get(raw);
-    if (id === undefined) {
-      id = idOf(wordIds, wordPostings, knownStem ?? stem(raw));
-      vocabulary.set(raw, id);
-    }
-    return id;
-  };
-  /** Counts one word as written. */
-  const countWord = (raw: string, knownStem: string | undefined, n: number, weight: number) =>
-    countStem(vocabularyId(raw, knownStem), n, weight);
-  const countStem = (id: number, n: number, weight: number) => {
-    ensureScratch(id + 1);
-    if (stamp[id] !== n) {
-      stamp[id] = n;
-      tfScratch[id] = 0;
-      touched.push(id);
-    }
-    tfScratch[id] = (tfScratch[id] as number) + weight;
-  };
-  /**
-   * Writes a field to the paper's text and counts its words; returns how many tokens
-   * {@link tokenize} gives it. In ASCII text those are the codec's words, lower-cased, and for a
-   * hyphen compound its parts and then its joined form.
-   */
-  const encodeAndCount = (text: string, n: number, weight: number): number => {
-    const words = codec.encode(text, writer);
-    if (NON_ASCII.test(text)) {
-      const tokens = tokenize(text);
-      for (const t of tokens) countWord(t.raw, t.stem, n, weight);
-      return tokens.length;
-    }
-    if (codec.words.length > stemOfWord.length) {
-      const next = new Int32Array(Math.max(codec.words.length, stemOfWord.length * 2)).fill(-1);
-      next.set(stemOfWord);
-      stemOfWord = next;
-    }
-    let count = words;
-    let parts: string[] | undefined;
-    for (let k = 0; k < words; k++) {
-      const word = codec.ids[k] as number;
-      let id = stemOfWord[word] as number;
-      if (id < 0) {
-        id = vocabularyId((codec.words[word] as string).toLowerCase(), undefined);
-        stemOfWord[word] = id;
+  /** Counts the tokens of a title or abstract, encoded last in `words` words; returns how many. */
+  const countField = (field: string, words: number, n: number, weight: number): number => {
+    const count = text.read(field, words);
+    ensureScratch(wordPostings.size);
+    const lists = text.lists;
+    for (let k = 0; k < count; k++) {
+      const id = lists[k] as number;
+      if (stamp[id] !== n) {
+        stamp[id] = n;
+        tfScratch[id] = 0;
+        touched[touchedCount++] = id;
       }
-      countStem(id, n, weight);
-      if (codec.hyphenAfter[k] || parts) {
-        parts ??= [];
-        parts.push((codec.words[word] as string).toLowerCase());
-        if (!codec.hyphenAfter[k]) {
-          countWord(parts.join(''), undefined, n, weight);
-          count++;
-          parts = undefined;
-        }
-      }
+      tfScratch[id] = (tfScratch[id] as number) + weight;
     }
     return count;
   };
@@ -343,9 +480,23 @@ export function createSearchIndex(): SearchIndex {
       sources: stringLists.get(paperLists[2 * n + 1] as number),
     };
   };
-  const addCode = (key: string, n: number) => {
-    const list = idOf(codeLists, codePostings, key);
-    if (codePostings.last(list) !== n) codePostings.append(list, n);
+  /** The code lists of list `list` as categories (`kind` c) or sources (s), made once. */
+  const codesOf = (cache: Int32Array[], kind: string, list: number): Int32Array => {
+    let codes = cache[list];
+    if (codes === undefined) {
+      const strings = stringLists.get(list);
+      codes = new Int32Array(2 * strings.length);
+      strings.forEach((x, i) => {
+        const f = foldText(x);
+        (codes as Int32Array)[2 * i] = idOf(codeLists, codePostings, `${kind}:${f}`);
+        (codes as Int32Array)[2 * i + 1] = idOf(codeLists, codePostings, `${kind}p:${f.slice(0, 2)}`);
+      });
+      cache[list] = codes;
+    }
+    return codes;
+  };
+  const addCodes = (codes: Int32Array, n: number) => {
+    for (const list of codes) if (codePostings.last(list) !== n) codePostings.append(list, n);
   };
 
   const add = (p: MatchablePaper) => {
@@ -358,12 +509,20 @@ export function createSearchIndex(): SearchIndex {
     // heap, as interned words (ADR 6): 100k papers' titles and abstracts are ~180 MB as strings,
     // which V8 keeps (and scans, and leaves slack for) in its heap; as codes, a few tens of MB. They
     // are also copies: a title kept as parsed would be a slice keeping its whole feed alive.
-    touched.length = 0;
+    touchedCount = 0;
     writer.reset();
-    titleWords += encodeAndCount(p.title, n, 0x10000);
-    abstractWords += encodeAndCount(p.abstract, n, 1);
+    titleWords += countField(p.title, codec.encode(p.title, writer), n, 0x10000);
+    abstractWords += countField(p.abstract, codec.encode(p.abstract, writer), n, 1);
     writer.varint(p.authors.length);
-    for (const a of p.authors) codec.encode(a, writer);
+    // Author words: postings only (no ranking by author), each once per paper.
+    for (const a of p.authors) {
+      const count = authorText.read(a, codec.encode(a, writer));
+      const lists = authorText.lists;
+      for (let k = 0; k < count; k++) {
+        const list = lists[k] as number;
+        if (authorPostings.last(list) !== n) authorPostings.append(list, n);
+      }
+    }
     if (texts.put(writer.bytes.subarray(0, writer.length)) !== n)
       throw new Error('search: text slot out of step');
     if (2 * n + 2 > paperLists.length) {
@@ -371,36 +530,19 @@ export function createSearchIndex(): SearchIndex {
       next.set(paperLists);
       paperLists = next;
     }
-    paperLists[2 * n] = stringLists.intern(p.categories);
-    paperLists[2 * n + 1] = stringLists.intern(p.sources);
+    const categories = stringLists.intern(p.categories);
+    const sources = stringLists.intern(p.sources);
+    paperLists[2 * n] = categories;
+    paperLists[2 * n + 1] = sources;
     byId.add(n);
     live++;
-    for (const id of touched) {
+    for (let k = 0; k < touchedCount; k++) {
+      const id = touched[k] as number;
       const tf = tfScratch[id] as number;
       wordPostings.append(id, n, packTf(id, n, Math.floor(tf / 0x10000), tf % 0x10000));
     }
-    // Author words: postings only (no ranking by author), each once per paper.
-    touched.length = 0;
-    for (const a of p.authors) {
-      for (const t of tokenize(a)) {
-        let id = authorVocabulary.get(t.raw);
-        if (id === undefined) {
-          id = idOf(authorIds, authorPostings, t.stem);
-          authorVocabulary.set(t.raw, id);
-        }
-        if (authorPostings.last(id) !== n) authorPostings.append(id, n);
-      }
-    }
-    for (const c of p.categories) {
-      const f = foldText(c);
-      addCode(`c:${f}`, n);
-      addCode(`cp:${f.slice(0, 2)}`, n);
-    }
-    for (const x of p.sources) {
-      const f = foldText(x);
-      addCode(`s:${f}`, n);
-      addCode(`sp:${f.slice(0, 2)}`, n);
-    }
+    addCodes(codesOf(categoryCodes, 'c', categories), n);
+    addCodes(codesOf(sourceCodes, 's', sources), n);
     return n;
   };
 

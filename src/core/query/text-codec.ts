@@ -22,16 +22,35 @@ export class ByteWriter {
 
   reset(): void {
     this.length = 0;
+    // Room reserved for one huge string (see TextCodec.encode) is not kept for the next.
+    if (this.bytes.length > 1 << 20) this.bytes = new Uint8Array(4096);
   }
 
   varint(v: number): void {
-    if (this.length + 5 > this.bytes.length) {
-      const next = new Uint8Array(this.bytes.length * 2);
+    this.length = writeVarint(this.reserve(5), this.length, v);
+  }
+
+  /** The buffer, with room for at least `n` more bytes after `length`. */
+  reserve(n: number): Uint8Array {
+    if (this.length + n > this.bytes.length) {
+      let size = this.bytes.length * 2;
+      while (size < this.length + n) size *= 2;
+      const next = new Uint8Array(size);
       next.set(this.bytes.subarray(0, this.length));
       this.bytes = next;
     }
-    this.length = writeVarint(this.bytes, this.length, v);
+    return this.bytes;
   }
+}
+
+/** How many bytes {@link writeVarint} writes for `v`. */
+function varintLength(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v >>>= 7;
+    n++;
+  }
+  return n;
 }
 
 /**
@@ -67,8 +86,9 @@ export class ByteReader {
 
 /**
  * The interned words and gaps, and the encoder. After {@link encode}, `ids` and `hyphenAfter`
- * describe the string's words (surface word ids, and whether exactly `-` follows each), so a
- * caller can count them without scanning the string again.
+ * describe the string's words (surface word ids, and whether exactly `-` follows each), and
+ * `ascii` whether every code unit was below 128, so a caller can count the words without
+ * scanning the string again.
  */
 export class TextCodec {
   /** Words as written, by id. */
@@ -78,10 +98,12 @@ export class TextCodec {
     [' ', 0],
     ['', 1],
   ]);
+  /** Short ASCII gaps by their code units packed in a number ({@link gap}): no string to slice. */
+  private readonly packedGapIds = new Map<number, number>();
   ids = new Int32Array(512);
   hyphenAfter = new Uint8Array(512);
-  /** Start and end of each word of the last string encoded. */
-  private bounds = new Int32Array(1024);
+  /** Whether the last string encoded was all ASCII (no code unit above 127). */
+  ascii = true;
 
   /**
    * Appends `s` to `out`: its word count, its leading gap, then per word `2·id + explicit`, where
@@ -90,103 +112,168 @@ export class TextCodec {
    * Returns the number of words.
    */
   encode(s: string, out: ByteWriter): number {
-    // Pass 1: word boundaries, and each word's id (looked up by a hash of its characters, so a
-    // word seen before costs no string).
     const n = s.length;
+    // Words are separated by gaps, so there are at most (n + 1) / 2 of them; the count costs at
+    // most 5 bytes, every word 5, every gap 6 and 3 a code unit (under 17 + 8.5n in all), so
+    // nothing below needs a bounds check.
+    const bytes = out.reserve(17 + 9 * n);
+    if ((n + 1) >> 1 > this.ids.length) {
+      this.ids = new Int32Array((n + 1) >> 1);
+      this.hyphenAfter = new Uint8Array((n + 1) >> 1);
+    }
+    const ids = this.ids;
+    // The count comes first but is known last: room for the most it can be, closed up after.
+    const countAt = out.length;
+    const countRoom = varintLength((n + 1) >> 1);
+    let at = countAt + countRoom;
+    let ascii = true;
     let count = 0;
+    /** Where the gap after the last word found (or before the first) starts. */
+    let gapFrom = 0;
     let i = 0;
+    // One pass: a word's entry is written when the next word is found, which ends its gap.
     while (i < n) {
-      if (!isWordChar(s.charCodeAt(i))) {
+      const c0 = s.charCodeAt(i);
+      if (!isWordChar(c0)) {
+        if (c0 > 127) ascii = false;
         i++;
         continue;
       }
-      let h = 0x811c9dc5 | 0;
-      let j = i;
-      for (let c = s.charCodeAt(j); j < n && isWordChar(c); c = s.charCodeAt(++j))
+      let h = Math.imul(0x811c9dc5 ^ c0, 0x01000193);
+      let j = i + 1;
+      for (; j < n; j++) {
+        const c = s.charCodeAt(j);
+        if (!isWordChar(c)) break;
         h = Math.imul(h ^ c, 0x01000193);
-      if (2 * count + 2 > this.bounds.length) {
-        const next = new Int32Array(this.bounds.length * 2);
-        next.set(this.bounds);
-        this.bounds = next;
-        const ids = new Int32Array(next.length >> 1);
-        ids.set(this.ids.subarray(0, count));
-        this.ids = ids;
-        this.hyphenAfter = new Uint8Array(next.length >> 1);
       }
-      this.bounds[2 * count] = i;
-      this.bounds[2 * count + 1] = j;
-      this.ids[count] = this.wordId(s, i, j, h);
-      count++;
+      const id = this.wordId(s, i, j, h);
+      if (count === 0) at = this.gap(s, 0, i, bytes, at);
+      else at = this.wordEntry(s, count - 1, gapFrom, i, bytes, at);
+      ids[count++] = id;
+      gapFrom = j;
       i = j;
     }
-    const bounds = this.bounds;
-    out.varint(count);
-    this.gap(s, 0, count > 0 ? (bounds[0] as number) : n, out);
-    for (let k = 0; k < count; k++) {
-      const b = bounds[2 * k + 1] as number;
-      const next = k + 1 < count ? (bounds[2 * k + 2] as number) : n;
-      this.hyphenAfter[k] = k + 1 < count && next === b + 1 && s.charCodeAt(b) === 45 ? 1 : 0;
-      const plain = k + 1 < count ? next === b + 1 && s.charCodeAt(b) === 32 : next === b;
-      out.varint(2 * (this.ids[k] as number) + (plain ? 0 : 1));
-      if (!plain) this.gap(s, b, next, out);
+    if (count === 0) at = this.gap(s, 0, n, bytes, at);
+    else at = this.wordEntry(s, count - 1, gapFrom, n, bytes, at);
+    const countLength = varintLength(count);
+    if (countLength < countRoom) {
+      bytes.copyWithin(countAt + countLength, countAt + countRoom, at);
+      at -= countRoom - countLength;
     }
+    writeVarint(bytes, countAt, count);
+    out.length = at;
+    this.ascii = ascii;
     return count;
   }
 
-  /** Open addressing over word ids + 1, by hash; grown at half full. */
-  private table = new Int32Array(1 << 12);
-  private hashes: number[] = [];
+  /** Writes word `k`'s entry, followed by `s[from, to)`, the gap after it; returns the next offset. */
+  private wordEntry(s: string, k: number, from: number, to: number, bytes: Uint8Array, at: number): number {
+    const last = to === s.length;
+    const single = to === from + 1;
+    this.hyphenAfter[k] = !last && single && s.charCodeAt(from) === 45 ? 1 : 0;
+    const plain = last ? from === to : single && s.charCodeAt(from) === 32;
+    at = writeVarint(bytes, at, 2 * (this.ids[k] as number) + (plain ? 0 : 1));
+    return plain ? at : this.gap(s, from, to, bytes, at);
+  }
+
+  /**
+   * Open addressing by hash: per slot the word's hash and its id + 1 (0: free), side by side so a
+   * probe reads one cache line; grown at half full.
+   */
+  private table = new Int32Array(2 << 12);
+
+  /** Every word's characters (ASCII), end to end: word `id` is `chars[starts[id], starts[id + 1])`. */
+  private chars = new Uint8Array(1 << 14);
+  private starts = new Int32Array(1024);
+
+  private keepChars(s: string, from: number, to: number): void {
+    const id = this.words.length - 1;
+    const start = this.starts[id] as number;
+    const end = start + to - from;
+    if (end > this.chars.length) {
+      const next = new Uint8Array(Math.max(end, this.chars.length * 2));
+      next.set(this.chars);
+      this.chars = next;
+    }
+    for (let i = from; i < to; i++) this.chars[start + i - from] = s.charCodeAt(i);
+    if (id + 2 > this.starts.length) {
+      const next = new Int32Array(this.starts.length * 2);
+      next.set(this.starts);
+      this.starts = next;
+    }
+    this.starts[id + 1] = end;
+  }
 
   private wordId(s: string, from: number, to: number, h: number): number {
     const len = to - from;
-    let mask = this.table.length - 1;
+    const words = this.words;
+    let table = this.table;
+    let mask = (table.length >> 1) - 1;
+    const starts = this.starts;
+    const chars = this.chars;
     for (let slot = h & mask; ; slot = (slot + 1) & mask) {
-      const e = this.table[slot] as number;
+      const e = table[2 * slot + 1] as number;
       if (e === 0) break;
-      const id = e - 1;
-      if (this.hashes[id] !== h) continue;
-      const w = this.words[id] as string;
-      if (w.length !== len) continue;
+      if (table[2 * slot] !== h) continue;
+      const start = starts[e - 1] as number;
+      if ((starts[e] as number) - start !== len) continue;
       let k = 0;
-      while (k < len && w.charCodeAt(k) === s.charCodeAt(from + k)) k++;
-      if (k === len) return id;
+      while (k < len && chars[start + k] === s.charCodeAt(from + k)) k++;
+      if (k === len) return e - 1;
     }
-    const id = this.words.length;
+    const id = words.length;
     // Kept for good: a copy, never a slice keeping the paper's feed document alive.
-    this.words.push(detachText(s.slice(from, to)));
-    this.hashes.push(h);
-    if (2 * (id + 1) > this.table.length) {
-      const next = new Int32Array(this.table.length * 2);
-      mask = next.length - 1;
-      for (let w = 0; w < id; w++) {
-        let slot = (this.hashes[w] as number) & mask;
-        while (next[slot] !== 0) slot = (slot + 1) & mask;
-        next[slot] = w + 1;
+    words.push(detachText(s.slice(from, to)));
+    this.keepChars(s, from, to);
+    if (4 * (id + 1) > table.length) {
+      const old = table;
+      table = new Int32Array(old.length * 2);
+      mask = (table.length >> 1) - 1;
+      for (let o = 0; o < old.length; o += 2) {
+        if (old[o + 1] === 0) continue;
+        let slot = (old[o] as number) & mask;
+        while (table[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+        table[2 * slot] = old[o] as number;
+        table[2 * slot + 1] = old[o + 1] as number;
       }
-      this.table = next;
+      this.table = table;
     }
     let slot = h & mask;
-    while (this.table[slot] !== 0) slot = (slot + 1) & mask;
-    this.table[slot] = id + 1;
+    while (table[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+    table[2 * slot] = h;
+    table[2 * slot + 1] = id + 1;
     return id;
   }
 
-  private gap(s: string, from: number, to: number, out: ByteWriter): void {
+  /** Writes the gap `s[from, to)` at `at`; returns the next offset. */
+  private gap(s: string, from: number, to: number, bytes: Uint8Array, at: number): number {
     const len = to - from;
     if (len <= MAX_INTERNED_GAP) {
-      const text = s.slice(from, to);
-      let id = this.gapIds.get(text);
-      if (id === undefined) {
-        id = this.gaps.length;
-        this.gaps.push(text);
-        this.gapIds.set(text, id);
+      let id: number | undefined;
+      // Seven bits a code unit and two for the length: below 2^30, a small integer to V8.
+      let packed = len - 1;
+      for (let i = from; i < to && packed >= 0; i++) {
+        const c = s.charCodeAt(i);
+        packed = c > 127 ? -1 : packed * 128 + c;
       }
-      out.varint(id + 1);
-      return;
+      if (len === 0) id = 1;
+      else if (packed >= 0) id = this.packedGapIds.get(packed);
+      if (id === undefined) {
+        const text = s.slice(from, to);
+        id = this.gapIds.get(text);
+        if (id === undefined) {
+          id = this.gaps.length;
+          this.gaps.push(text);
+          this.gapIds.set(text, id);
+        }
+        if (packed >= 0) this.packedGapIds.set(packed, id);
+      }
+      return writeVarint(bytes, at, id + 1);
     }
-    out.varint(0);
-    out.varint(len);
-    for (let i = from; i < to; i++) out.varint(s.charCodeAt(i));
+    bytes[at++] = 0;
+    at = writeVarint(bytes, at, len);
+    for (let i = from; i < to; i++) at = writeVarint(bytes, at, s.charCodeAt(i));
+    return at;
   }
 
   /** The next string of `r`, as {@link encode} wrote it. */

@@ -344,6 +344,61 @@ describe('compiled matcher', () => {
     );
   });
 
+  it('indexes every field as tokenize analyses it, ASCII or not, in papers that share words written alike', () => {
+    const piece = fc.constantFrom(
+      'Multi',
+      'multi',
+      '-',
+      'Task',
+      'task',
+      ' ',
+      '--',
+      'x2',
+      'A-B-c',
+      'ies',
+      'é',
+      'Ü',
+      '\ud800',
+      '😀',
+      '\u2010',
+      '      ',
+      '. ',
+    );
+    const field = fc.array(piece, { maxLength: 20 }).map((xs) => xs.join(''));
+    const raws = fc.array(
+      fc.record({ title: field, abstract: field, authors: fc.array(field, { maxLength: 3 }) }),
+      {
+        minLength: 1,
+        maxLength: 6,
+      },
+    );
+    fc.assert(
+      fc.property(raws, (raws) => {
+        const index = createSearchIndex();
+        const papers = raws.map((r, i) => paper({ id: `p${i}`, ...r }));
+        for (const p of papers) index.add(p);
+        const tokens = (t: string) => tokenize(t).length;
+        const sum = (f: (p: Paper) => number) => papers.reduce((n, p) => n + f(p), 0) / papers.length;
+        expect(index.avgTitle).toBe(sum((p) => tokens(p.title)));
+        expect(index.avgAbstract).toBe(sum((p) => tokens(p.abstract)));
+        const stems = (p: Paper) =>
+          new Set([...tokenize(p.title), ...tokenize(p.abstract)].map((t) => t.stem));
+        for (const s of new Set(papers.flatMap((p) => [...stems(p)])))
+          expect(index.df(s), s).toBe(papers.filter((p) => stems(p).has(s)).length);
+        const authorStems = (p: Paper) => new Set(p.authors.flatMap((a) => tokenize(a).map((t) => t.stem)));
+        for (const s of new Set(papers.flatMap((p) => [...authorStems(p)])))
+          expect(
+            index
+              .search({ type: 'term', field: 'author', word: s, text: s }, { limit: 10 })
+              .map((h) => h.paperId)
+              .sort(),
+            s,
+          ).toEqual(papers.filter((p) => authorStems(p).has(s)).map((p) => p.id));
+      }),
+      { numRuns: 500, seed: 13 },
+    );
+  });
+
   it('search verifies candidates on their exact text, across many megabytes of papers', () => {
     const index = createSearchIndex();
     const filler = 'lorem ipsum dolor '.repeat(120);

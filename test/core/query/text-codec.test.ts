@@ -45,6 +45,63 @@ describe('text codec', () => {
     );
   });
 
+  it('writes exactly what a plain encoder over regex words writes, and knows when a string is ASCII', () => {
+    // The layout, spelled out: count, leading gap, then per word 2·id + explicit and its gap.
+    const reference = () => {
+      const words = new Map<string, number>();
+      const gaps = new Map<string, number>([
+        [' ', 0],
+        ['', 1],
+      ]);
+      const gap = (g: string): number[] => {
+        if (g.length > 4)
+          return [0, g.length, ...Array.from({ length: g.length }, (_, i) => g.charCodeAt(i))];
+        if (!gaps.has(g)) gaps.set(g, gaps.size);
+        return [(gaps.get(g) as number) + 1];
+      };
+      return (s: string): number[] => {
+        const runs = [...s.matchAll(/[A-Za-z0-9]+/g)];
+        const ends = runs.map((m) => (m.index as number) + m[0].length);
+        const out = [runs.length, ...gap(s.slice(0, runs[0]?.index ?? s.length))];
+        runs.forEach((m, k) => {
+          if (!words.has(m[0])) words.set(m[0], words.size);
+          const after = s.slice(ends[k], runs[k + 1]?.index ?? s.length);
+          const plain = k + 1 < runs.length ? after === ' ' : after === '';
+          out.push(2 * (words.get(m[0]) as number) + (plain ? 0 : 1), ...(plain ? [] : gap(after)));
+        });
+        return out;
+      };
+    };
+    const varints = (xs: number[]) => {
+      const w = new ByteWriter();
+      for (const x of xs) w.varint(x);
+      return Array.from(w.bytes.subarray(0, w.length));
+    };
+    const longGaps = fc.constantFrom(
+      '     ',
+      ' -- -- ',
+      '\u00e9\u00e9\u00e9\u00e9\u00e9',
+      '\ud800 \udc00 \ud800',
+    );
+    const mixed = fc.oneof(
+      text,
+      fc.array(fc.oneof(words, pieces, longGaps), { maxLength: 200 }).map((xs) => xs.join('')),
+    );
+    fc.assert(
+      fc.property(fc.array(mixed, { maxLength: 12 }), (strings) => {
+        const codec = new TextCodec();
+        const encode = reference();
+        for (const s of strings) {
+          const w = new ByteWriter();
+          codec.encode(s, w);
+          expect(Array.from(w.bytes.subarray(0, w.length))).toEqual(varints(encode(s)));
+          expect(codec.ascii).toBe(!/[^\p{ASCII}]/u.test(s));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('reports each word as written, and which are joined to the next by one hyphen', () => {
     const codec = new TextCodec();
     const n = codec.encode('State-of-the-art models -- a x-ray; co- op end-', new ByteWriter());
@@ -75,6 +132,16 @@ describe('text codec', () => {
     expect(n).toBe(3000);
     expect(Array.from(codec.ids.subarray(0, n), (id) => codec.words[id]).join(' ')).toBe(long);
     expect(codec.decode(new ByteReader(w.bytes.subarray(0, w.length)))).toBe(long);
+  });
+
+  it('does not keep the room it reserved for one huge string', () => {
+    const codec = new TextCodec();
+    const w = new ByteWriter();
+    const huge = 'é'.repeat(200_000);
+    codec.encode(huge, w);
+    expect(codec.decode(new ByteReader(w.bytes.subarray(0, w.length)))).toBe(huge);
+    w.reset();
+    expect(w.bytes.length).toBeLessThan(1 << 20);
   });
 
   it('writes a recurring word in a byte or two', () => {
