@@ -7,7 +7,7 @@ import { hash64, type Paper, type PaperId } from '../core/paper.js';
 import { parseTarget, type Subscription, type Target } from '../core/subscription.js';
 import type { MatchJournalEntry, SourceState, Store } from '../store/types.js';
 import { type IngestOptions, type IngestReport, ingest, type SourceSpec } from './ingest.js';
-import { compileQuery, type PaperLibrary, planByTarget, planDeliveries } from './library.js';
+import { compileQuery, type PaperLibrary, planDeliveries } from './library.js';
 
 export interface MatchReport {
   /** Papers matched against the subscriptions (new, plus updated ones). */
@@ -61,8 +61,16 @@ export async function runCycle(opts: CycleOptions): Promise<CycleReport> {
   const started = now();
   const t0 = performance.now();
   const staged = stagePapers();
-  const report = await ingest(opts.sources, { ...opts, journal: true, onStored: staged.add });
-  const match = await matchNewPapers(opts.store, opts.library, now(), { staged: staged.papers });
+  // Each source's papers are matched while the next is read: the planning runs on the search
+  // thread when the library has one, and what the next source costs this thread overlaps it.
+  const matching = matchBehind(opts.store, opts.library, now, staged.papers);
+  const report = await ingest(opts.sources, {
+    ...opts,
+    journal: true,
+    onStored: staged.add,
+    onMerged: matching.kick,
+  });
+  const match = await matching.done();
   const feeds = opts.sources.filter((s) => s.type === 'feed').map((s) => s.name);
   const stale = staleSources(await opts.store.sources.getAll(), feeds, now(), opts.staleAfterHours ?? 96);
   return {
@@ -71,6 +79,58 @@ export async function runCycle(opts: CycleOptions): Promise<CycleReport> {
     ingest: report,
     match,
     stale,
+  };
+}
+
+/** Papers stored but not matched yet past which ingest waits for matching to catch up. */
+const MATCH_BACKLOG = 4000;
+
+/**
+ * Matching that follows ingest: `kick` after papers are stored queues a {@link matchNewPapers}
+ * call behind the one running (one waiting call is enough: it reads the whole journal when it
+ * starts), and `done` waits for them, matches what is left and returns the sum. When more than
+ * {@link MATCH_BACKLOG} staged papers wait, `kick` returns the chain to wait on, so a fast ingest
+ * does not pile up papers in memory. A failed call stops the chain; `done` throws its error, and
+ * the journal keeps what it had not matched for the next cycle.
+ */
+export function matchBehind(
+  store: Store,
+  library: PaperLibrary,
+  now: () => Date,
+  staged: Map<PaperId, Paper>,
+): { kick: () => Promise<void> | undefined; done: () => Promise<MatchReport> } {
+  const total: MatchReport = { papers: 0, matched: 0, enqueued: 0, targets: [] };
+  const add = (r: MatchReport) => {
+    total.papers += r.papers;
+    total.matched += r.matched;
+    total.enqueued += r.enqueued;
+    total.targets = r.targets;
+  };
+  let tail: Promise<void> = Promise.resolve();
+  let waiting = false;
+  let failure: { error: unknown } | undefined;
+  return {
+    kick: () => {
+      if (failure) return undefined;
+      if (waiting) return staged.size > MATCH_BACKLOG ? tail : undefined;
+      waiting = true;
+      tail = tail.then(async () => {
+        waiting = false;
+        if (failure) return;
+        try {
+          add(await matchNewPapers(store, library, now(), { staged }));
+        } catch (error) {
+          failure = { error };
+        }
+      });
+      return staged.size > MATCH_BACKLOG ? tail : undefined;
+    },
+    done: async () => {
+      await tail;
+      if (failure) throw failure.error;
+      add(await matchNewPapers(store, library, now(), { staged }));
+      return total;
+    },
   };
 }
 
@@ -104,11 +164,10 @@ export async function matchNewPapers(
   store: Store,
   library: PaperLibrary,
   now: Date,
-  opts: { staged?: ReadonlyMap<PaperId, Paper>; stepSize?: number } = {},
+  opts: { staged?: Map<PaperId, Paper>; stepSize?: number } = {},
 ): Promise<MatchReport> {
   const stepSize = opts.stepSize ?? MATCH_CHUNK;
   const subs = await store.subscriptions.list();
-  const { matcher, subs: byId } = library.matcherFor(subs);
   const out: MatchReport = { papers: 0, matched: 0, enqueued: 0, targets: [] };
   const journal = await store.journal.list();
   // A paper first seen and then changed in the same pass is posted once, as new.
@@ -128,13 +187,14 @@ export async function matchNewPapers(
   for (const s of steps) {
     const newIds = new Set(s.newIds);
     const papers = await papersOf([...new Set([...s.newIds, ...s.updatedIds])], library, opts.staged);
-    library.add(papers);
+    // Matched now: a later change stages the paper again.
+    if (opts.staged) for (const p of papers) opts.staged.delete(p.id);
     out.papers += papers.length;
-    if (subs.length > 0 && papers.length > 0) {
-      const planned = planByTarget(
+    if (subs.length === 0 || papers.length === 0) library.add(papers);
+    else {
+      const planned = await library.plan(
         papers.map((paper) => ({ paper, kind: newIds.has(paper.id) ? 'new' : 'update' })),
-        matcher,
-        byId,
+        subs,
         now,
       );
       out.matched += planned.count;

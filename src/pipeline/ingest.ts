@@ -66,6 +66,8 @@ export interface IngestOptions {
   journal?: boolean;
   /** Called with each batch of papers written, as written (a cycle matches them next). */
   onStored?: (papers: readonly Paper[]) => void;
+  /** Called once a unit's papers (a feed, a digest file) are stored, and journaled. */
+  onMerged?: () => Promise<void> | undefined;
   onProgress?: (message: string) => void;
 }
 
@@ -160,6 +162,7 @@ export async function ingest(sources: readonly SourceSpec[], opts: IngestOptions
           ...(opts.onStored ? { onStored: opts.onStored } : {}),
         });
         addCounts(counts, c);
+        await opts.onMerged?.();
       }
       const state = read.next({ ...prev, consecutiveFailures: 0, lastSuccessAt: now().toISOString() });
       delete state.failingSince;

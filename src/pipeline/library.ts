@@ -10,28 +10,19 @@ import { buildSync } from 'esbuild';
 import { hash64, type Paper, type PaperId } from '../core/paper.js';
 import {
   analyzePaper,
-  compileMatcher,
   type Explanation,
   explainMatch,
   type Matcher,
-  type MatchHit,
   parseQuery,
   type Query,
 } from '../core/query/index.js';
 import { plainQuery } from '../core/query/parse.js';
-import {
-  type Delivery,
-  type DeliveryPlan,
-  expandPlan,
-  type PlannedGroup,
-  plannedGroup,
-  type Subscription,
-  type Target,
-  targetKey,
-} from '../core/subscription.js';
+import type { DeliveryPlan, Subscription } from '../core/subscription.js';
 import type { Store } from '../store/types.js';
 import { type IndexedPaper, PagedIndex, type SearchResult } from './paged-index.js';
+import { compileSubs, type PlanSubscription, planByTarget, unpackPlan, type WirePlan } from './plan.js';
 
+export { planByTarget, planDeliveries } from './plan.js';
 export type { IndexedPaper, SearchResult };
 
 /** A query that did not parse: the person's text, what is wrong and where. */
@@ -53,14 +44,24 @@ export function compileQuery(text: string): Query {
   return parsed.query;
 }
 
+/** A paper to plan and index: what the index keeps, its kind in this step, when it changed. */
+export type PlannedPaper = IndexedPaper & { kind: 'new' | 'update'; updatedAt?: string };
+
 /** To the search thread. */
 export type IndexMessage =
   | { t: 'add'; papers: IndexedPaper[] }
   | { t: 'sync'; id: number }
-  | { t: 'search'; id: number; query: Query; limit: number; offset: number; since: string | undefined };
+  | { t: 'search'; id: number; query: Query; limit: number; offset: number; since: string | undefined }
+  /** The subscriptions later plans match against, compiled there once per set (`key`). */
+  | { t: 'subs'; key: string; subs: PlanSubscription[] }
+  /** Plans the papers' deliveries against subscription set `key`, replies, then indexes them. */
+  | { t: 'plan'; id: number; key: string; papers: PlannedPaper[]; now: string };
 
 /** From the search thread. */
-export type IndexReply = ({ id: number } & SearchResult) | { id: number; error: string };
+export type IndexReply =
+  | ({ id: number } & SearchResult)
+  | { id: number; plan: WirePlan }
+  | { id: number; error: string };
 
 interface SearchOptions {
   limit: number;
@@ -94,10 +95,26 @@ function searchWorkerScript(): string {
 /** Where the search index lives: this thread, or a worker thread of its own. */
 interface IndexHost {
   add(papers: readonly IndexedPaper[]): void;
+  /**
+   * Plans `papers`' deliveries against `subs` (set `key`) and adds them to the index. Undefined
+   * when this host does not plan: the caller plans on its own thread.
+   */
+  plan?(
+    papers: PlannedPaper[],
+    subs: readonly PlanSubscription[],
+    key: string,
+    now: Date,
+  ): Promise<DeliveryPlan>;
   search(query: Query, opts: SearchOptions): Promise<SearchResult>;
   /** Resolves once every paper added so far is searchable. */
   sync(): Promise<void>;
   close(): Promise<void>;
+}
+
+function plannedPaper(p: Paper, kind: 'new' | 'update'): PlannedPaper {
+  const out: PlannedPaper = { ...indexedPaper(p), kind };
+  if (p.updatedAt !== undefined) out.updatedAt = p.updatedAt;
+  return out;
 }
 
 function indexedPaper(p: Paper): IndexedPaper {
@@ -143,7 +160,7 @@ class WorkerIndex implements IndexHost {
   private worker: Worker | undefined;
   private readonly waiting = new Map<
     number,
-    { message: IndexMessage; resolve: (r: SearchResult) => void; reject: (e: Error) => void }
+    { message: IndexMessage; resolve: (r: IndexReply) => void; reject: (e: Error) => void }
   >();
   private calls = 0;
   private closed = false;
@@ -151,6 +168,8 @@ class WorkerIndex implements IndexHost {
   private filling: Promise<void> = Promise.resolve();
   /** Threads started again after running out of heap (each time with twice the heap). */
   restarts = 0;
+  /** The subscriptions plans are made against, sent first to every thread started. */
+  private subs: { message: IndexMessage & { t: 'subs' }; ids: string[] } | undefined;
 
   /**
    * `heapMb`: the thread's old-generation heap to start with. A cap keeps V8 from growing the
@@ -179,9 +198,11 @@ class WorkerIndex implements IndexHost {
       if (!w) return;
       this.waiting.delete(r.id);
       if (this.waiting.size === 0) worker.unref();
-      if ('error' in r) w.reject(new Error(`search failed: ${r.error}`));
-      else w.resolve({ total: r.total, hits: r.hits });
+      if ('error' in r)
+        w.reject(new Error(`${w.message.t === 'plan' ? 'planning' : 'search'} failed: ${r.error}`));
+      else w.resolve(r);
     });
+    if (this.subs) worker.postMessage(this.subs.message);
     const fail = (err: Error) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
@@ -240,11 +261,11 @@ class WorkerIndex implements IndexHost {
   }
 
   /** Sends `message` once the thread is filled; an error reply rejects. */
-  private async call(message: IndexMessage & { id: number }): Promise<SearchResult> {
+  private async call(message: IndexMessage & { id: number }): Promise<IndexReply> {
     this.current(); // starts (and fills) a thread if there is none
     await this.filling;
     const worker = this.current();
-    return new Promise<SearchResult>((resolve, reject) => {
+    return new Promise<IndexReply>((resolve, reject) => {
       this.waiting.set(message.id, { message, resolve, reject });
       worker.ref();
       worker.postMessage(message);
@@ -252,7 +273,7 @@ class WorkerIndex implements IndexHost {
   }
 
   async search(query: Query, opts: SearchOptions): Promise<SearchResult> {
-    return this.call({
+    const r = await this.call({
       t: 'search',
       id: ++this.calls,
       query: plainQuery(query),
@@ -260,6 +281,36 @@ class WorkerIndex implements IndexHost {
       offset: opts.offset ?? 0,
       since: opts.since?.toISOString(),
     });
+    if (!('hits' in r)) throw new Error('search: the thread answered something else');
+    return { total: r.total, hits: r.hits };
+  }
+
+  async plan(
+    papers: PlannedPaper[],
+    subs: readonly PlanSubscription[],
+    key: string,
+    now: Date,
+  ): Promise<DeliveryPlan> {
+    if (this.closed) throw new Error('the paper library is closed');
+    if (this.subs?.message.key !== key) {
+      const message = {
+        t: 'subs' as const,
+        key,
+        subs: subs.map(({ id, query, target, notifyUpdates }) => ({ id, query, target, notifyUpdates })),
+      };
+      const running = this.worker;
+      this.subs = { message, ids: message.subs.map((s) => s.id) };
+      // A thread started from now on is sent them first (see `start`).
+      running?.postMessage(message);
+    }
+    const { ids } = this.subs;
+    const r = await this.call({ t: 'plan', id: ++this.calls, key, papers, now: now.toISOString() });
+    if (!('plan' in r)) throw new Error('planning: the thread answered something else');
+    return unpackPlan(
+      r.plan,
+      papers.map((p) => p.id),
+      ids,
+    );
   }
 
   async sync(): Promise<void> {
@@ -351,6 +402,30 @@ export class PaperLibrary {
     return ids.map((id) => got.get(id)).filter((p): p is Paper => p !== undefined);
   }
 
+  /**
+   * Plans the deliveries of a step's papers against `subs` (see {@link planByTarget}) and adds
+   * the papers to the index. With the index on its own thread, that thread does both, and the
+   * caller's thread goes on meanwhile (the next source's ingest, in a cycle).
+   */
+  async plan(
+    papers: ReadonlyArray<{ paper: Paper; kind: 'new' | 'update' }>,
+    subs: readonly Subscription[],
+    now: Date,
+  ): Promise<DeliveryPlan> {
+    for (const { paper } of papers) this.ids.add(paper.id);
+    if (this.index.plan)
+      return this.index.plan(
+        papers.map(({ paper, kind }) => plannedPaper(paper, kind)),
+        subs,
+        this.setKey(subs),
+        now,
+      );
+    const { matcher, subs: byId } = this.matcherFor(subs);
+    const plan = planByTarget(papers, matcher, byId, now);
+    this.index.add(papers.map(({ paper }) => indexedPaper(paper)));
+    return plan;
+  }
+
   /** Why `paper` does or does not match each subscription. */
   explain(
     paper: Paper,
@@ -369,211 +444,29 @@ export class PaperLibrary {
     opts: { cache?: boolean } = {},
   ): { matcher: Matcher; subs: Map<string, Subscription> } {
     if (opts.cache === false) return compileSubs(subs);
+    const key = this.setKey(subs);
+    if (this.matcher?.key !== key) this.matcher = { key, ...compileSubs(subs) };
+    return { matcher: this.matcher.matcher, subs: this.matcher.subs };
+  }
+
+  /** The last subscription set keyed, by id, and its key. */
+  private lastSet: { key: string; byId: Map<string, Subscription> } | undefined;
+
+  /** A key for the set `subs` (ids and queries): the same set, the same key. */
+  private setKey(subs: readonly Subscription[]): string {
     // The store hands out the same subscription objects until the set changes: when every one
-    // is the very object compiled last time, the set is that one, and the sort and hash of
-    // 10k queries (~7 ms a call) are not needed.
-    const last = this.matcher;
-    if (last && subs.length === last.subs.size && subs.every((s) => last.subs.get(s.id) === s))
-      return { matcher: last.matcher, subs: last.subs };
+    // is the very object keyed last time, the set is that one, and the sort and hash of 10k
+    // queries (~7 ms a call) are not needed.
+    const last = this.lastSet;
+    if (last && subs.length === last.byId.size && subs.every((s) => last.byId.get(s.id) === s))
+      return last.key;
     const key = hash64(
       subs
         .map((s) => `${s.id}\u0000${s.query}`)
         .sort()
         .join('\n'),
     );
-    if (this.matcher?.key !== key) this.matcher = { key, ...compileSubs(subs) };
-    return { matcher: this.matcher.matcher, subs: this.matcher.subs };
+    this.lastSet = { key, byId: new Map(subs.map((s) => [s.id, s])) };
+    return key;
   }
-}
-
-function compileSubs(subs: readonly Subscription[]): { matcher: Matcher; subs: Map<string, Subscription> } {
-  const valid: Array<{ id: string; query: Query }> = [];
-  for (const s of subs) {
-    const parsed = parseQuery(s.query);
-    // A stored query that no longer parses (the language changed) matches nothing rather than
-    // stopping every other subscription; `subs list` shows it.
-    if (parsed.ok) valid.push({ id: s.id, query: parsed.query });
-  }
-  return { matcher: compileMatcher(valid), subs: new Map(subs.map((s) => [s.id, s])) };
-}
-
-/** A subscription as the planner needs it, made once per subscription set. */
-interface PlanSub {
-  id: string;
-  notifyUpdates: boolean;
-  target: PlanTarget;
-  /** The plan this subscription was last added to its group's table in, and at which index. */
-  plan: number;
-  index: number;
-}
-
-/** A target as the planner needs it: its key once, and scratch space reused by every plan. */
-interface PlanTarget {
-  target: Target;
-  key: string;
-  /** The plan `group` and `words` belong to. */
-  plan: number;
-  /** Undefined between plans (see {@link planByTarget}'s end). */
-  group: PlannedGroup | undefined;
-  words: Map<string, number>;
-  /** Per word of `group`, the last row that named it (words are listed once per row). */
-  wordRow: number[];
-  /** The paper `subs`/`hits` were collected for: its first `n` hits on this target, best first. */
-  paper: number;
-  n: number;
-  subs: PlanSub[];
-  hits: MatchHit[];
-}
-
-const NO_WORDS: Map<string, number> = new Map();
-
-const planSubsOf = new WeakMap<ReadonlyMap<string, Subscription>, Map<string, PlanSub>>();
-let planSerial = 0;
-let paperSerial = 0;
-
-function planSubs(subs: ReadonlyMap<string, Subscription>): Map<string, PlanSub> {
-  let out = planSubsOf.get(subs);
-  if (out) return out;
-  out = new Map();
-  const targets = new Map<string, PlanTarget>();
-  for (const [id, sub] of subs) {
-    const key = targetKey(sub.target);
-    let target = targets.get(key);
-    if (!target) {
-      target = {
-        target: sub.target,
-        key,
-        plan: 0,
-        group: plannedGroup(sub.target, key),
-        words: new Map(),
-        wordRow: [],
-        paper: 0,
-        n: 0,
-        subs: [],
-        hits: [],
-      };
-      targets.set(key, target);
-    }
-    out.set(id, { id, notifyUpdates: sub.notifyUpdates, target, plan: 0, index: 0 });
-  }
-  planSubsOf.set(subs, out);
-  return out;
-}
-
-/**
- * Turns matches of new (or updated) papers into outbox deliveries: one per paper and target,
- * naming every subscription of that target that matched (best first) and the words they
- * matched. Updates only reach subscriptions that asked for them. Plans straight into the
- * outbox's per-target form: no object, id or array per delivery (see {@link DeliveryPlan}).
- */
-export function planByTarget(
-  papers: ReadonlyArray<{ paper: Paper; kind: 'new' | 'update' }>,
-  matcher: Matcher,
-  subs: ReadonlyMap<string, Subscription>,
-  now: Date,
-): DeliveryPlan {
-  const createdAt = now.toISOString();
-  const plan: DeliveryPlan = { createdAt, groups: [], count: 0 };
-  const info = planSubs(subs);
-  const serial = ++planSerial;
-  // Scratch arrays keep their length (setting it to 0 per paper let V8 reallocate them).
-  const touched: PlanTarget[] = [];
-  const planned: PlanTarget[] = [];
-  for (const { paper, kind } of papers) {
-    const hits = matcher.match(analyzePaper(paper));
-    if (hits.length === 0) continue;
-    const update = kind === 'update';
-    const current = ++paperSerial;
-    let nTouched = 0;
-    for (const hit of hits) {
-      const sub = info.get(hit.subscriptionId);
-      if (sub === undefined || (update && !sub.notifyUpdates)) continue;
-      const t = sub.target;
-      if (t.paper !== current) {
-        t.paper = current;
-        t.n = 0;
-        touched[nTouched++] = t;
-      }
-      // Hits come best first; this keeps a target's hits so (stably) whatever the matcher does.
-      let at = t.n++;
-      while (at > 0 && (t.hits[at - 1] as MatchHit).score < hit.score) {
-        t.hits[at] = t.hits[at - 1] as MatchHit;
-        t.subs[at] = t.subs[at - 1] as PlanSub;
-        at--;
-      }
-      t.hits[at] = hit;
-      t.subs[at] = sub;
-    }
-    for (let k = 0; k < nTouched; k++) {
-      const t = touched[k] as PlanTarget;
-      let g = t.group;
-      if (t.plan !== serial || g === undefined) {
-        t.plan = serial;
-        g = plannedGroup(t.target, t.key);
-        t.group = g;
-        t.words = new Map();
-        t.wordRow = [];
-        plan.groups.push(g);
-        planned.push(t);
-      }
-      const row = g.paperIds.length;
-      g.paperIds.push(paper.id);
-      g.scores.push((t.hits[0] as MatchHit).score);
-      const refs = g.refs;
-      const n = t.n;
-      refs.push(n);
-      for (let h = 0; h < n; h++) {
-        const sub = t.subs[h] as PlanSub;
-        if (sub.plan !== serial) {
-          sub.plan = serial;
-          sub.index = g.subs.length;
-          g.subs.push(sub.id);
-        }
-        refs.push(sub.index);
-      }
-      const countAt = refs.length;
-      refs.push(0);
-      let words = 0;
-      for (let h = 0; h < n; h++) {
-        for (const w of (t.hits[h] as MatchHit).terms) {
-          let i = t.words.get(w);
-          if (i === undefined) {
-            i = g.words.length;
-            g.words.push(w);
-            t.wordRow.push(-1);
-            t.words.set(w, i);
-          }
-          if (t.wordRow[i] !== row) {
-            t.wordRow[i] = row;
-            refs.push(i);
-            words++;
-          }
-        }
-      }
-      refs[countAt] = words;
-      if (update) g.extra.push([row, 'update', '', `|u:${paper.updatedAt ?? createdAt}`]);
-      plan.count++;
-    }
-  }
-  // The scratch lets go of this plan: kept, each target's group, words and last hits (and the
-  // matcher's last paper) would hold the batch's text, and the feed document it was cut from,
-  // until the next plan.
-  matcher.release();
-  for (const t of planned) {
-    t.group = undefined;
-    t.words = NO_WORDS;
-    t.hits.length = 0;
-    t.subs.length = 0;
-  }
-  return plan;
-}
-
-/** {@link planByTarget} as `Delivery` objects, target by target. */
-export function planDeliveries(
-  papers: ReadonlyArray<{ paper: Paper; kind: 'new' | 'update' }>,
-  matcher: Matcher,
-  subs: ReadonlyMap<string, Subscription>,
-  now: Date,
-): Delivery[] {
-  return expandPlan(planByTarget(papers, matcher, subs, now));
 }

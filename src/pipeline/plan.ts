@@ -1,0 +1,364 @@
+/**
+ * Planning deliveries: the subscriptions compiled into a matcher, the matches of a step's papers
+ * turned into the outbox's per-target plan, and that plan in a form that crosses threads cheaply
+ * (the search thread plans while the cycle ingests, see `library.ts`). Imports nothing that only
+ * the main thread can load: the search thread's script bundles this module.
+ */
+import type { PaperId } from '../core/paper.js';
+import {
+  analyzePaper,
+  compileMatcher,
+  type MatchablePaper,
+  type Matcher,
+  type MatchHit,
+  parseQuery,
+  type Query,
+} from '../core/query/index.js';
+import {
+  type Delivery,
+  type DeliveryPlan,
+  expandPlan,
+  type PlannedExtra,
+  type PlannedGroup,
+  plannedGroup,
+  type Subscription,
+  type Target,
+  targetKey,
+} from '../core/subscription.js';
+
+/** What planning needs of a subscription. */
+export type PlanSubscription = Pick<Subscription, 'id' | 'query' | 'target' | 'notifyUpdates'>;
+
+/** What planning needs of a paper: its text, and when it changed (for an update's id). */
+export type PlanPaper = MatchablePaper & { updatedAt?: string };
+
+/** The subscriptions compiled into one matcher, and by id. */
+export function compileSubs<S extends PlanSubscription>(
+  subs: readonly S[],
+): { matcher: Matcher; subs: Map<string, S> } {
+  const valid: Array<{ id: string; query: Query }> = [];
+  for (const s of subs) {
+    const parsed = parseQuery(s.query);
+    // A stored query that no longer parses (the language changed) matches nothing rather than
+    // stopping every other subscription; `subs list` shows it.
+    if (parsed.ok) valid.push({ id: s.id, query: parsed.query });
+  }
+  return { matcher: compileMatcher(valid), subs: new Map(subs.map((s) => [s.id, s])) };
+}
+
+/** A subscription as the planner needs it, made once per subscription set. */
+interface PlanSub {
+  id: string;
+  notifyUpdates: boolean;
+  target: PlanTarget;
+  /** The plan this subscription was last added to its group's table in, and at which index. */
+  plan: number;
+  index: number;
+}
+
+/** A target as the planner needs it: its key once, and scratch space reused by every plan. */
+interface PlanTarget {
+  target: Target;
+  key: string;
+  /** The plan `group` and `words` belong to. */
+  plan: number;
+  /** Undefined between plans (see {@link planByTarget}'s end). */
+  group: PlannedGroup | undefined;
+  words: Map<string, number>;
+  /** Per word of `group`, the last row that named it (words are listed once per row). */
+  wordRow: number[];
+  /** The paper `subs`/`hits` were collected for: its first `n` hits on this target, best first. */
+  paper: number;
+  n: number;
+  subs: PlanSub[];
+  hits: MatchHit[];
+}
+
+const NO_WORDS: Map<string, number> = new Map();
+
+const planSubsOf = new WeakMap<ReadonlyMap<string, PlanSubscription>, Map<string, PlanSub>>();
+let planSerial = 0;
+let paperSerial = 0;
+
+function planSubs(subs: ReadonlyMap<string, PlanSubscription>): Map<string, PlanSub> {
+  let out = planSubsOf.get(subs);
+  if (out) return out;
+  out = new Map();
+  const targets = new Map<string, PlanTarget>();
+  for (const [id, sub] of subs) {
+    const key = targetKey(sub.target);
+    let target = targets.get(key);
+    if (!target) {
+      target = {
+        target: sub.target,
+        key,
+        plan: 0,
+        group: plannedGroup(sub.target, key),
+        words: new Map(),
+        wordRow: [],
+        paper: 0,
+        n: 0,
+        subs: [],
+        hits: [],
+      };
+      targets.set(key, target);
+    }
+    out.set(id, { id, notifyUpdates: sub.notifyUpdates, target, plan: 0, index: 0 });
+  }
+  planSubsOf.set(subs, out);
+  return out;
+}
+
+/**
+ * Turns matches of new (or updated) papers into outbox deliveries: one per paper and target,
+ * naming every subscription of that target that matched (best first) and the words they
+ * matched. Updates only reach subscriptions that asked for them. Plans straight into the
+ * outbox's per-target form: no object, id or array per delivery (see {@link DeliveryPlan}).
+ */
+export function planByTarget(
+  papers: ReadonlyArray<{ paper: PlanPaper; kind: 'new' | 'update' }>,
+  matcher: Matcher,
+  subs: ReadonlyMap<string, PlanSubscription>,
+  now: Date,
+): DeliveryPlan {
+  const createdAt = now.toISOString();
+  const plan: DeliveryPlan = { createdAt, groups: [], count: 0 };
+  const info = planSubs(subs);
+  const serial = ++planSerial;
+  // Scratch arrays keep their length (setting it to 0 per paper let V8 reallocate them).
+  const touched: PlanTarget[] = [];
+  const planned: PlanTarget[] = [];
+  for (const { paper, kind } of papers) {
+    const hits = matcher.match(analyzePaper(paper));
+    if (hits.length === 0) continue;
+    const update = kind === 'update';
+    const current = ++paperSerial;
+    let nTouched = 0;
+    for (const hit of hits) {
+      const sub = info.get(hit.subscriptionId);
+      if (sub === undefined || (update && !sub.notifyUpdates)) continue;
+      const t = sub.target;
+      if (t.paper !== current) {
+        t.paper = current;
+        t.n = 0;
+        touched[nTouched++] = t;
+      }
+      // Hits come best first; this keeps a target's hits so (stably) whatever the matcher does.
+      let at = t.n++;
+      while (at > 0 && (t.hits[at - 1] as MatchHit).score < hit.score) {
+        t.hits[at] = t.hits[at - 1] as MatchHit;
+        t.subs[at] = t.subs[at - 1] as PlanSub;
+        at--;
+      }
+      t.hits[at] = hit;
+      t.subs[at] = sub;
+    }
+    for (let k = 0; k < nTouched; k++) {
+      const t = touched[k] as PlanTarget;
+      let g = t.group;
+      if (t.plan !== serial || g === undefined) {
+        t.plan = serial;
+        g = plannedGroup(t.target, t.key);
+        t.group = g;
+        t.words = new Map();
+        t.wordRow = [];
+        plan.groups.push(g);
+        planned.push(t);
+      }
+      const row = g.paperIds.length;
+      g.paperIds.push(paper.id);
+      g.scores.push((t.hits[0] as MatchHit).score);
+      const refs = g.refs;
+      const n = t.n;
+      refs.push(n);
+      for (let h = 0; h < n; h++) {
+        const sub = t.subs[h] as PlanSub;
+        if (sub.plan !== serial) {
+          sub.plan = serial;
+          sub.index = g.subs.length;
+          g.subs.push(sub.id);
+        }
+        refs.push(sub.index);
+      }
+      const countAt = refs.length;
+      refs.push(0);
+      let words = 0;
+      for (let h = 0; h < n; h++) {
+        for (const w of (t.hits[h] as MatchHit).terms) {
+          let i = t.words.get(w);
+          if (i === undefined) {
+            i = g.words.length;
+            g.words.push(w);
+            t.wordRow.push(-1);
+            t.words.set(w, i);
+          }
+          if (t.wordRow[i] !== row) {
+            t.wordRow[i] = row;
+            refs.push(i);
+            words++;
+          }
+        }
+      }
+      refs[countAt] = words;
+      if (update) g.extra.push([row, 'update', '', `|u:${paper.updatedAt ?? createdAt}`]);
+      plan.count++;
+    }
+  }
+  // The scratch lets go of this plan: kept, each target's group, words and last hits (and the
+  // matcher's last paper) would hold the batch's text, and the feed document it was cut from,
+  // until the next plan.
+  matcher.release();
+  for (const t of planned) {
+    t.group = undefined;
+    t.words = NO_WORDS;
+    t.hits.length = 0;
+    t.subs.length = 0;
+  }
+  return plan;
+}
+
+/** {@link planByTarget} as `Delivery` objects, target by target. */
+export function planDeliveries(
+  papers: ReadonlyArray<{ paper: PlanPaper; kind: 'new' | 'update' }>,
+  matcher: Matcher,
+  subs: ReadonlyMap<string, PlanSubscription>,
+  now: Date,
+): Delivery[] {
+  return expandPlan(planByTarget(papers, matcher, subs, now));
+}
+
+/**
+ * A plan as it crosses from the search thread: every group's columns one after the other in
+ * typed arrays (moved, not copied), papers and subscriptions by their index in the request, and
+ * each word once per plan. As structured-clone objects, a step's ~50k rows of strings and
+ * arrays cost more to copy than to plan.
+ */
+export interface WirePlan {
+  createdAt: string;
+  count: number;
+  targets: Target[];
+  /** Per group `g`, its rows are `rowStart[g]` to `rowStart[g + 1]` of `rowPaper` and `rowScore`. */
+  rowStart: Int32Array;
+  rowPaper: Int32Array;
+  rowScore: Float64Array;
+  /** Per group, its subscriptions (indexes into the request's list), likewise. */
+  subStart: Int32Array;
+  subs: Int32Array;
+  /** Per group, its words (indexes into `wordList`), likewise. */
+  wordStart: Int32Array;
+  words: Int32Array;
+  wordList: string[];
+  /** Per group, its refs, likewise. */
+  refStart: Int32Array;
+  refs: Int32Array;
+  /** The groups' extra rows, each with its group's index first. */
+  extra: Array<[group: number, ...PlannedExtra]>;
+}
+
+/**
+ * `plan` in its wire form. `paperIndex` and `subIndex` give each paper and subscription id its
+ * index in the lists the receiver holds.
+ */
+export function packPlan(
+  plan: DeliveryPlan,
+  paperIndex: ReadonlyMap<PaperId, number>,
+  subIndex: ReadonlyMap<string, number>,
+): { wire: WirePlan; transfer: ArrayBuffer[] } {
+  const n = plan.groups.length;
+  let rows = 0;
+  let subs = 0;
+  let words = 0;
+  let refs = 0;
+  for (const g of plan.groups) {
+    rows += g.paperIds.length;
+    subs += g.subs.length;
+    words += g.words.length;
+    refs += g.refs.length;
+  }
+  const wire: WirePlan = {
+    createdAt: plan.createdAt,
+    count: plan.count,
+    targets: plan.groups.map((g) => g.target),
+    rowStart: new Int32Array(n + 1),
+    rowPaper: new Int32Array(rows),
+    rowScore: new Float64Array(rows),
+    subStart: new Int32Array(n + 1),
+    subs: new Int32Array(subs),
+    wordStart: new Int32Array(n + 1),
+    words: new Int32Array(words),
+    wordList: [],
+    refStart: new Int32Array(n + 1),
+    refs: new Int32Array(refs),
+    extra: [],
+  };
+  const wordIds = new Map<string, number>();
+  rows = subs = words = refs = 0;
+  for (let g = 0; g < n; g++) {
+    const group = plan.groups[g] as PlannedGroup;
+    for (let r = 0; r < group.paperIds.length; r++) {
+      const at = paperIndex.get(group.paperIds[r] as PaperId);
+      if (at === undefined) throw new Error(`plan: paper ${group.paperIds[r]} is not in the request`);
+      wire.rowPaper[rows] = at;
+      wire.rowScore[rows++] = group.scores[r] as number;
+    }
+    for (const id of group.subs) {
+      const at = subIndex.get(id);
+      if (at === undefined) throw new Error(`plan: subscription ${id} is not in the request`);
+      wire.subs[subs++] = at;
+    }
+    for (const w of group.words) {
+      let id = wordIds.get(w);
+      if (id === undefined) {
+        id = wire.wordList.length;
+        wire.wordList.push(w);
+        wordIds.set(w, id);
+      }
+      wire.words[words++] = id;
+    }
+    wire.refs.set(group.refs, refs);
+    refs += group.refs.length;
+    for (const x of group.extra) wire.extra.push([g, ...x]);
+    wire.rowStart[g + 1] = rows;
+    wire.subStart[g + 1] = subs;
+    wire.wordStart[g + 1] = words;
+    wire.refStart[g + 1] = refs;
+  }
+  const transfer = [
+    wire.rowStart,
+    wire.rowPaper,
+    wire.rowScore,
+    wire.subStart,
+    wire.subs,
+    wire.wordStart,
+    wire.words,
+    wire.refStart,
+    wire.refs,
+  ].map((a) => a.buffer as ArrayBuffer);
+  return { wire, transfer };
+}
+
+/** The plan {@link packPlan} packed, given the paper and subscription ids the indexes refer to. */
+export function unpackPlan(
+  wire: WirePlan,
+  paperIds: readonly PaperId[],
+  subIds: readonly string[],
+): DeliveryPlan {
+  const groups: PlannedGroup[] = [];
+  for (let g = 0; g < wire.targets.length; g++) {
+    const target = wire.targets[g] as Target;
+    const group = plannedGroup(target, targetKey(target));
+    for (let r = wire.rowStart[g] as number; r < (wire.rowStart[g + 1] as number); r++) {
+      group.paperIds.push(paperIds[wire.rowPaper[r] as number] as PaperId);
+      group.scores.push(wire.rowScore[r] as number);
+    }
+    for (let k = wire.subStart[g] as number; k < (wire.subStart[g + 1] as number); k++)
+      group.subs.push(subIds[wire.subs[k] as number] as string);
+    for (let k = wire.wordStart[g] as number; k < (wire.wordStart[g + 1] as number); k++)
+      group.words.push(wire.wordList[wire.words[k] as number] as string);
+    for (let k = wire.refStart[g] as number; k < (wire.refStart[g + 1] as number); k++)
+      group.refs.push(wire.refs[k] as number);
+    groups.push(group);
+  }
+  for (const [g, ...x] of wire.extra) (groups[g] as PlannedGroup).extra.push(x);
+  return { createdAt: wire.createdAt, groups, count: wire.count };
+}
