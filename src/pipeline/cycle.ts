@@ -106,6 +106,8 @@ export function matchBehind(
     total.enqueued += r.enqueued;
     total.targets = r.targets;
   };
+  // One pass: a paper a call matched as new is not matched again as changed by a later one.
+  const firstSeen = new Set<PaperId>();
   let tail: Promise<void> = Promise.resolve();
   let waiting = false;
   let failure: { error: unknown } | undefined;
@@ -118,7 +120,7 @@ export function matchBehind(
         waiting = false;
         if (failure) return;
         try {
-          add(await matchNewPapers(store, library, now(), { staged }));
+          add(await matchNewPapers(store, library, now(), { staged, firstSeen, onlyComplete: true }));
         } catch (error) {
           failure = { error };
         }
@@ -128,7 +130,7 @@ export function matchBehind(
     done: async () => {
       await tail;
       if (failure) throw failure.error;
-      add(await matchNewPapers(store, library, now(), { staged }));
+      add(await matchNewPapers(store, library, now(), { staged, firstSeen }));
       return total;
     },
   };
@@ -164,14 +166,24 @@ export async function matchNewPapers(
   store: Store,
   library: PaperLibrary,
   now: Date,
-  opts: { staged?: Map<PaperId, Paper>; stepSize?: number } = {},
+  opts: {
+    staged?: Map<PaperId, Paper>;
+    stepSize?: number;
+    /** Papers first seen in this pass, by earlier calls of it (see {@link matchBehind}); added to. */
+    firstSeen?: Set<PaperId>;
+    /**
+     * Leaves entries whose papers are not all stored yet for a later call: during ingest, the
+     * entry of the source being merged is written before its papers.
+     */
+    onlyComplete?: boolean;
+  } = {},
 ): Promise<MatchReport> {
   const stepSize = opts.stepSize ?? MATCH_CHUNK;
   const subs = await store.subscriptions.list();
   const out: MatchReport = { papers: 0, matched: 0, enqueued: 0, targets: [] };
   const journal = await store.journal.list();
   // A paper first seen and then changed in the same pass is posted once, as new.
-  const firstSeen = new Set<string>();
+  const firstSeen = opts.firstSeen ?? new Set<string>();
   for (const e of journal) for (const id of e.newIds) firstSeen.add(id);
   const steps: Array<{ entries: MatchJournalEntry[]; newIds: string[]; updatedIds: string[] }> = [];
   let step: (typeof steps)[number] | undefined;
@@ -185,10 +197,24 @@ export async function matchNewPapers(
     step.updatedIds.push(...e.updatedIds.filter((id) => !firstSeen.has(id)));
   }
   for (const s of steps) {
+    // Every paper the entries name, also changes left out as first seen in this pass: whether
+    // an entry's papers are all stored decides when it is done.
+    const named = (e: MatchJournalEntry) => [...e.newIds, ...e.updatedIds];
+    const loaded = await papersOf([...new Set(s.entries.flatMap(named))], library, opts.staged);
+    const stored = new Set(loaded.map((p) => p.id));
+    if (opts.onlyComplete) {
+      const complete = s.entries.filter((e) => named(e).every((id) => stored.has(id)));
+      if (complete.length < s.entries.length) {
+        s.entries = complete;
+        s.newIds = complete.flatMap((e) => e.newIds);
+        s.updatedIds = complete.flatMap((e) => e.updatedIds.filter((id) => !firstSeen.has(id)));
+      }
+    }
+    const wanted = new Set([...s.newIds, ...s.updatedIds]);
+    const papers = loaded.filter((p) => wanted.has(p.id));
     const newIds = new Set(s.newIds);
-    const papers = await papersOf([...new Set([...s.newIds, ...s.updatedIds])], library, opts.staged);
     // Matched now: a later change stages the paper again.
-    if (opts.staged) for (const p of papers) opts.staged.delete(p.id);
+    if (opts.staged) for (const e of s.entries) for (const id of named(e)) opts.staged.delete(id);
     out.papers += papers.length;
     if (subs.length === 0 || papers.length === 0) library.add(papers);
     else {
@@ -204,11 +230,8 @@ export async function matchNewPapers(
     }
     // An entry naming papers not in the store yet may belong to a cycle still writing them
     // (another instance's): it stays until they are there, or until it is too old to be that.
-    const found = new Set(papers.map((p) => p.id));
     const done = s.entries.filter(
-      (e) =>
-        now.getTime() - Date.parse(e.at) > UNWRITTEN_GRACE_MS ||
-        [...e.newIds, ...e.updatedIds].every((id) => found.has(id)),
+      (e) => now.getTime() - Date.parse(e.at) > UNWRITTEN_GRACE_MS || named(e).every((id) => stored.has(id)),
     );
     if (done.length > 0) await store.journal.remove(done.map((e) => e.id));
   }

@@ -2,8 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Paper } from '../../src/core/paper.js';
 import { type Subscription, subscriptionId, type Target } from '../../src/core/subscription.js';
-import { matchNewPapers, runCycle } from '../../src/pipeline/cycle.js';
+import { matchBehind, matchNewPapers, runCycle } from '../../src/pipeline/cycle.js';
 import { type IngestOptions, ingest, type SourceSpec } from '../../src/pipeline/ingest.js';
 import { PaperLibrary } from '../../src/pipeline/library.js';
 import { openStore } from '../../src/store/keyv-store.js';
@@ -116,5 +117,92 @@ describe('the match journal', () => {
     expect((await store.journal.list()).map((e) => e.id)).toEqual(['in-flight']);
     await matchNewPapers(store, library, new Date('2026-11-22T13:01:00Z'));
     expect(await store.journal.list()).toEqual([]);
+  });
+});
+
+describe('matching behind ingest', () => {
+  const updates: Subscription = {
+    ...subscription,
+    id: subscriptionId(target, 'agent* OR robot*'),
+    query: 'agent* OR robot*',
+    notifyUpdates: true,
+  };
+
+  /**
+   * What the outbox holds, comparable across stores. A paper changed during the pass is matched
+   * in the version current when its turn came, which depends on how far ingest had got: of those,
+   * only which deliveries there are.
+   */
+  const pending = async (s: Store, changed: readonly string[]) =>
+    (await s.outbox.pending())
+      .map((d) =>
+        changed.includes(d.paperId)
+          ? [d.id, d.kind]
+          : [d.id, d.kind, [...d.subscriptionIds].sort(), d.terms, d.score],
+      )
+      .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+
+  it('plans on the search thread, source by source, what a cycle on this thread plans', async () => {
+    await store.subscriptions.put(updates);
+    const other = await openStore(
+      `sqlite://${join(mkdtempSync(join(tmpdir(), 'paperboy-journal-')), 'b.sqlite')}`,
+    );
+    const threaded = await PaperLibrary.load(other, { searchThread: 'worker' });
+    try {
+      for (const s of [subscription, updates]) await other.subscriptions.put(s);
+      const now = () => new Date('2026-11-22T12:00:00Z');
+      // Four sources, one per seed file: each is matched while the next is merged.
+      const files = ['a', 'b', 'c', 'd'];
+      const { readdirSync } = await import('node:fs');
+      const dumps = readdirSync(SEEDS).sort();
+      expect(dumps).toHaveLength(files.length);
+      const sources: SourceSpec[] = dumps.map((f) => ({ name: f, type: 'digest', path: join(SEEDS, f) }));
+      const here = await runCycle({
+        ...options(store),
+        now,
+        library: await PaperLibrary.load(store),
+        sources,
+      });
+      const there = await runCycle({ ...options(other), now, library: threaded, sources });
+      expect(there.match).toEqual(here.match);
+      expect(here.match.matched).toBeGreaterThan(100);
+      expect(here.ingest.updatedPaperIds).toHaveLength(1);
+      const changed = here.ingest.updatedPaperIds;
+      expect(await pending(other, changed)).toEqual(await pending(store, changed));
+      expect(await other.journal.list()).toEqual([]);
+    } finally {
+      await threaded.close();
+      await other.close();
+    }
+  });
+
+  it('makes ingest wait while more papers than its backlog wait to be matched', async () => {
+    const library = await PaperLibrary.load(store);
+    const staged = new Map<string, Paper>();
+    const behind = matchBehind(store, library, () => new Date('2026-11-22T12:00:00Z'), staged);
+    expect(behind.kick()).toBeUndefined();
+    await behind.done();
+    for (let i = 0; i <= 4000; i++) staged.set(`test:${i}`, {} as Paper);
+    // A call queued, and one waiting behind it: both times, ingest is told to wait.
+    const first = behind.kick();
+    const second = behind.kick();
+    expect(first).toBeInstanceOf(Promise);
+    expect(second).toBeInstanceOf(Promise);
+    await Promise.all([first, second]);
+    await behind.done();
+  });
+
+  it('stops at a failed step: done throws its error, and the journal keeps what was not matched', async () => {
+    await ingest(seeds, { ...options(store), journal: true });
+    const entries = (await store.journal.list()).length;
+    expect(entries).toBeGreaterThan(0);
+    const library = await PaperLibrary.load(store, { searchThread: 'worker' });
+    await library.close();
+    const behind = matchBehind(store, library, () => new Date('2026-11-22T12:00:00Z'), new Map());
+    behind.kick();
+    behind.kick();
+    await expect(behind.done()).rejects.toThrow(/closed/);
+    expect(await store.journal.list()).toHaveLength(entries);
+    expect(await store.outbox.pending()).toEqual([]);
   });
 });

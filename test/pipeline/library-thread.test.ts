@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Paper } from '../../src/core/paper.js';
 import { parseQuery, type Query } from '../../src/core/query/index.js';
+import { type Subscription, subscriptionId, type Target } from '../../src/core/subscription.js';
 import { ingest } from '../../src/pipeline/ingest.js';
 import { PaperLibrary } from '../../src/pipeline/library.js';
 import { openStore } from '../../src/store/keyv-store.js';
@@ -37,6 +38,100 @@ beforeAll(async () => {
 afterAll(async () => {
   await threaded.close();
   await store.close();
+});
+
+function sub(target: Target, query: string, notifyUpdates: boolean): Subscription {
+  return {
+    id: subscriptionId(target, query),
+    target,
+    query,
+    createdBy: 'test',
+    createdAt: '2026-11-22T00:00:00.000Z',
+    mode: 'immediate',
+    notifyUpdates,
+    backfillHours: 0,
+  };
+}
+
+const channel: Target = { kind: 'channel', channelId: '7' };
+const user: Target = { kind: 'user', userId: '8' };
+const subsA = [
+  sub(channel, 'multi-task', false),
+  sub(channel, 'agent*', true),
+  sub(user, '"reinforcement learning" OR robot*', true),
+  sub(user, 'diffusion -survey', false),
+];
+// One gone, one new.
+const subsB = [...subsA.slice(1), sub(channel, '/transformer/i', true)];
+
+/** The stored papers, every third one as an update (which only some subscriptions want). */
+async function step(): Promise<Array<{ paper: Paper; kind: 'new' | 'update' }>> {
+  const out: Array<{ paper: Paper; kind: 'new' | 'update' }> = [];
+  for await (const paper of store.papers.iterate())
+    out.push({
+      paper: { ...paper, updatedAt: '2026-11-23T00:00:00.000Z' },
+      kind: out.length % 3 === 2 ? 'update' : 'new',
+    });
+  return out;
+}
+
+describe('planning on the search thread', () => {
+  const now = new Date('2026-11-23T01:00:00.000Z');
+  // Libraries of their own: planning indexes the papers again, which the searches above compare.
+  let local: PaperLibrary;
+  let threaded: PaperLibrary;
+  beforeAll(async () => {
+    local = await PaperLibrary.load(store);
+    threaded = await PaperLibrary.load(store, { searchThread: 'worker' });
+  });
+  afterAll(async () => {
+    await threaded.close();
+  });
+
+  it('plans exactly as on this thread, for each subscription set in turn', async () => {
+    const papers = await step();
+    for (const subs of [subsA, subsB, subsA]) {
+      const got = await threaded.plan(papers, subs, now);
+      expect(got).toEqual(await local.plan(papers, subs, now));
+      expect(got.count).toBeGreaterThan(50);
+      // Updates reached only the subscriptions that asked for them.
+      expect(got.groups.some((g) => g.extra.some((x) => x[1] === 'update'))).toBe(true);
+      const named = new Set(got.groups.flatMap((g) => g.subs));
+      for (const s of subs) if (!named.has(s.id)) expect(s.query).toBe('diffusion -survey');
+      if (subs === subsB) expect(named.has(subsA[0]?.id as string)).toBe(false);
+    }
+  });
+
+  it('indexes the papers it planned: a search sent after sees them', async () => {
+    const papers = (await step()).slice(0, 3).map(({ paper }, i) => ({
+      paper: { ...paper, id: `test:planned-${i}`, title: `Zyxwvut planning ${i}` },
+      kind: 'new' as const,
+    }));
+    await threaded.plan(papers, subsA, now);
+    const found = await threaded.search(q('zyxwvut'), { limit: 10 });
+    expect(found.hits.map((h) => h.paperId).sort()).toEqual([
+      'test:planned-0',
+      'test:planned-1',
+      'test:planned-2',
+    ]);
+  });
+
+  it('plans on a thread started again out of heap, sent the subscriptions again first', async () => {
+    const small = await PaperLibrary.load(store, { searchThread: 'worker', searchHeapMb: 4 });
+    try {
+      const papers = await step();
+      expect(await small.plan(papers, subsA, now)).toEqual(await local.plan(papers, subsA, now));
+      expect(small.searchRestarts).toBeGreaterThan(0);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('fails a plan once the library is closed', async () => {
+    const other = await PaperLibrary.load(store, { searchThread: 'worker' });
+    await other.close();
+    await expect(other.plan(await step(), subsA, now)).rejects.toThrow(/closed/);
+  });
 });
 
 describe('the search index on its own thread', () => {
