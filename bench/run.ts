@@ -90,10 +90,10 @@ async function startBackends(dir: string, cleanup: Array<() => Promise<void>>): 
 
 /**
  * How the Docker image and `npm start` run paperboy (see the Dockerfile and ADR 8): two malloc
- * arenas and half V8's young generation. The full cycle runs so; the other sections measure
+ * arenas and a quarter of V8's young generation. The full cycle runs so; the other sections measure
  * their parts under Node's defaults.
  */
-const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8'];
+const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4'];
 const SERVICE_ENV = { MALLOC_ARENA_MAX: '2' };
 
 /**

@@ -20,8 +20,8 @@ describe('how paperboy is run', () => {
   });
 
   it('halves the young generation in the image, npm start and the bench cycle', () => {
-    expect(docker).toMatch(/^\s+NODE_OPTIONS=--max-semi-space-size=8 \\$/m);
-    expect(start).toContain('node --max-semi-space-size=8 bin/paperboy.js run');
-    expect(bench).toContain("const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8'];");
+    expect(docker).toMatch(/^\s+NODE_OPTIONS=--max-semi-space-size=4 \\$/m);
+    expect(start).toContain('node --max-semi-space-size=4 bin/paperboy.js run');
+    expect(bench).toContain("const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4'];");
   });
 });
