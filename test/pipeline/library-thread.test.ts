@@ -6,11 +6,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Paper } from '../../src/core/paper.js';
 import { parseQuery, type Query } from '../../src/core/query/index.js';
-import { type Subscription, subscriptionId, type Target } from '../../src/core/subscription.js';
+import type { Target } from '../../src/core/subscription.js';
 import { ingest } from '../../src/pipeline/ingest.js';
 import { PaperLibrary } from '../../src/pipeline/library.js';
 import { openStore } from '../../src/store/keyv-store.js';
 import type { Store } from '../../src/store/types.js';
+import { sub } from '../helpers/subscriptions.js';
 
 const SEEDS = join(import.meta.dirname, '../../seeds');
 const q = (text: string): Query => {
@@ -39,19 +40,6 @@ afterAll(async () => {
   await threaded.close();
   await store.close();
 });
-
-function sub(target: Target, query: string, notifyUpdates: boolean): Subscription {
-  return {
-    id: subscriptionId(target, query),
-    target,
-    query,
-    createdBy: 'test',
-    createdAt: '2026-11-22T00:00:00.000Z',
-    mode: 'immediate',
-    notifyUpdates,
-    backfillHours: 0,
-  };
-}
 
 const channel: Target = { kind: 'channel', channelId: '7' };
 const user: Target = { kind: 'user', userId: '8' };

@@ -1,25 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Paper } from '../../src/core/paper.js';
 import { compileMatcher, parseQuery, type Query } from '../../src/core/query/index.js';
-import { type Subscription, subscriptionId, type Target } from '../../src/core/subscription.js';
+import type { Target } from '../../src/core/subscription.js';
 import { planDeliveries } from '../../src/pipeline/library.js';
+import { sub } from '../helpers/subscriptions.js';
 
 const q = (text: string) => (parseQuery(text) as { ok: true; query: Query }).query;
 const channel: Target = { kind: 'channel', channelId: '1' };
 const me: Target = { kind: 'user', userId: '2' };
-
-function sub(target: Target, query: string, notifyUpdates = false): Subscription {
-  return {
-    id: subscriptionId(target, query),
-    target,
-    query,
-    createdBy: 'test',
-    createdAt: '2026-11-22T00:00:00.000Z',
-    mode: 'immediate',
-    notifyUpdates,
-    backfillHours: 0,
-  };
-}
 
 const paper: Paper = {
   id: 'arxiv:2411.17700',
