@@ -129,12 +129,15 @@ export function planByTarget(
   const touched: PlanTarget[] = [];
   const planned: PlanTarget[] = [];
   for (const { paper, kind } of papers) {
-    const hits = matcher.match(analyzePaper(paper));
-    if (hits.length === 0) continue;
+    // Reused hit objects: this paper's are read (and kept in the targets' scratch) only until
+    // the next paper's match.
+    const { hits, n: nHits } = matcher.matchReused(analyzePaper(paper));
+    if (nHits === 0) continue;
     const update = kind === 'update';
     const current = ++paperSerial;
     let nTouched = 0;
-    for (const hit of hits) {
+    for (let k = 0; k < nHits; k++) {
+      const hit = hits[k] as MatchHit;
       const sub = info.get(hit.subscriptionId);
       if (sub === undefined || (update && !sub.notifyUpdates)) continue;
       const t = sub.target;

@@ -499,7 +499,7 @@ export class QueryProgram {
   }
 
   /** The score of query `i`, left in {@link lastScore} (no object per hit); returns the terms. */
-  scoreInto(i: number): string[] {
+  scoreInto(i: number, into?: string[]): string[] {
     const acc = this.acc;
     acc.score = 0;
     acc.n = 0;
@@ -508,8 +508,12 @@ export class QueryProgram {
     this.lastScore = Math.round(acc.score * 1000) / 1000;
     // Terms gather in a scratch array and leave as an exact copy: a hit's array grown by push
     // from empty reserved ~17 slots for its one to three words (the scoring code allocated
-    // ~550 MB in a 100k-paper cycle that way, ~240 MB now; sampling heap profiler).
-    return acc.terms.slice(0, acc.n);
+    // ~550 MB in a 100k-paper cycle that way, ~240 MB now; sampling heap profiler). A caller's
+    // array (a reused hit's) is filled instead.
+    if (into === undefined) return acc.terms.slice(0, acc.n);
+    for (let k = 0; k < acc.n; k++) into[k] = acc.terms[k] as string;
+    into.length = acc.n;
+    return into;
   }
 
   /** Categories of the last scanned paper, folded. */
@@ -898,12 +902,14 @@ export class QueryProgram {
       idf = Math.log(1 + (stats.papers - df + 0.5) / (df + 0.5));
     }
     fs.weight[id] = (f === TITLE ? TITLE_WEIGHT : 1) * bm25(fs.tf[id] as number, fs.len, avg, idf);
-    const out: string[] = [];
     // A stem in `seen` has records: every occurrence of a used stem is recorded. A word written
     // like an earlier one (the usual case) is recognised by its bytes, without building it.
+    // Most stems have one written form: an array of exactly it, not one grown by push from
+    // empty (that reserved ~17 slots: ~200 MB of a 100k-paper cycle's garbage).
     const head = fs.rHead[id] as number;
-    for (let r = head; r !== -1; r = fs.rNext[r] as number) {
-      if (r !== head && fs.ascii && fs.rRaw[r] === undefined && this.repeatsEarlier(fs, head, r)) continue;
+    const out: string[] = head === -1 ? [] : [this.rawOf(f, head)];
+    for (let r = head === -1 ? -1 : (fs.rNext[head] as number); r !== -1; r = fs.rNext[r] as number) {
+      if (fs.ascii && fs.rRaw[r] === undefined && this.repeatsEarlier(fs, head, r)) continue;
       const raw = this.rawOf(f, r);
       if (!out.includes(raw)) out.push(raw);
     }
@@ -1632,70 +1638,95 @@ export function compileMatcher(
     }
     return hits.sort((a, b) => b.score - a.score || a.subscriptionId.localeCompare(b.subscriptionId));
   };
+  // Hits as reused objects (see `Matcher.matchReused`): the first `n` of `hits`, best first.
+  const pool: MatchHit[] = [];
+  const reused: { hits: readonly MatchHit[]; n: number } = { hits: pool, n: 0 };
+  const run = (doc: AnalyzedPaper): { hits: readonly MatchHit[]; n: number } => {
+    program.scan(doc.source);
+    if (program.fallback) {
+      const hits = interpret(doc);
+      return { hits, n: hits.length };
+    }
+    // The program's epoch starts again from 1 after 2^32 papers: so do the marks.
+    if (program.stamp < stamp) seen.fill(0);
+    stamp = program.stamp;
+    n = 0;
+    const p = program;
+    if (counted < retuneAfter) {
+      for (let k = 0; k < p.nTextPresent; k++) {
+        const id = p.textPresent[k] as number;
+        df[id] = (df[id] as number) + 1;
+      }
+      for (let k = 0; k < p.nAuthorPresent; k++) {
+        const id = p.authorPresent[k] as number;
+        authorDf[id] = (authorDf[id] as number) + 1;
+      }
+      if (++counted === retuneAfter) retune();
+    }
+    const x = index;
+    for (let k = 0; k < p.nTextPresent; k++)
+      collectFlat(x.textOffsets, x.textFlat, p.textPresent[k] as number);
+    for (let k = 0; k < p.nAuthorPresent; k++)
+      collectFlat(x.authorOffsets, x.authorFlat, p.authorPresent[k] as number);
+    // Prefix candidates are checked against the table only when some subscription is filed
+    // under a prefix: most of them are never asked about.
+    if (x.textPrefixFlat.length > 0)
+      for (let f = 0; f < 2; f++)
+        for (let q = p.candidateCount(f) - 1; q >= 0; q--) {
+          const pid = p.resolvePrefix(f, q);
+          if (pid >= 0) collectFlat(x.textPrefixOffsets, x.textPrefixFlat, pid);
+        }
+    if (x.authorPrefixFlat.length > 0)
+      for (let q = p.candidateCount(2) - 1; q >= 0; q--) {
+        const pid = p.resolvePrefix(2, q);
+        if (pid >= 0) collectFlat(x.authorPrefixOffsets, x.authorPrefixFlat, pid);
+      }
+    collectCodes(p.paperCategories, x.categoryExact, x.categoryPrefix);
+    collectCodes(p.paperSources, x.sourceExact, x.sourcePrefix);
+    collect(x.always);
+    let count = 0;
+    for (let k = 0; k < n; k++) {
+      const i = candidates[k] as number;
+      if (!p.test(i)) continue;
+      // The spare object after this paper's hits so far, filled in place.
+      let hit = pool[count];
+      if (hit === undefined) {
+        hit = { subscriptionId: '', score: 0, terms: [] };
+        pool[count] = hit;
+      }
+      hit.subscriptionId = ids[i] as string;
+      p.scoreInto(i, hit.terms);
+      hit.score = p.lastScore;
+      // Insertion sort as hits arrive: a paper has a few dozen.
+      let at = count;
+      const r = rank[i] as number;
+      if (at === hitRank.length) hitRank = growInt(hitRank);
+      while (at > 0) {
+        const prev = pool[at - 1] as MatchHit;
+        if (prev.score > hit.score || (prev.score === hit.score && (hitRank[at - 1] as number) <= r)) break;
+        pool[at] = prev;
+        hitRank[at] = hitRank[at - 1] as number;
+        at--;
+      }
+      pool[at] = hit;
+      hitRank[at] = r;
+      count++;
+    }
+    reused.n = count;
+    return reused;
+  };
   return {
     size: subs.length,
     match(doc) {
-      program.scan(doc.source);
-      if (program.fallback) return interpret(doc);
-      // The program's epoch starts again from 1 after 2^32 papers: so do the marks.
-      if (program.stamp < stamp) seen.fill(0);
-      stamp = program.stamp;
-      n = 0;
-      const p = program;
-      if (counted < retuneAfter) {
-        for (let k = 0; k < p.nTextPresent; k++) {
-          const id = p.textPresent[k] as number;
-          df[id] = (df[id] as number) + 1;
-        }
-        for (let k = 0; k < p.nAuthorPresent; k++) {
-          const id = p.authorPresent[k] as number;
-          authorDf[id] = (authorDf[id] as number) + 1;
-        }
-        if (++counted === retuneAfter) retune();
-      }
-      const x = index;
-      for (let k = 0; k < p.nTextPresent; k++)
-        collectFlat(x.textOffsets, x.textFlat, p.textPresent[k] as number);
-      for (let k = 0; k < p.nAuthorPresent; k++)
-        collectFlat(x.authorOffsets, x.authorFlat, p.authorPresent[k] as number);
-      // Prefix candidates are checked against the table only when some subscription is filed
-      // under a prefix: most of them are never asked about.
-      if (x.textPrefixFlat.length > 0)
-        for (let f = 0; f < 2; f++)
-          for (let q = p.candidateCount(f) - 1; q >= 0; q--) {
-            const pid = p.resolvePrefix(f, q);
-            if (pid >= 0) collectFlat(x.textPrefixOffsets, x.textPrefixFlat, pid);
-          }
-      if (x.authorPrefixFlat.length > 0)
-        for (let q = p.candidateCount(2) - 1; q >= 0; q--) {
-          const pid = p.resolvePrefix(2, q);
-          if (pid >= 0) collectFlat(x.authorPrefixOffsets, x.authorPrefixFlat, pid);
-        }
-      collectCodes(p.paperCategories, x.categoryExact, x.categoryPrefix);
-      collectCodes(p.paperSources, x.sourceExact, x.sourcePrefix);
-      collect(x.always);
-      const hits: MatchHit[] = [];
+      const { hits, n } = run(doc);
+      const out: MatchHit[] = new Array(n);
       for (let k = 0; k < n; k++) {
-        const i = candidates[k] as number;
-        if (!p.test(i)) continue;
-        const terms = p.scoreInto(i);
-        const hit: MatchHit = { subscriptionId: ids[i] as string, score: p.lastScore, terms };
-        // Insertion sort as hits arrive: a paper has a few dozen.
-        let at = hits.length;
-        const r = rank[i] as number;
-        if (at === hitRank.length) hitRank = growInt(hitRank);
-        while (at > 0) {
-          const prev = hits[at - 1] as MatchHit;
-          if (prev.score > hit.score || (prev.score === hit.score && (hitRank[at - 1] as number) <= r)) break;
-          hits[at] = prev;
-          hitRank[at] = hitRank[at - 1] as number;
-          at--;
-        }
-        hits[at] = hit;
-        hitRank[at] = r;
+        const h = hits[k] as MatchHit;
+        out[k] = { subscriptionId: h.subscriptionId, score: h.score, terms: h.terms.slice() };
       }
-      return hits;
+      return out;
     },
+    matchReused: run,
     release() {
       program.release();
     },

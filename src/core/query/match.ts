@@ -435,6 +435,12 @@ export interface MatchHit {
 export interface Matcher {
   /** The subscriptions that match the paper, best score first (ties by subscription id). */
   match(doc: AnalyzedPaper): MatchHit[];
+  /**
+   * {@link match} into objects the matcher reuses: the first `n` of `hits`, valid until the next
+   * call. For a caller done with each paper's hits before the next (the planner: ~3M hits a
+   * 100k-paper cycle, each an object and an array of terms otherwise).
+   */
+  matchReused(doc: AnalyzedPaper): { readonly hits: readonly MatchHit[]; readonly n: number };
   /** Lets go of the last paper matched (call after a batch: it may hold a whole feed's text). */
   release(): void;
   readonly size: number;
