@@ -452,7 +452,10 @@ export class PaperLibrary {
   /** The last subscription set keyed, by id, and its key. */
   private lastSet: { key: string; byId: Map<string, Subscription> } | undefined;
 
-  /** A key for the set `subs` (ids and queries): the same set, the same key. */
+  /**
+   * A key for the set `subs`: the same ids, queries and choices of updates, the same key (a
+   * subscription removed and made again may differ in updates only).
+   */
   private setKey(subs: readonly Subscription[]): string {
     // The store hands out the same subscription objects until the set changes: when every one
     // is the very object keyed last time, the set is that one, and the sort and hash of 10k
@@ -462,7 +465,7 @@ export class PaperLibrary {
       return last.key;
     const key = hash64(
       subs
-        .map((s) => `${s.id}\u0000${s.query}`)
+        .map((s) => `${s.id}\u0000${s.notifyUpdates ? 'u' : ''}\u0000${s.query}`)
         .sort()
         .join('\n'),
     );

@@ -6,7 +6,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Paper } from '../../src/core/paper.js';
 import { parseQuery, type Query } from '../../src/core/query/index.js';
-import type { Target } from '../../src/core/subscription.js';
+import {
+  type DeliveryPlan,
+  expandPlan,
+  type Subscription,
+  type Target,
+} from '../../src/core/subscription.js';
 import { ingest } from '../../src/pipeline/ingest.js';
 import { PaperLibrary } from '../../src/pipeline/library.js';
 import { openStore } from '../../src/store/keyv-store.js';
@@ -87,6 +92,19 @@ describe('planning on the search thread', () => {
       const named = new Set(got.groups.flatMap((g) => g.subs));
       for (const s of subs) if (!named.has(s.id)) expect(s.query).toBe('diffusion -survey');
       if (subs === subsB) expect(named.has(subsA[0]?.id as string)).toBe(false);
+    }
+  });
+
+  it('plans again when a subscription made again differs only in wanting updates', async () => {
+    const papers = await step();
+    const first = subsA[0] as Subscription;
+    // Removed and made again with updates: the same id and query, new objects.
+    const again = [{ ...first, notifyUpdates: true }, ...subsA.slice(1).map((s) => ({ ...s }))];
+    const updatedFor = (plan: DeliveryPlan) =>
+      expandPlan(plan).filter((d) => d.kind === 'update' && d.subscriptionIds.includes(first.id));
+    for (const lib of [threaded, local]) {
+      expect(updatedFor(await lib.plan(papers, subsA, now))).toEqual([]);
+      expect(updatedFor(await lib.plan(papers, again, now)).length).toBeGreaterThan(0);
     }
   });
 
