@@ -349,6 +349,9 @@ interface ScoreAcc {
 }
 
 /** Adds `raw` to the accumulator's terms unless it is there. */
+/** A fresh hit's terms until it is scored. */
+const NO_TERMS: string[] = [];
+
 function addTerm(acc: ScoreAcc, raw: string): void {
   const terms = acc.terms;
   for (let k = 0; k < acc.n; k++) if (terms[k] === raw) return;
@@ -1638,14 +1641,19 @@ export function compileMatcher(
     }
     return hits.sort((a, b) => b.score - a.score || a.subscriptionId.localeCompare(b.subscriptionId));
   };
-  // Hits as reused objects (see `Matcher.matchReused`): the first `n` of `hits`, best first.
+  // Hits as reused objects (see `Matcher.matchReused`): the first `n` of `pool`, best first.
   const pool: MatchHit[] = [];
   const reused: { hits: readonly MatchHit[]; n: number } = { hits: pool, n: 0 };
-  const run = (doc: AnalyzedPaper): { hits: readonly MatchHit[]; n: number } => {
+  /**
+   * The paper's hits into `hits`, best first; returns how many. With `reuse`, the objects (and
+   * term arrays) already in `hits` are filled again: `hits` is the pool.
+   */
+  const run = (doc: AnalyzedPaper, hits: MatchHit[], reuse: boolean): number => {
     program.scan(doc.source);
     if (program.fallback) {
-      const hits = interpret(doc);
-      return { hits, n: hits.length };
+      const found = interpret(doc);
+      for (let k = 0; k < found.length; k++) hits[k] = found[k] as MatchHit;
+      return found.length;
     }
     // The program's epoch starts again from 1 after 2^32 papers: so do the marks.
     if (program.stamp < stamp) seen.fill(0);
@@ -1688,45 +1696,43 @@ export function compileMatcher(
     for (let k = 0; k < n; k++) {
       const i = candidates[k] as number;
       if (!p.test(i)) continue;
-      // The spare object after this paper's hits so far, filled in place.
-      let hit = pool[count];
+      // Reused: the spare object after this paper's hits so far, filled in place.
+      let hit = reuse ? hits[count] : undefined;
       if (hit === undefined) {
-        hit = { subscriptionId: '', score: 0, terms: [] };
-        pool[count] = hit;
+        hit = { subscriptionId: '', score: 0, terms: reuse ? [] : NO_TERMS };
+        if (reuse) hits[count] = hit;
       }
       hit.subscriptionId = ids[i] as string;
-      p.scoreInto(i, hit.terms);
+      hit.terms = reuse ? p.scoreInto(i, hit.terms) : p.scoreInto(i);
       hit.score = p.lastScore;
       // Insertion sort as hits arrive: a paper has a few dozen.
       let at = count;
       const r = rank[i] as number;
       if (at === hitRank.length) hitRank = growInt(hitRank);
       while (at > 0) {
-        const prev = pool[at - 1] as MatchHit;
+        const prev = hits[at - 1] as MatchHit;
         if (prev.score > hit.score || (prev.score === hit.score && (hitRank[at - 1] as number) <= r)) break;
-        pool[at] = prev;
+        hits[at] = prev;
         hitRank[at] = hitRank[at - 1] as number;
         at--;
       }
-      pool[at] = hit;
+      hits[at] = hit;
       hitRank[at] = r;
       count++;
     }
-    reused.n = count;
-    return reused;
+    return count;
   };
   return {
     size: subs.length,
     match(doc) {
-      const { hits, n } = run(doc);
-      const out: MatchHit[] = new Array(n);
-      for (let k = 0; k < n; k++) {
-        const h = hits[k] as MatchHit;
-        out[k] = { subscriptionId: h.subscriptionId, score: h.score, terms: h.terms.slice() };
-      }
-      return out;
+      const hits: MatchHit[] = [];
+      run(doc, hits, false);
+      return hits;
     },
-    matchReused: run,
+    matchReused(doc) {
+      reused.n = run(doc, pool, true);
+      return reused;
+    },
     release() {
       program.release();
     },
