@@ -83,14 +83,14 @@ export async function runCycle(opts: CycleOptions): Promise<CycleReport> {
 }
 
 /** Papers stored but not matched yet past which ingest waits for matching to catch up. */
-const MATCH_BACKLOG = 4000;
+export const MATCH_BACKLOG = 2000;
 
 /**
  * Matching that follows ingest: `kick` after papers are stored queues a {@link matchNewPapers}
  * call behind the one running (one waiting call is enough: it reads the whole journal when it
  * starts), and `done` waits for them, matches what is left and returns the sum. When more than
- * {@link MATCH_BACKLOG} staged papers wait, `kick` returns the chain to wait on, so a fast ingest
- * does not pile up papers in memory. A failed call stops the chain; `done` throws its error, and
+ * {@link MATCH_BACKLOG} staged papers wait, `kick` returns the running call to wait on, so a
+ * fast ingest does not pile up papers (and the feed documents they are cut from) in memory. A failed call stops the chain; `done` throws its error, and
  * the journal keeps what it had not matched for the next cycle.
  */
 export function matchBehind(
@@ -109,23 +109,32 @@ export function matchBehind(
   // One pass: a paper a call matched as new is not matched again as changed by a later one.
   const firstSeen = new Set<PaperId>();
   let tail: Promise<void> = Promise.resolve();
+  /** The call running now (settled when none is). */
+  let running: Promise<void> = Promise.resolve();
   let waiting = false;
   let failure: { error: unknown } | undefined;
+  const step = async () => {
+    if (failure) return;
+    try {
+      add(await matchNewPapers(store, library, now(), { staged, firstSeen, onlyComplete: true }));
+    } catch (error) {
+      failure = { error };
+    }
+  };
   return {
     kick: () => {
       if (failure) return undefined;
-      if (waiting) return staged.size > MATCH_BACKLOG ? tail : undefined;
-      waiting = true;
-      tail = tail.then(async () => {
-        waiting = false;
-        if (failure) return;
-        try {
-          add(await matchNewPapers(store, library, now(), { staged, firstSeen, onlyComplete: true }));
-        } catch (error) {
-          failure = { error };
-        }
-      });
-      return staged.size > MATCH_BACKLOG ? tail : undefined;
+      if (!waiting) {
+        waiting = true;
+        tail = tail.then(() => {
+          waiting = false;
+          running = step();
+          return running;
+        });
+      }
+      // Ingest waits for the running call only: the one queued behind it then takes what is
+      // staged, so the search thread has the next step while this thread merges.
+      return staged.size > MATCH_BACKLOG ? running : undefined;
     },
     done: async () => {
       await tail;

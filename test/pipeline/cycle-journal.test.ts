@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Paper } from '../../src/core/paper.js';
 import { type Subscription, subscriptionId, type Target } from '../../src/core/subscription.js';
-import { matchBehind, matchNewPapers, runCycle } from '../../src/pipeline/cycle.js';
+import { MATCH_BACKLOG, matchBehind, matchNewPapers, runCycle } from '../../src/pipeline/cycle.js';
 import { type IngestOptions, ingest, type SourceSpec } from '../../src/pipeline/ingest.js';
 import { PaperLibrary } from '../../src/pipeline/library.js';
 import { openStore } from '../../src/store/keyv-store.js';
@@ -177,19 +177,24 @@ describe('matching behind ingest', () => {
   });
 
   it('makes ingest wait while more papers than its backlog wait to be matched', async () => {
+    await ingest(seeds, { ...options(store), journal: true });
     const library = await PaperLibrary.load(store);
     const staged = new Map<string, Paper>();
     const behind = matchBehind(store, library, () => new Date('2026-11-22T12:00:00Z'), staged);
     expect(behind.kick()).toBeUndefined();
     await behind.done();
-    for (let i = 0; i <= 4000; i++) staged.set(`test:${i}`, {} as Paper);
-    // A call queued, and one waiting behind it: both times, ingest is told to wait.
+    expect(await store.journal.list()).toEqual([]);
+    for (let i = 0; i <= MATCH_BACKLOG; i++) staged.set(`test:${i}`, {} as Paper);
+    // A call queued, and again with it queued: both times, ingest is told to wait.
     const first = behind.kick();
     const second = behind.kick();
     expect(first).toBeInstanceOf(Promise);
     expect(second).toBeInstanceOf(Promise);
     await Promise.all([first, second]);
-    await behind.done();
+    staged.clear();
+    expect(behind.kick()).toBeUndefined();
+    const total = await behind.done();
+    expect(total.matched).toBeGreaterThan(100);
   });
 
   it('stops at a failed step: done throws its error, and the journal keeps what was not matched', async () => {
