@@ -277,32 +277,15 @@ describe('compiled matcher', () => {
           const matcher = compileMatcher(subs);
           for (const [i, raw] of papers.entries()) {
             const doc = analyzePaper({ id: `p${i}`, ...raw });
-            expect(matcher.match(doc)).toEqual(interpreted(subs, doc));
+            const expected = interpreted(subs, doc);
+            expect(matcher.match(doc)).toEqual(expected);
+            // The same through the reused objects, paper after paper (read before the next call).
+            const { hits, n } = matcher.matchReused(doc);
+            expect(hits.slice(0, n)).toEqual(expected);
           }
         },
       ),
       { numRuns: 500, seed: 20261122 },
-    );
-  });
-
-  it('gives the same hits through its reused objects, paper after paper, as it gives fresh', () => {
-    fc.assert(
-      fc.property(
-        fc.array(queryText, { minLength: 1, maxLength: 12 }),
-        fc.array(paperArb, { minLength: 2, maxLength: 8 }),
-        (texts, papers) => {
-          const subs = texts.map((t, i) => ({ id: `s${i}`, query: q(t) }));
-          const matcher = compileMatcher(subs);
-          for (const [i, raw] of papers.entries()) {
-            const doc = analyzePaper({ id: `p${i}`, ...raw });
-            const { hits, n } = matcher.matchReused(doc);
-            // Copied before the next call reuses them.
-            const got = hits.slice(0, n).map((h) => ({ ...h, terms: [...h.terms] }));
-            expect(got).toEqual(interpreted(subs, doc));
-          }
-        },
-      ),
-      { numRuns: 300, seed: 7 },
     );
   });
 
