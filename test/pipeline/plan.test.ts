@@ -3,6 +3,7 @@ import type { Paper } from '../../src/core/paper.js';
 import { compileMatcher, parseQuery, type Query } from '../../src/core/query/index.js';
 import type { Target } from '../../src/core/subscription.js';
 import { planDeliveries } from '../../src/pipeline/library.js';
+import { packPlan, planByTarget, unpackPlan } from '../../src/pipeline/plan.js';
 import { sub } from '../helpers/subscriptions.js';
 
 const q = (text: string) => (parseQuery(text) as { ok: true; query: Query }).query;
@@ -49,5 +50,37 @@ describe('planning deliveries', () => {
       target: me,
       id: 'user:2|arxiv:2411.17700|u:2026-11-22T00:00:00.000Z',
     });
+  });
+});
+
+describe('the plan as it crosses threads', () => {
+  const subs = [sub(channel, 'agents'), sub(me, 'agent*', true), sub(me, 'multitask')];
+  const matcher = compileMatcher(subs.map((s) => ({ id: s.id, query: q(s.query) })));
+  const byId = new Map(subs.map((s) => [s.id, s]));
+  const other: Paper = { ...paper, id: 'arxiv:2411.00001', title: 'Agents for multitask robots' };
+
+  it('comes back as it was planned, extra rows and all, from typed arrays', () => {
+    const papers = [
+      { paper, kind: 'update' as const },
+      { paper: other, kind: 'new' as const },
+    ];
+    const plan = planByTarget(papers, matcher, byId, new Date('2026-11-22T01:00:00Z'));
+    expect(plan.groups.some((g) => g.extra.length > 0)).toBe(true);
+    const paperIds = papers.map((p) => p.paper.id);
+    const subIds = subs.map((s) => s.id).reverse();
+    const { wire, transfer } = packPlan(
+      plan,
+      new Map(paperIds.map((id, i) => [id, i])),
+      new Map(subIds.map((id, i) => [id, i])),
+    );
+    expect(transfer.every((b) => b instanceof ArrayBuffer)).toBe(true);
+    expect(unpackPlan(structuredClone(wire), paperIds, subIds)).toEqual(plan);
+  });
+
+  it('refuses a plan naming a paper the receiver was not sent', () => {
+    const plan = planByTarget([{ paper, kind: 'new' }], matcher, byId, new Date('2026-11-22T01:00:00Z'));
+    expect(() => packPlan(plan, new Map(), new Map(subs.map((s, i) => [s.id, i])))).toThrow(
+      /not in the request/,
+    );
   });
 });
