@@ -60,13 +60,20 @@ interface PlanSub {
 interface PlanTarget {
   target: Target;
   key: string;
-  /** The plan `group` and `words` belong to. */
+  /** The plan `group` and the words belong to. */
   plan: number;
   /** Undefined between plans (see {@link planByTarget}'s end). */
   group: PlannedGroup | undefined;
-  words: Map<string, number>;
-  /** Per word of `group`, the last row that named it (words are listed once per row). */
-  wordRow: number[];
+  /**
+   * The group's words, by the plan's ids for them: open addressing over local index + 1, and
+   * per local index its plan id and the last row that named it (a row lists a word once). Kept
+   * from plan to plan: numbers only, so they hold no text; a Map of words per target and plan
+   * was ~200 MB of a 100k-paper cycle's garbage.
+   */
+  table: Int32Array;
+  gids: Int32Array;
+  wordRow: Int32Array;
+  nWords: number;
   /** The paper `subs`/`hits` were collected for: its first `n` hits on this target, best first. */
   paper: number;
   n: number;
@@ -74,7 +81,40 @@ interface PlanTarget {
   hits: MatchHit[];
 }
 
-const NO_WORDS: Map<string, number> = new Map();
+/** Target `t`'s local index for plan word `gid`, added if new. */
+function localWord(t: PlanTarget, gid: number): number {
+  const mask = t.table.length - 1;
+  let slot = (Math.imul(gid, 0x9e3779b1) >>> 0) & mask;
+  for (let e = t.table[slot] as number; e !== 0; e = t.table[slot] as number) {
+    if (t.gids[e - 1] === gid) return e - 1;
+    slot = (slot + 1) & mask;
+  }
+  const i = t.nWords++;
+  if (i === t.gids.length) {
+    const gids = new Int32Array(2 * i);
+    gids.set(t.gids);
+    t.gids = gids;
+    const rows = new Int32Array(2 * i);
+    rows.set(t.wordRow);
+    t.wordRow = rows;
+  }
+  t.gids[i] = gid;
+  t.wordRow[i] = -1;
+  if (2 * t.nWords <= t.table.length) {
+    t.table[slot] = i + 1;
+    return i;
+  }
+  // Half full: twice the slots, every word placed again.
+  const table = new Int32Array(2 * t.table.length);
+  const bigger = table.length - 1;
+  for (let k = 0; k < t.nWords; k++) {
+    let at = (Math.imul(t.gids[k] as number, 0x9e3779b1) >>> 0) & bigger;
+    while (table[at] !== 0) at = (at + 1) & bigger;
+    table[at] = k + 1;
+  }
+  t.table = table;
+  return i;
+}
 
 const planSubsOf = new WeakMap<ReadonlyMap<string, PlanSubscription>, Map<string, PlanSub>>();
 let planSerial = 0;
@@ -94,8 +134,10 @@ function planSubs(subs: ReadonlyMap<string, PlanSubscription>): Map<string, Plan
         key,
         plan: 0,
         group: plannedGroup(sub.target, key),
-        words: new Map(),
-        wordRow: [],
+        table: new Int32Array(16),
+        gids: new Int32Array(8),
+        wordRow: new Int32Array(8),
+        nWords: 0,
         paper: 0,
         n: 0,
         subs: [],
@@ -128,6 +170,9 @@ export function planByTarget(
   // Scratch arrays keep their length (setting it to 0 per paper let V8 reallocate them).
   const touched: PlanTarget[] = [];
   const planned: PlanTarget[] = [];
+  // The plan's words, each once: the targets' tables refer to them by id.
+  const wordIds = new Map<string, number>();
+  const wordList: string[] = [];
   for (const { paper, kind } of papers) {
     // Reused hit objects: this paper's are read (and kept in the targets' scratch) only until
     // the next paper's match.
@@ -163,8 +208,8 @@ export function planByTarget(
         t.plan = serial;
         g = plannedGroup(t.target, t.key);
         t.group = g;
-        t.words = new Map();
-        t.wordRow = [];
+        t.table.fill(0);
+        t.nWords = 0;
         plan.groups.push(g);
         planned.push(t);
       }
@@ -188,13 +233,13 @@ export function planByTarget(
       let words = 0;
       for (let h = 0; h < n; h++) {
         for (const w of (t.hits[h] as MatchHit).terms) {
-          let i = t.words.get(w);
-          if (i === undefined) {
-            i = g.words.length;
-            g.words.push(w);
-            t.wordRow.push(-1);
-            t.words.set(w, i);
+          let gid = wordIds.get(w);
+          if (gid === undefined) {
+            gid = wordList.length;
+            wordList.push(w);
+            wordIds.set(w, gid);
           }
+          const i = localWord(t, gid);
           if (t.wordRow[i] !== row) {
             t.wordRow[i] = row;
             refs.push(i);
@@ -212,8 +257,11 @@ export function planByTarget(
   // until the next plan.
   matcher.release();
   for (const t of planned) {
+    const g = t.group as PlannedGroup;
+    const words = new Array<string>(t.nWords);
+    for (let k = 0; k < t.nWords; k++) words[k] = wordList[t.gids[k] as number] as string;
+    g.words = words;
     t.group = undefined;
-    t.words = NO_WORDS;
     t.hits.length = 0;
     t.subs.length = 0;
   }
