@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Paper } from '../../src/core/paper.js';
-import { compileMatcher, parseQuery, type Query } from '../../src/core/query/index.js';
+import { analyzePaper, compileMatcher, parseQuery, type Query } from '../../src/core/query/index.js';
 import type { Target } from '../../src/core/subscription.js';
 import { planDeliveries } from '../../src/pipeline/library.js';
 import { packPlan, planByTarget, unpackPlan } from '../../src/pipeline/plan.js';
@@ -82,5 +82,32 @@ describe('the plan as it crosses threads', () => {
     expect(() => packPlan(plan, new Map(), new Map(subs.map((s, i) => [s.id, i])))).toThrow(
       /not in the request/,
     );
+  });
+});
+
+describe("a target's words", () => {
+  it('are each row’s matched words, for many words a step and step after step', () => {
+    const s = sub(channel, 'wx*');
+    const matcher = compileMatcher([{ id: s.id, query: q(s.query) }]);
+    const byId = new Map([[s.id, s]]);
+    // Every paper its own three words, so the target's words outgrow any small table.
+    const step = (from: number) =>
+      Array.from({ length: 40 }, (_, i) => {
+        const n = from + i;
+        return {
+          paper: { ...paper, id: `test:${n}`, title: `wx${n}a wx${n}b wx${n % 7}c`, abstract: 'nothing else' },
+          kind: 'new' as const,
+        };
+      });
+    for (const from of [0, 1000, 0]) {
+      const papers = step(from);
+      const ds = planDeliveries(papers, matcher, byId, new Date('2026-11-22T01:00:00Z'));
+      expect(ds).toHaveLength(papers.length);
+      for (const d of ds) {
+        const p = papers.find((x) => x.paper.id === d.paperId)?.paper as Paper;
+        expect(d.terms).toEqual(matcher.match(analyzePaper(p))[0]?.terms);
+        expect(d.terms).toHaveLength(3);
+      }
+    }
   });
 });
