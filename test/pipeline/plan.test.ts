@@ -95,13 +95,23 @@ describe("a target's words", () => {
       Array.from({ length: 40 }, (_, i) => {
         const n = from + i;
         return {
-          paper: { ...paper, id: `test:${n}`, title: `wx${n}a wx${n}b wx${n % 7}c`, abstract: 'nothing else' },
+          paper: {
+            ...paper,
+            id: `test:${n}`,
+            title: `wx${n}a wx${n}b wx${n % 7}c`,
+            abstract: 'nothing else',
+          },
           kind: 'new' as const,
         };
       });
     for (const from of [0, 1000, 0]) {
       const papers = step(from);
-      const ds = planDeliveries(papers, matcher, byId, new Date('2026-11-22T01:00:00Z'));
+      const now = new Date('2026-11-22T01:00:00Z');
+      // The group lists each word once: 2 of each paper's own and the 7 shared.
+      const [group] = planByTarget(papers, matcher, byId, now).groups;
+      expect(group?.words).toHaveLength(new Set(group?.words).size);
+      expect(group?.words).toHaveLength(2 * papers.length + 7);
+      const ds = planDeliveries(papers, matcher, byId, now);
       expect(ds).toHaveLength(papers.length);
       for (const d of ds) {
         const p = papers.find((x) => x.paper.id === d.paperId)?.paper as Paper;
