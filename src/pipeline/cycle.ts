@@ -205,10 +205,10 @@ export async function matchNewPapers(
     step.newIds.push(...e.newIds);
     step.updatedIds.push(...e.updatedIds.filter((id) => !firstSeen.has(id)));
   }
+  // Every paper an entry names, also changes left out as first seen in this pass: whether an
+  // entry's papers are all stored decides when it is done.
+  const named = (e: MatchJournalEntry) => [...e.newIds, ...e.updatedIds];
   for (const s of steps) {
-    // Every paper the entries name, also changes left out as first seen in this pass: whether
-    // an entry's papers are all stored decides when it is done.
-    const named = (e: MatchJournalEntry) => [...e.newIds, ...e.updatedIds];
     const loaded = await papersOf([...new Set(s.entries.flatMap(named))], library, opts.staged);
     const stored = new Set(loaded.map((p) => p.id));
     if (opts.onlyComplete) {

@@ -133,7 +133,7 @@ function planSubs(subs: ReadonlyMap<string, PlanSubscription>): Map<string, Plan
         target: sub.target,
         key,
         plan: 0,
-        group: plannedGroup(sub.target, key),
+        group: undefined,
         table: new Int32Array(16),
         gids: new Int32Array(8),
         wordRow: new Int32Array(8),
