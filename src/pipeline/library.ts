@@ -299,7 +299,8 @@ class WorkerIndex implements IndexHost {
         subs: subs.map(({ id, query, target, notifyUpdates }) => ({ id, query, target, notifyUpdates })),
       };
       const running = this.worker;
-      this.subs = { message, ids: message.subs.map((s) => s.id) };
+      // The thread refers to them by their order as a Map's keys (see `planWire`): each id once.
+      this.subs = { message, ids: [...new Set(message.subs.map((s) => s.id))] };
       // A thread started from now on is sent them first (see `start`).
       running?.postMessage(message);
     }

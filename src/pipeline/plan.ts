@@ -49,6 +49,8 @@ export function compileSubs<S extends PlanSubscription>(
 /** A subscription as the planner needs it, made once per subscription set. */
 interface PlanSub {
   id: string;
+  /** Its index in the set's order (see {@link planWire}). */
+  order: number;
   notifyUpdates: boolean;
   target: PlanTarget;
   /** The plan this subscription was last added to its group's table in, and at which index. */
@@ -56,19 +58,31 @@ interface PlanSub {
   index: number;
 }
 
-/** A target as the planner needs it: its key once, and scratch space reused by every plan. */
+/**
+ * A target as the planner needs it: its key once, and scratch space reused by every plan, in
+ * which the plan's group of this target is written as numbers. Kept from plan to plan, it holds
+ * no text: grown by push, a step's groups of strings and arrays were most of the search
+ * thread's garbage.
+ */
 interface PlanTarget {
   target: Target;
-  key: string;
-  /** The plan `group` and the words belong to. */
+  /** The plan the group's columns below belong to. */
   plan: number;
-  /** Undefined between plans (see {@link planByTarget}'s end). */
-  group: PlannedGroup | undefined;
+  /** This plan's rows: paper (index in the request) and best score. */
+  rowPaper: Int32Array;
+  rowScore: Float64Array;
+  nRows: number;
+  /** The rows' refs, as {@link PlannedGroup.refs}. */
+  refs: Int32Array;
+  nRefs: number;
+  /** The group's subscriptions, by their order in the set. */
+  subOrder: Int32Array;
+  nSubs: number;
+  /** The group's extra rows. */
+  extra: PlannedExtra[];
   /**
    * The group's words, by the plan's ids for them: open addressing over local index + 1, and
-   * per local index its plan id and the last row that named it (a row lists a word once). Kept
-   * from plan to plan: numbers only, so they hold no text; a Map of words per target and plan
-   * was ~200 MB of a 100k-paper cycle's garbage.
+   * per local index its plan id and the last row that named it (a row lists a word once).
    */
   table: Int32Array;
   gids: Int32Array;
@@ -81,6 +95,21 @@ interface PlanTarget {
   hits: MatchHit[];
 }
 
+/** `a` with room for at least `need` elements, its first `used` kept. */
+function roomInt(a: Int32Array, used: number, need: number): Int32Array {
+  if (need <= a.length) return a;
+  const out = new Int32Array(Math.max(need, 2 * a.length));
+  out.set(a.subarray(0, used));
+  return out;
+}
+
+function roomFloat(a: Float64Array, used: number, need: number): Float64Array {
+  if (need <= a.length) return a;
+  const out = new Float64Array(Math.max(need, 2 * a.length));
+  out.set(a.subarray(0, used));
+  return out;
+}
+
 /** Target `t`'s local index for plan word `gid`, added if new. */
 function localWord(t: PlanTarget, gid: number): number {
   const mask = t.table.length - 1;
@@ -91,12 +120,8 @@ function localWord(t: PlanTarget, gid: number): number {
   }
   const i = t.nWords++;
   if (i === t.gids.length) {
-    const gids = new Int32Array(2 * i);
-    gids.set(t.gids);
-    t.gids = gids;
-    const rows = new Int32Array(2 * i);
-    rows.set(t.wordRow);
-    t.wordRow = rows;
+    t.gids = roomInt(t.gids, i, i + 1);
+    t.wordRow = roomInt(t.wordRow, i, i + 1);
   }
   t.gids[i] = gid;
   t.wordRow[i] = -1;
@@ -131,9 +156,15 @@ function planSubs(subs: ReadonlyMap<string, PlanSubscription>): Map<string, Plan
     if (!target) {
       target = {
         target: sub.target,
-        key,
         plan: 0,
-        group: undefined,
+        rowPaper: new Int32Array(8),
+        rowScore: new Float64Array(8),
+        nRows: 0,
+        refs: new Int32Array(32),
+        nRefs: 0,
+        subOrder: new Int32Array(4),
+        nSubs: 0,
+        extra: [],
         table: new Int32Array(16),
         gids: new Int32Array(8),
         wordRow: new Int32Array(8),
@@ -145,7 +176,7 @@ function planSubs(subs: ReadonlyMap<string, PlanSubscription>): Map<string, Plan
       };
       targets.set(key, target);
     }
-    out.set(id, { id, notifyUpdates: sub.notifyUpdates, target, plan: 0, index: 0 });
+    out.set(id, { id, order: out.size, notifyUpdates: sub.notifyUpdates, target, plan: 0, index: 0 });
   }
   planSubsOf.set(subs, out);
   return out;
@@ -163,8 +194,26 @@ export function planByTarget(
   subs: ReadonlyMap<string, PlanSubscription>,
   now: Date,
 ): DeliveryPlan {
+  return unpackPlan(
+    planWire(papers, matcher, subs, now).wire,
+    papers.map((p) => p.paper.id),
+    [...subs.keys()],
+  );
+}
+
+/**
+ * {@link planByTarget} in its wire form (see {@link WirePlan}), as the search thread sends it:
+ * papers by their index in `papers`, subscriptions by their index in `subs`' order. Every
+ * target's group is written as numbers into that target's scratch, then copied once into the
+ * wire's columns.
+ */
+export function planWire(
+  papers: ReadonlyArray<{ paper: PlanPaper; kind: 'new' | 'update' }>,
+  matcher: Matcher,
+  subs: ReadonlyMap<string, PlanSubscription>,
+  now: Date,
+): { wire: WirePlan; transfer: ArrayBuffer[] } {
   const createdAt = now.toISOString();
-  const plan: DeliveryPlan = { createdAt, groups: [], count: 0 };
   const info = planSubs(subs);
   const serial = ++planSerial;
   // Scratch arrays keep their length (setting it to 0 per paper let V8 reallocate them).
@@ -173,7 +222,9 @@ export function planByTarget(
   // The plan's words, each once: the targets' tables refer to them by id.
   const wordIds = new Map<string, number>();
   const wordList: string[] = [];
-  for (const { paper, kind } of papers) {
+  let count = 0;
+  for (let p = 0; p < papers.length; p++) {
+    const { paper, kind } = papers[p] as { paper: PlanPaper; kind: 'new' | 'update' };
     // Reused hit objects: this paper's are read (and kept in the targets' scratch) only until
     // the next paper's match.
     const { hits, n: nHits } = matcher.matchReused(analyzePaper(paper));
@@ -203,33 +254,36 @@ export function planByTarget(
     }
     for (let k = 0; k < nTouched; k++) {
       const t = touched[k] as PlanTarget;
-      let g = t.group;
-      if (t.plan !== serial || g === undefined) {
+      if (t.plan !== serial) {
         t.plan = serial;
-        g = plannedGroup(t.target, t.key);
-        t.group = g;
+        t.nRows = t.nRefs = t.nSubs = t.nWords = 0;
+        t.extra = [];
         t.table.fill(0);
-        t.nWords = 0;
-        plan.groups.push(g);
         planned.push(t);
       }
-      const row = g.paperIds.length;
-      g.paperIds.push(paper.id);
-      g.scores.push((t.hits[0] as MatchHit).score);
-      const refs = g.refs;
+      const row = t.nRows++;
+      if (row === t.rowPaper.length) {
+        t.rowPaper = roomInt(t.rowPaper, row, row + 1);
+        t.rowScore = roomFloat(t.rowScore, row, row + 1);
+      }
+      t.rowPaper[row] = p;
+      t.rowScore[row] = (t.hits[0] as MatchHit).score;
       const n = t.n;
-      refs.push(n);
+      // At most: the count, n subscriptions, the words' count (words are checked as they come).
+      let refs = roomInt(t.refs, t.nRefs, t.nRefs + n + 2);
+      let r = t.nRefs;
+      refs[r++] = n;
       for (let h = 0; h < n; h++) {
         const sub = t.subs[h] as PlanSub;
         if (sub.plan !== serial) {
           sub.plan = serial;
-          sub.index = g.subs.length;
-          g.subs.push(sub.id);
+          sub.index = t.nSubs;
+          if (t.nSubs === t.subOrder.length) t.subOrder = roomInt(t.subOrder, t.nSubs, t.nSubs + 1);
+          t.subOrder[t.nSubs++] = sub.order;
         }
-        refs.push(sub.index);
+        refs[r++] = sub.index;
       }
-      const countAt = refs.length;
-      refs.push(0);
+      const countAt = r++;
       let words = 0;
       for (let h = 0; h < n; h++) {
         for (const w of (t.hits[h] as MatchHit).terms) {
@@ -242,30 +296,79 @@ export function planByTarget(
           const i = localWord(t, gid);
           if (t.wordRow[i] !== row) {
             t.wordRow[i] = row;
-            refs.push(i);
+            if (r === refs.length) refs = roomInt(refs, r, r + 1);
+            refs[r++] = i;
             words++;
           }
         }
       }
       refs[countAt] = words;
-      if (update) g.extra.push([row, 'update', '', `|u:${paper.updatedAt ?? createdAt}`]);
-      plan.count++;
+      t.refs = refs;
+      t.nRefs = r;
+      if (update) t.extra.push([row, 'update', '', `|u:${paper.updatedAt ?? createdAt}`]);
+      count++;
     }
   }
-  // The scratch lets go of this plan: kept, each target's group, words and last hits (and the
-  // matcher's last paper) would hold the batch's text, and the feed document it was cut from,
-  // until the next plan.
+  // The scratch lets go of this plan: kept, the targets' last hits (and the matcher's last
+  // paper) would hold the batch's text, and the feed document it was cut from, until the next
+  // plan.
   matcher.release();
+  const n = planned.length;
+  let rows = 0;
+  let nSubs = 0;
+  let nWords = 0;
+  let nRefs = 0;
   for (const t of planned) {
-    const g = t.group as PlannedGroup;
-    const words = new Array<string>(t.nWords);
-    for (let k = 0; k < t.nWords; k++) words[k] = wordList[t.gids[k] as number] as string;
-    g.words = words;
-    t.group = undefined;
+    rows += t.nRows;
+    nSubs += t.nSubs;
+    nWords += t.nWords;
+    nRefs += t.nRefs;
+  }
+  const wire: WirePlan = {
+    createdAt,
+    count,
+    targets: planned.map((t) => t.target),
+    rowStart: new Int32Array(n + 1),
+    rowPaper: new Int32Array(rows),
+    rowScore: new Float64Array(rows),
+    subStart: new Int32Array(n + 1),
+    subs: new Int32Array(nSubs),
+    wordStart: new Int32Array(n + 1),
+    words: new Int32Array(nWords),
+    wordList,
+    refStart: new Int32Array(n + 1),
+    refs: new Int32Array(nRefs),
+    extra: [],
+  };
+  rows = nSubs = nWords = nRefs = 0;
+  for (let g = 0; g < n; g++) {
+    const t = planned[g] as PlanTarget;
+    wire.rowPaper.set(t.rowPaper.subarray(0, t.nRows), rows);
+    wire.rowScore.set(t.rowScore.subarray(0, t.nRows), rows);
+    wire.subs.set(t.subOrder.subarray(0, t.nSubs), nSubs);
+    wire.words.set(t.gids.subarray(0, t.nWords), nWords);
+    wire.refs.set(t.refs.subarray(0, t.nRefs), nRefs);
+    for (const x of t.extra) wire.extra.push([g, ...x]);
+    wire.rowStart[g + 1] = rows += t.nRows;
+    wire.subStart[g + 1] = nSubs += t.nSubs;
+    wire.wordStart[g + 1] = nWords += t.nWords;
+    wire.refStart[g + 1] = nRefs += t.nRefs;
+    t.extra = [];
     t.hits.length = 0;
     t.subs.length = 0;
   }
-  return plan;
+  const transfer = [
+    wire.rowStart,
+    wire.rowPaper,
+    wire.rowScore,
+    wire.subStart,
+    wire.subs,
+    wire.wordStart,
+    wire.words,
+    wire.refStart,
+    wire.refs,
+  ].map((a) => a.buffer as ArrayBuffer);
+  return { wire, transfer };
 }
 
 /** {@link planByTarget} as `Delivery` objects, target by target. */
@@ -306,89 +409,7 @@ export interface WirePlan {
   extra: Array<[group: number, ...PlannedExtra]>;
 }
 
-/**
- * `plan` in its wire form. `paperIndex` and `subIndex` give each paper and subscription id its
- * index in the lists the receiver holds.
- */
-export function packPlan(
-  plan: DeliveryPlan,
-  paperIndex: ReadonlyMap<PaperId, number>,
-  subIndex: ReadonlyMap<string, number>,
-): { wire: WirePlan; transfer: ArrayBuffer[] } {
-  const n = plan.groups.length;
-  let rows = 0;
-  let subs = 0;
-  let words = 0;
-  let refs = 0;
-  for (const g of plan.groups) {
-    rows += g.paperIds.length;
-    subs += g.subs.length;
-    words += g.words.length;
-    refs += g.refs.length;
-  }
-  const wire: WirePlan = {
-    createdAt: plan.createdAt,
-    count: plan.count,
-    targets: plan.groups.map((g) => g.target),
-    rowStart: new Int32Array(n + 1),
-    rowPaper: new Int32Array(rows),
-    rowScore: new Float64Array(rows),
-    subStart: new Int32Array(n + 1),
-    subs: new Int32Array(subs),
-    wordStart: new Int32Array(n + 1),
-    words: new Int32Array(words),
-    wordList: [],
-    refStart: new Int32Array(n + 1),
-    refs: new Int32Array(refs),
-    extra: [],
-  };
-  const wordIds = new Map<string, number>();
-  rows = subs = words = refs = 0;
-  for (let g = 0; g < n; g++) {
-    const group = plan.groups[g] as PlannedGroup;
-    for (let r = 0; r < group.paperIds.length; r++) {
-      const at = paperIndex.get(group.paperIds[r] as PaperId);
-      if (at === undefined) throw new Error(`plan: paper ${group.paperIds[r]} is not in the request`);
-      wire.rowPaper[rows] = at;
-      wire.rowScore[rows++] = group.scores[r] as number;
-    }
-    for (const id of group.subs) {
-      const at = subIndex.get(id);
-      if (at === undefined) throw new Error(`plan: subscription ${id} is not in the request`);
-      wire.subs[subs++] = at;
-    }
-    for (const w of group.words) {
-      let id = wordIds.get(w);
-      if (id === undefined) {
-        id = wire.wordList.length;
-        wire.wordList.push(w);
-        wordIds.set(w, id);
-      }
-      wire.words[words++] = id;
-    }
-    wire.refs.set(group.refs, refs);
-    refs += group.refs.length;
-    for (const x of group.extra) wire.extra.push([g, ...x]);
-    wire.rowStart[g + 1] = rows;
-    wire.subStart[g + 1] = subs;
-    wire.wordStart[g + 1] = words;
-    wire.refStart[g + 1] = refs;
-  }
-  const transfer = [
-    wire.rowStart,
-    wire.rowPaper,
-    wire.rowScore,
-    wire.subStart,
-    wire.subs,
-    wire.wordStart,
-    wire.words,
-    wire.refStart,
-    wire.refs,
-  ].map((a) => a.buffer as ArrayBuffer);
-  return { wire, transfer };
-}
-
-/** The plan {@link packPlan} packed, given the paper and subscription ids the indexes refer to. */
+/** The plan {@link planWire} made, given the paper and subscription ids the indexes refer to. */
 export function unpackPlan(
   wire: WirePlan,
   paperIds: readonly PaperId[],

@@ -9,16 +9,14 @@ import type { Matcher, Query } from '../core/query/index.js';
 import { reviveQuery } from '../core/query/parse.js';
 import type { IndexMessage, IndexReply } from './library.js';
 import { PagedIndex } from './paged-index.js';
-import { compileSubs, type PlanSubscription, packPlan, planByTarget } from './plan.js';
+import { compileSubs, type PlanSubscription, planWire } from './plan.js';
 
 const port = parentPort;
 if (!port) throw new Error('search-worker.ts runs as a worker thread');
 
 const index = new PagedIndex();
 /** The subscription set plans are made against (the last one sent). */
-let planning:
-  | { key: string; matcher: Matcher; subs: Map<string, PlanSubscription>; order: Map<string, number> }
-  | undefined;
+let planning: { key: string; matcher: Matcher; subs: Map<string, PlanSubscription> } | undefined;
 
 port.on('message', (m: IndexMessage) => {
   if (m.t === 'add') {
@@ -26,20 +24,19 @@ port.on('message', (m: IndexMessage) => {
     return;
   }
   if (m.t === 'subs') {
-    planning = { key: m.key, ...compileSubs(m.subs), order: new Map(m.subs.map((s, i) => [s.id, i])) };
+    planning = { key: m.key, ...compileSubs(m.subs) };
     return;
   }
   if (m.t === 'plan') {
     // The plan goes back first: the cycle waits for it, not for the index.
     try {
       if (planning?.key !== m.key) throw new Error(`no subscription set ${m.key} on this thread`);
-      const plan = planByTarget(
+      const { wire, transfer } = planWire(
         m.papers.map((paper) => ({ paper, kind: paper.kind })),
         planning.matcher,
         planning.subs,
         new Date(m.now),
       );
-      const { wire, transfer } = packPlan(plan, new Map(m.papers.map((p, i) => [p.id, i])), planning.order);
       port.postMessage({ id: m.id, plan: wire } satisfies IndexReply, transfer);
     } catch (err) {
       port.postMessage({

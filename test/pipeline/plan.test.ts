@@ -1,9 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import type { Paper } from '../../src/core/paper.js';
-import { analyzePaper, compileMatcher, parseQuery, type Query } from '../../src/core/query/index.js';
-import type { Target } from '../../src/core/subscription.js';
+import {
+  analyzePaper,
+  compileMatcher,
+  type Matcher,
+  parseQuery,
+  type Query,
+} from '../../src/core/query/index.js';
+import {
+  type Delivery,
+  deliveryId,
+  expandPlan,
+  type Subscription,
+  type Target,
+  targetKey,
+} from '../../src/core/subscription.js';
 import { planDeliveries } from '../../src/pipeline/library.js';
-import { packPlan, planByTarget, unpackPlan } from '../../src/pipeline/plan.js';
+import { planByTarget, planWire, unpackPlan } from '../../src/pipeline/plan.js';
 import { sub } from '../helpers/subscriptions.js';
 
 const q = (text: string) => (parseQuery(text) as { ok: true; query: Query }).query;
@@ -53,35 +66,103 @@ describe('planning deliveries', () => {
   });
 });
 
+/**
+ * What planning means, one delivery at a time: per paper and target, the target's hits in the
+ * matcher's order, the best one's score, and their words each once in the order they come.
+ */
+function referencePlan(
+  papers: ReadonlyArray<{ paper: Paper; kind: 'new' | 'update' }>,
+  matcher: Matcher,
+  byId: ReadonlyMap<string, Subscription>,
+  createdAt: string,
+): Delivery[] {
+  const out: Delivery[] = [];
+  for (const { paper, kind } of papers) {
+    const byTarget = new Map<string, Delivery>();
+    for (const hit of matcher.match(analyzePaper(paper))) {
+      const s = byId.get(hit.subscriptionId) as Subscription;
+      if (kind === 'update' && !s.notifyUpdates) continue;
+      const key = targetKey(s.target);
+      let d = byTarget.get(key);
+      if (!d) {
+        d = {
+          id: deliveryId(s.target, paper.id, kind === 'update' ? paper.updatedAt : undefined),
+          target: s.target,
+          paperId: paper.id,
+          subscriptionIds: [],
+          score: hit.score,
+          terms: [],
+          kind,
+          createdAt,
+          state: 'pending',
+          attempts: 0,
+        };
+        byTarget.set(key, d);
+      }
+      d.subscriptionIds.push(s.id);
+      for (const w of hit.terms) if (!d.terms.includes(w)) d.terms.push(w);
+    }
+    out.push(...byTarget.values());
+  }
+  return out;
+}
+
+const byDeliveryId = (ds: Delivery[]) => [...ds].sort((a, b) => a.id.localeCompare(b.id));
+
 describe('the plan as it crosses threads', () => {
-  const subs = [sub(channel, 'agents'), sub(me, 'agent*', true), sub(me, 'multitask')];
+  const subs = [
+    sub(channel, 'agents'),
+    sub(me, 'agent*', true),
+    sub(me, 'multitask'),
+    sub(channel, 'robots OR task*'),
+  ];
   const matcher = compileMatcher(subs.map((s) => ({ id: s.id, query: q(s.query) })));
   const byId = new Map(subs.map((s) => [s.id, s]));
   const other: Paper = { ...paper, id: 'arxiv:2411.00001', title: 'Agents for multitask robots' };
+  const third: Paper = { ...paper, id: 'arxiv:2411.00002', title: 'Robots', abstract: 'Tasks for robots.' };
+  const now = new Date('2026-11-22T01:00:00Z');
 
-  it('comes back as it was planned, extra rows and all, from typed arrays', () => {
+  it('comes back from typed arrays as one delivery at a time plans it, extra rows and all', () => {
     const papers = [
       { paper, kind: 'update' as const },
       { paper: other, kind: 'new' as const },
+      { paper: third, kind: 'new' as const },
     ];
-    const plan = planByTarget(papers, matcher, byId, new Date('2026-11-22T01:00:00Z'));
-    expect(plan.groups.some((g) => g.extra.length > 0)).toBe(true);
-    const paperIds = papers.map((p) => p.paper.id);
-    const subIds = subs.map((s) => s.id).reverse();
-    const { wire, transfer } = packPlan(
-      plan,
-      new Map(paperIds.map((id, i) => [id, i])),
-      new Map(subIds.map((id, i) => [id, i])),
-    );
+    const { wire, transfer } = planWire(papers, matcher, byId, now);
     expect(transfer.every((b) => b instanceof ArrayBuffer)).toBe(true);
-    expect(unpackPlan(structuredClone(wire), paperIds, subIds)).toEqual(plan);
+    expect(wire.extra.length).toBeGreaterThan(0);
+    // Moved to another thread: the buffers go, the clone keeps them.
+    const sent = structuredClone(wire, { transfer });
+    expect(wire.rowPaper.length).toBe(0);
+    const plan = unpackPlan(
+      sent,
+      papers.map((p) => p.paper.id),
+      subs.map((s) => s.id),
+    );
+    const want = referencePlan(papers, matcher, byId, now.toISOString());
+    expect(want.map((d) => d.id).sort()).toEqual([
+      'channel:1|arxiv:2411.00001',
+      'channel:1|arxiv:2411.00002',
+      'user:2|arxiv:2411.00001',
+      'user:2|arxiv:2411.17700|u:2026-11-22T00:00:00.000Z',
+    ]);
+    expect(want.find((d) => d.id === 'channel:1|arxiv:2411.00001')?.subscriptionIds).toHaveLength(2);
+    expect(plan.count).toBe(want.length);
+    expect(byDeliveryId(expandPlan(plan))).toEqual(byDeliveryId(want));
+    expect(byDeliveryId(planDeliveries(papers, matcher, byId, now))).toEqual(byDeliveryId(want));
   });
 
-  it('refuses a plan naming a paper the receiver was not sent', () => {
-    const plan = planByTarget([{ paper, kind: 'new' }], matcher, byId, new Date('2026-11-22T01:00:00Z'));
-    expect(() => packPlan(plan, new Map(), new Map(subs.map((s, i) => [s.id, i])))).toThrow(
-      /not in the request/,
-    );
+  it('names each subscription once in the set it was planned against', () => {
+    const { wire } = planWire([{ paper: other, kind: 'new' }], matcher, byId, now);
+    const order = [...byId.keys()];
+    for (let g = 0; g < wire.targets.length; g++) {
+      const mine = [...wire.subs.subarray(wire.subStart[g], wire.subStart[g + 1])].map((i) => order[i]);
+      expect(new Set(mine).size).toBe(mine.length);
+      for (const id of mine)
+        expect(targetKey(byId.get(id as string)?.target as Target)).toBe(
+          targetKey(wire.targets[g] as Target),
+        );
+    }
   });
 });
 
