@@ -155,7 +155,10 @@ export class JsonByteWriter {
       this.byte(0x7b);
       let first = true;
       const record = o as Record<string, unknown>;
-      for (const k of Object.keys(record)) {
+      // for-in, not Object.keys: the same keys in the same order for a record's own properties,
+      // without an array of them per object (~140 MB of a 100k-paper cycle's garbage).
+      for (const k in record) {
+        if (!Object.hasOwn(record, k)) continue;
         const at = this.length;
         if (!first) this.byte(COMMA);
         this.string(k);

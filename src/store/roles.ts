@@ -30,6 +30,7 @@ import type {
   OutboxStore,
   SubscriptionStore,
   TargetSettingsStore,
+  UnlistedRecords,
 } from './types.js';
 
 const enc = (key: string): string => encodeURIComponent(key);
@@ -469,13 +470,15 @@ export function createKeyvOutboxStore(
   };
 
   /**
-   * Writes each group of `plan` as one record of call `call` and lists them in their targets'
-   * indexes. Records first, then the index that lists them: a crash in between leaves an
-   * unlisted record, never an index entry pointing at nothing.
+   * Writes each group of `plan` as one record of one call, and returns what {@link list} needs
+   * to list them (undefined when there is nothing to write).
    */
-  const write = async (plan: DeliveryPlan, batch: string | undefined): Promise<void> => {
+  const writeRecords = async (
+    plan: DeliveryPlan,
+    batch: string | undefined,
+  ): Promise<UnlistedRecords | undefined> => {
     const groups = plan.groups.filter((g) => g.paperIds.length > 0);
-    if (groups.length === 0) return;
+    if (groups.length === 0) return undefined;
     const call =
       batch !== undefined
         ? `b:${encodeURIComponent(batch)}`
@@ -488,8 +491,25 @@ export function createKeyvOutboxStore(
       })),
       'outbox queue',
     );
+    return { call, targets: groups.map((g) => [g.key, g.paperIds.length]) };
+  };
+
+  /**
+   * Lists written records in their targets' indexes, each target's once for all of `written`.
+   * Records first, then the index that lists them: a crash in between leaves an unlisted record,
+   * never an index entry pointing at nothing.
+   */
+  const list = async (written: readonly UnlistedRecords[]): Promise<void> => {
+    const byTarget = new Map<string, Array<[call: string, n: number]>>();
+    for (const w of written)
+      for (const [key, n] of w.targets) {
+        const calls = byTarget.get(key);
+        if (calls) calls.push([w.call, n]);
+        else byTarget.set(key, [[w.call, n]]);
+      }
+    if (byTarget.size === 0) return;
     await withIndexLease(async () => {
-      const keys = groups.map((g) => g.key);
+      const keys = [...byTarget.keys()];
       const cached = indexCache;
       const valid = cached !== undefined && (await meta.get<string>('qindex-gen')) === cached.gen;
       const index = await readMany<StoredIndex>(
@@ -502,20 +522,21 @@ export function createKeyvOutboxStore(
       const gen = await newIndexGen();
       const next: Array<{ key: string; value: string }> = [];
       const replaced: string[] = [];
-      for (const g of groups) {
-        const entry = `${call} ${g.paperIds.length}`;
-        const stored = index.get(g.key);
-        let value: string;
-        if (stored === undefined || stored.length === 0) value = entry;
-        else if (typeof stored === 'string' && !indexHas(stored, call)) value = `${stored},${entry}`;
-        else {
-          // A replay of this call, or an index in the old layout: rewritten in full. A replayed
-          // record under its layout 2 key is replaced by the one just written.
-          const list = parseIndex(stored);
-          for (const q of list) if (q.e === call && q.old) replaced.push(recordKey(g.key, q));
-          value = formatIndex([...list.filter((q) => q.e !== call), { e: call, n: g.paperIds.length }]);
+      for (const [key, calls] of byTarget) {
+        let stored = index.get(key);
+        for (const [call, n] of calls) {
+          const entry = `${call} ${n}`;
+          if (stored === undefined || stored.length === 0) stored = entry;
+          else if (typeof stored === 'string' && !indexHas(stored, call)) stored = `${stored},${entry}`;
+          else {
+            // A replay of this call, or an index in the old layout: rewritten in full. A replayed
+            // record under its layout 2 key is replaced by the one just written.
+            const entries = parseIndex(stored);
+            for (const q of entries) if (q.e === call && q.old) replaced.push(recordKey(key, q));
+            stored = formatIndex([...entries.filter((q) => q.e !== call), { e: call, n }]);
+          }
         }
-        next.push({ key: g.key, value });
+        next.push({ key, value: stored as string });
       }
       await put(qindex, next, 'outbox queue index');
       await deleteMany(queue, replaced);
@@ -523,6 +544,11 @@ export function createKeyvOutboxStore(
       for (const n of next) values.set(n.key, n.value);
       indexCache = { gen, values };
     });
+  };
+
+  const write = async (plan: DeliveryPlan, batch: string | undefined): Promise<void> => {
+    const written = await writeRecords(plan, batch);
+    if (written) await list([written]);
   };
 
   const outbox: OutboxStore = {
@@ -548,6 +574,8 @@ export function createKeyvOutboxStore(
       await write(plan, opts.batch);
       return plan.count;
     },
+    writePlan: (plan, opts = {}) => writeRecords(plan, opts.batch),
+    list,
     async pending(key) {
       return pendingOf(key === undefined ? await allTargets() : [key]);
     },

@@ -86,6 +86,13 @@ export interface OutboxStats {
   failed: number;
 }
 
+/** A call's records, written by `OutboxStore.writePlan` and not listed yet. */
+export interface UnlistedRecords {
+  call: string;
+  /** Each target written, and how many deliveries its record holds. */
+  targets: Array<[key: string, n: number]>;
+}
+
 export interface EnqueueOptions {
   fresh?: boolean;
   batch?: string;
@@ -104,6 +111,16 @@ export interface OutboxStore {
    * plans ~50k deliveries); returns how many were added.
    */
   enqueuePlan(plan: DeliveryPlan, opts?: EnqueueOptions): Promise<number>;
+  /**
+   * The records of a fresh plan ({@link enqueuePlan} with `fresh`), written but not listed:
+   * readers see them once {@link list} names them in their targets' indexes. Listing rewrites
+   * each target's index (a 100k-paper cycle's 50 steps wrote ~2000 of them each), so a cycle
+   * lists many steps at once. A crash in between leaves records no reader sees, and a plan
+   * written again under the same `batch` replaces its own. Undefined when the plan is empty.
+   */
+  writePlan(plan: DeliveryPlan, opts?: { batch?: string }): Promise<UnlistedRecords | undefined>;
+  /** Lists what {@link writePlan} wrote; listing a call again changes nothing. */
+  list(written: readonly UnlistedRecords[]): Promise<void>;
   pending(targetKey?: string): Promise<Delivery[]>;
   /** Target keys with something pending, without reading the deliveries. */
   pendingTargets(): Promise<string[]>;

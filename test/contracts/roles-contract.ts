@@ -229,6 +229,32 @@ export function runRolesContract(
       expect(await store.outbox.enqueuePlan(planOf(ds))).toBe(0);
     });
 
+    it('writes a plan unlisted: nothing pending until it is listed, each step once, replays included', async () => {
+      const store = await fresh();
+      const [a, b] = [channel('360'), user('9')];
+      const step1 = [delivery(a, 'arxiv:1'), delivery(b, 'arxiv:1'), delivery(a, 'arxiv:2')];
+      const step2 = [delivery(a, 'arxiv:3')];
+      const w1 = await store.outbox.writePlan(planOf(step1), { batch: 'pass-1' });
+      const w2 = await store.outbox.writePlan(planOf(step2), { batch: 'pass-2' });
+      expect(await store.outbox.writePlan(planOf([]), { batch: 'pass-3' })).toBeUndefined();
+      expect(w1?.targets.sort()).toEqual([
+        ['channel:360', 2],
+        ['user:9', 1],
+      ]);
+      expect(await store.outbox.pending()).toEqual([]);
+      expect(await store.outbox.pendingTargets()).toEqual([]);
+      await store.outbox.list([w1, w2].filter((w) => w !== undefined));
+      const all = [...step1, ...step2].map((d) => d.id).sort();
+      expect((await store.outbox.pending()).map((d) => d.id).sort()).toEqual(all);
+      expect((await store.outbox.stats({ exact: false })).pending).toBe(4);
+      // Listed again, and a step written again under its batch and listed (a replay): the same.
+      const again = await store.outbox.writePlan(planOf(step2), { batch: 'pass-2' });
+      await store.outbox.list([w1, again].filter((w) => w !== undefined));
+      expect((await store.outbox.pending()).map((d) => d.id).sort()).toEqual(all);
+      expect((await store.outbox.stats({ exact: false })).pending).toBe(4);
+      expect(await store.outbox.pending('channel:360')).toEqual([step1[0], step1[2], step2[0]]);
+    });
+
     it('loses no delivery when many enqueues for the same targets run at once', async () => {
       const a = await fresh();
       const b = second ? track(await second(a)) : a;

@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Paper } from '../../src/core/paper.js';
 import { type Subscription, subscriptionId, type Target } from '../../src/core/subscription.js';
-import { MATCH_BACKLOG, matchBehind, matchNewPapers, runCycle } from '../../src/pipeline/cycle.js';
+import {
+  MATCH_BACKLOG,
+  matchBehind,
+  matchNewPapers,
+  runCycle,
+  stagePapers,
+} from '../../src/pipeline/cycle.js';
 import { type IngestOptions, ingest, type SourceSpec } from '../../src/pipeline/ingest.js';
 import { PaperLibrary } from '../../src/pipeline/library.js';
 import { openStore } from '../../src/store/keyv-store.js';
@@ -109,6 +115,35 @@ describe('the match journal', () => {
     expect(agent[0]?.kind).toBe('new');
   });
 
+  it('replays a pass killed before it listed what it wrote: each match pending once', async () => {
+    await ingest(seeds, { ...options(store), journal: true });
+    const entries = (await store.journal.list()).map((e) => e.id).sort();
+    const library = await PaperLibrary.load(store);
+    const unlisted = { records: [], entries: new Set<string>(), papers: 0 };
+    const written = await matchNewPapers(store, library, new Date('2026-11-22T12:00:00Z'), {
+      stepSize: 100,
+      unlisted,
+    });
+    // Written, not listed: no reader sees them, and the journal still has every entry.
+    expect(written.enqueued).toBe(143);
+    expect(unlisted.records.length).toBeGreaterThan(1);
+    expect([...unlisted.entries].sort()).toEqual(entries);
+    // 544 new papers, and the one seen again with another abstract.
+    expect(unlisted.papers).toBe(545);
+    expect(await store.outbox.pending('channel:1')).toHaveLength(0);
+    expect((await store.journal.list()).map((e) => e.id).sort()).toEqual(entries);
+    // A call with the same holder skips what it holds.
+    const skipped = await matchNewPapers(store, library, new Date('2026-11-22T12:00:00Z'), { unlisted });
+    expect(skipped.papers).toBe(0);
+    // The process dies here; the next pass replays the journal, steps grouped another way.
+    const again = await matchNewPapers(store, library, new Date('2026-11-22T13:00:00Z'));
+    expect(again.enqueued).toBe(143);
+    const pending = await store.outbox.pending('channel:1');
+    expect(pending).toHaveLength(143);
+    expect(new Set(pending.map((d) => d.id)).size).toBe(143);
+    expect(await store.journal.list()).toEqual([]);
+  });
+
   it('keeps an entry whose papers are not stored yet (a cycle still writing), until it is an hour old', async () => {
     const library = await PaperLibrary.load(store);
     const at = '2026-11-22T12:00:00.000Z';
@@ -195,6 +230,66 @@ describe('matching behind ingest', () => {
     expect(behind.kick()).toBeUndefined();
     const total = await behind.done();
     expect(total.matched).toBeGreaterThan(100);
+  });
+
+  it('lists what it wrote every listEvery papers, and the rest when done', async () => {
+    const { readdirSync } = await import('node:fs');
+    const sources: SourceSpec[] = readdirSync(SEEDS)
+      .sort()
+      .map((f) => ({ name: f, type: 'digest', path: join(SEEDS, f) }));
+    const now = () => new Date('2026-11-22T12:00:00Z');
+    const run = async (s: Store, listEvery: number | undefined) => {
+      const listed: number[] = [];
+      const list = s.outbox.list.bind(s.outbox);
+      s.outbox.list = (written) => {
+        listed.push(written.length);
+        return list(written);
+      };
+      let written = 0;
+      const writePlan = s.outbox.writePlan.bind(s.outbox);
+      s.outbox.writePlan = (plan, o) => {
+        written++;
+        return writePlan(plan, o);
+      };
+      const staged = stagePapers();
+      const behind = matchBehind(
+        s,
+        await PaperLibrary.load(s),
+        now,
+        staged.papers,
+        listEvery === undefined ? {} : { listEvery },
+      );
+      // One source at a time, each matched before the next is read.
+      for (const source of sources) {
+        await ingest([source], { ...options(s), journal: true, onStored: staged.add });
+        behind.kick();
+        // Planned by a call before the next source is read: one call (at least) per source.
+        const want = written + 1;
+        for (let t = 0; written < want && t < 2000; t++) await new Promise((r) => setTimeout(r, 5));
+        expect(written).toBe(want);
+      }
+      const report = await behind.done();
+      return { listed, report, pending: await pending(s, []) };
+    };
+    const other = await openStore(
+      `sqlite://${join(mkdtempSync(join(tmpdir(), 'paperboy-journal-')), 'b.sqlite')}`,
+    );
+    try {
+      await other.subscriptions.put(subscription);
+      const once = await run(store, undefined);
+      const often = await run(other, 1);
+      // Under LIST_EVERY papers: one listing, at the end, of every step.
+      expect(once.listed).toEqual([expect.any(Number)]);
+      expect(once.listed[0]).toBeGreaterThan(1);
+      expect(often.listed.length).toBeGreaterThanOrEqual(sources.length - 1);
+      expect(often.pending).toEqual(once.pending);
+      expect(once.pending.length).toBe(143);
+      expect(often.report.targets).toEqual([target]);
+      expect(await other.journal.list()).toEqual([]);
+      expect(await store.journal.list()).toEqual([]);
+    } finally {
+      await other.close();
+    }
   });
 
   it('stops at a failed step: done throws its error, and the journal keeps what was not matched', async () => {

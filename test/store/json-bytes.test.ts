@@ -93,6 +93,24 @@ describe('JsonByteWriter', () => {
     expect(written(v).toString('utf8')).toBe(JSON.stringify(v));
   });
 
+  it('writes own enumerable string keys only, as JSON.stringify does', () => {
+    const inherited = Object.assign(Object.create({ fromProto: 1 }), { own: 2 });
+    class Point {
+      constructor(
+        public x: number,
+        public y: number,
+      ) {}
+      get sum() {
+        return this.x + this.y;
+      }
+    }
+    const hidden = Object.defineProperty({ shown: 1 }, 'hidden', { value: 2, enumerable: false });
+    const v = { inherited, point: new Point(1, 2), hidden, [Symbol('s')]: 3, bare: Object.create(null) };
+    v.bare.k = 'v';
+    expect(written(v).toString('utf8')).toBe(JSON.stringify(v));
+    expect(written(v).toString('utf8')).not.toContain('fromProto');
+  });
+
   it('throws where JSON.stringify throws, and for a value with no JSON text', () => {
     const cyclic: Record<string, unknown> = { a: 1 };
     cyclic.self = { back: cyclic };
