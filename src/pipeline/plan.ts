@@ -59,10 +59,10 @@ interface PlanSub {
 }
 
 /**
- * A target as the planner needs it: its key once, and scratch space reused by every plan, in
- * which the plan's group of this target is written as numbers. Kept from plan to plan, it holds
- * no text: grown by push, a step's groups of strings and arrays were most of the search
- * thread's garbage.
+ * A target as the planner needs it, and scratch space reused by every plan, in which the plan's
+ * group of this target is written as numbers. Kept from plan to plan (a few KB a target), it
+ * holds no text between plans: grown by push, a step's groups of strings and arrays were most
+ * of the search thread's garbage.
  */
 interface PlanTarget {
   target: Target;
