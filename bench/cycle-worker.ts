@@ -1,15 +1,18 @@
 /**
  * One full cycle in its own process, so its peak memory is its own:
- *   node --import tsx bench/cycle-worker.ts <storeUrl> <papers> <subscriptions> [batched|naive]
- * Ingests N sightings (arXiv RSS feeds of 2000 + HF digests, parsed from text), matches the new
- * papers against M subscriptions and plans the deliveries into the outbox. Prints one JSON line;
- * `ms` is the cycle's time without making the synthetic input (`inputMs`). `naive` does the same
- * work one paper, one query and one awaited store call at a time (`bench/naive.ts`).
+ *   node --import tsx bench/cycle-worker.ts <storeUrl> <inputDir> <subscriptions> [batched|naive]
+ * Ingests the feeds in <inputDir> (made beforehand by bench/cycle-input.ts: arXiv RSS feeds of 2000
+ * and HF digests), read and decoded as fetched bodies are, then parsed; matches the new papers
+ * against M subscriptions and plans the deliveries into the outbox. Prints one JSON line; `ms` is
+ * the cycle's time, reading its input included. `naive` does the same work one paper, one query
+ * and one awaited store call at a time (`bench/naive.ts`).
  * The library runs its search index on a thread of its own, as the service does; `indexLagMs` is
  * how long after the cycle the index took to catch up, and `cpuMs` the process's CPU time (every
  * thread) for cycle and catch-up.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { decodeBody } from '../src/core/charset.js';
 import { parseDigest } from '../src/core/digest.js';
 import { parseFeed } from '../src/core/feed.js';
 import type { Paper, PaperSighting } from '../src/core/paper.js';
@@ -20,16 +23,18 @@ import { matchBehind, stagePapers } from '../src/pipeline/cycle.js';
 import { mergeSightings } from '../src/pipeline/ingest.js';
 import { PaperLibrary } from '../src/pipeline/library.js';
 import { openStore } from '../src/store/keyv-store.js';
-import { type SyntheticPaper, toArxivRss, toDigestText } from './corpus.js';
-import { generateQueries, seedWordCounts, topicWords, zipfPapers } from './match.js';
+import { generateQueries, seedWordCounts, topicWords } from './match.js';
 import { matchNaive, mergeNaive } from './naive.js';
 
 // The heap as the service runs it (src/heap.ts).
 limitHeapGrowth();
-const [url, n, m, mode = 'batched'] = process.argv.slice(2);
-if (!url || !n || !m || (mode !== 'batched' && mode !== 'naive'))
-  throw new Error('usage: cycle-worker.ts <storeUrl> <papers> <subscriptions> [batched|naive]');
-const total = Number(n);
+const [url, inputDir, m, mode = 'batched'] = process.argv.slice(2);
+if (!url || !inputDir || !m || (mode !== 'batched' && mode !== 'naive'))
+  throw new Error('usage: cycle-worker.ts <storeUrl> <inputDir> <subscriptions> [batched|naive]');
+const inputs = readdirSync(inputDir)
+  .filter((f) => f.endsWith('.xml') || f.endsWith('.txt'))
+  .sort()
+  .map((f) => join(inputDir, f));
 const store = await openStore(url);
 const counts = seedWordCounts(join(import.meta.dirname, '../seeds'));
 const queries = generateQueries(Number(m), topicWords(counts));
@@ -63,30 +68,29 @@ const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 const newIds: string[] = [];
 const updatedIds: string[] = [];
-let chunk: SyntheticPaper[] = [];
-let chunks = 0;
+let total = 0;
 let matched = 0;
 let enqueued = 0;
-/** Making the synthetic papers and their feed text is the input, not the cycle: not counted. */
-let inputMs = 0;
 const staged = stagePapers();
 const matching = matchBehind(store, library, () => now, staged.papers);
-const flush = async () => {
-  if (chunk.length === 0) return;
-  const kind = ++chunks % 10 === 0 ? 'digest' : 'feed';
+for (const file of inputs) {
+  // As a fetched body: bytes, decoded by the charset its content type names.
+  const digest = file.endsWith('.txt');
+  const text = decodeBody(
+    readFileSync(file),
+    digest ? 'text/plain; charset=utf-8' : 'application/rss+xml; charset=utf-8',
+  );
   let sightings: PaperSighting[];
-  const g = performance.now();
-  const text = kind === 'feed' ? toArxivRss(chunk, 'cs.LG') : toDigestText(chunk);
-  inputMs += performance.now() - g;
-  if (kind === 'feed') {
-    const r = await parseFeed(text, { sourceName: 'bench' });
-    if (!r.ok) throw new Error(r.error);
-    sightings = r.papers;
-  } else {
+  if (digest) {
     const r = parseDigest(text);
     if (!r.ok) throw new Error(r.error);
     sightings = r.papers;
+  } else {
+    const r = await parseFeed(text, { sourceName: 'bench' });
+    if (!r.ok) throw new Error(r.error);
+    sightings = r.papers;
   }
+  total += sightings.length;
   if (mode === 'naive') {
     const created: Paper[] = [];
     await mergeNaive(store, sightings, now.toISOString(), created);
@@ -94,8 +98,7 @@ const flush = async () => {
     const r = await matchNaive(store, created, naiveSubs, now.toISOString());
     matched += r.matched;
     enqueued += r.enqueued;
-    chunk = [];
-    return;
+    continue;
   }
   await mergeSightings(store, sightings, 'bench', now.toISOString(), {
     batchSize: 1000,
@@ -106,44 +109,23 @@ const flush = async () => {
   });
   // As a cycle does (src/pipeline/cycle.ts): this feed is matched while the next one is read.
   await matching.kick();
-  chunk = [];
   // The next feed's fetch, where a cycle waits for the network: what the search thread sent
   // back (a plan) is handled then.
   await new Promise(setImmediate);
-};
-// Papers whose words follow the seeds' frequencies (see bench/match.ts), as arXiv announces them.
-const papers = zipfPapers(total, counts);
-for (;;) {
-  const g = performance.now();
-  const next = papers.next();
-  inputMs += performance.now() - g;
-  if (next.done) break;
-  const p = next.value;
-  chunk.push({
-    arxivId: p.arxivId as string,
-    version: 1,
-    title: p.title,
-    abstract: p.abstract,
-    authors: p.authors,
-    categories: p.categories,
-    announce: 'new',
-  });
-  if (chunk.length === 2000) await flush();
 }
-await flush();
 if (mode === 'batched') {
   const r = await matching.done();
   matched += r.matched;
   enqueued += r.enqueued;
 }
-const ms = performance.now() - t0 - inputMs;
+const ms = performance.now() - t0;
 const t1 = performance.now();
 await library.sync();
 const indexLagMs = performance.now() - t1;
 const cpu = process.cpuUsage(cpu0);
-const cpuMs = (cpu.user + cpu.system) / 1000 - inputMs;
+const cpuMs = (cpu.user + cpu.system) / 1000;
 await library.close();
 await store.close();
 process.stdout.write(
-  `${JSON.stringify({ url, papers: total, subscriptions: queries.length, ms, inputMs, indexLagMs, cpuMs, searchRestarts: library.searchRestarts, new: newIds.length, matched, enqueued, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+  `${JSON.stringify({ url, papers: total, subscriptions: queries.length, ms, indexLagMs, cpuMs, searchRestarts: library.searchRestarts, new: newIds.length, matched, enqueued, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
 );
