@@ -1,26 +1,79 @@
 /**
  * The search index on its own thread (see {@link PaperLibrary}), and the cycle's planning with it:
  * indexing and matching a cycle's papers cost more CPU than the rest of the cycle, and here they
- * run beside it instead of in it. Messages are handled in order, so a search sent after an `add`
- * or a `plan` sees those papers.
+ * run beside it instead of in it. A search sent after an `add` or a `plan` sees those papers.
+ *
+ * Plans come first: the cycle waits for each, and for nothing the index does. Papers to index
+ * wait in {@link pending} and are indexed a slice at a time between messages, all of them
+ * before a search or a sync is answered, and the oldest at once when more than
+ * {@link MAX_PENDING} wait (they are whole records on this heap until indexed).
  */
 import { parentPort } from 'node:worker_threads';
 import type { Matcher, Query } from '../core/query/index.js';
 import { reviveQuery } from '../core/query/parse.js';
 import type { IndexMessage, IndexReply } from './library.js';
-import { PagedIndex } from './paged-index.js';
+import { type IndexedPaper, PagedIndex } from './paged-index.js';
 import { compileSubs, type PlanSubscription, planWire } from './plan.js';
 
 const port = parentPort;
 if (!port) throw new Error('search-worker.ts runs as a worker thread');
 
 const index = new PagedIndex();
+
+/** Papers waiting to be indexed at most: ~3 feeds of 2000, ~10 MB of text on this heap. */
+const MAX_PENDING = 6000;
+/** Papers indexed between two turns of the event loop: ~10 ms, so a plan waits little. */
+const SLICE = 250;
+/** Batches waiting to be indexed, oldest first; the first from {@link pendingFrom}. */
+const pending: IndexedPaper[][] = [];
+let pendingFrom = 0;
+let pendingCount = 0;
+let slicing = false;
+
+/** Indexes up to `n` of the waiting papers, oldest first. */
+function indexPending(n: number): void {
+  while (n > 0 && pendingCount > 0) {
+    const batch = pending[0] as IndexedPaper[];
+    const take = Math.min(n, batch.length - pendingFrom);
+    index.add(
+      pendingFrom === 0 && take === batch.length ? batch : batch.slice(pendingFrom, pendingFrom + take),
+    );
+    pendingFrom += take;
+    pendingCount -= take;
+    n -= take;
+    if (pendingFrom === batch.length) {
+      pending.shift();
+      pendingFrom = 0;
+    }
+  }
+}
+
+/** One slice, then the next after the messages that came meanwhile. */
+function indexSlice(): void {
+  slicing = false;
+  indexPending(SLICE);
+  schedule();
+}
+
+function schedule(): void {
+  if (slicing || pendingCount === 0) return;
+  slicing = true;
+  setImmediate(indexSlice);
+}
+
+function indexLater(papers: IndexedPaper[]): void {
+  if (papers.length === 0) return;
+  pending.push(papers);
+  pendingCount += papers.length;
+  if (pendingCount > MAX_PENDING) indexPending(pendingCount - MAX_PENDING);
+  schedule();
+}
 /** The subscription set plans are made against (the last one sent). */
 let planning: { key: string; matcher: Matcher; subs: Map<string, PlanSubscription> } | undefined;
 
 port.on('message', (m: IndexMessage) => {
   if (m.t === 'add') {
-    index.add(m.papers);
+    indexLater(m.papers);
     return;
   }
   if (m.t === 'subs') {
@@ -44,9 +97,10 @@ port.on('message', (m: IndexMessage) => {
         error: err instanceof Error ? err.message : String(err),
       } satisfies IndexReply);
     }
-    index.add(m.papers);
+    indexLater(m.papers);
     return;
   }
+  indexPending(pendingCount);
   let reply: IndexReply;
   try {
     reply =

@@ -122,6 +122,50 @@ describe('planning on the search thread', () => {
     ]);
   });
 
+  it('indexes after planning, yet a search sees every paper planned before it, and none after', async () => {
+    // More papers than the thread lets wait unindexed (6000), in steps as a cycle sends them.
+    const base = (await step())[0]?.paper as Paper;
+    const batch = (b: number) =>
+      Array.from({ length: 2500 }, (_, i) => ({
+        paper: {
+          ...base,
+          id: `test:deferred-${b}-${i}`,
+          title: `Vwxyzzy deferred indexing ${b} ${i}`,
+          abstract: `Batch qqbatch${b} of papers planned before they are indexed.`,
+        },
+        kind: 'new' as const,
+      }));
+    const ids = (hits: Array<{ paperId: string }>) => hits.map((h) => h.paperId).sort();
+    const first = [batch(0), batch(1), batch(2)];
+    // Libraries of its own, so both indexes hold the same papers and rank alike.
+    const threaded = await PaperLibrary.load(store, { searchThread: 'worker' });
+    const local = await PaperLibrary.load(store);
+    try {
+      // Sent without waiting: the search is queued behind three plans and before the fourth.
+      const plans = first.map((papers) => threaded.plan(papers, subsA, now));
+      const before = threaded.search(q('vwxyzzy'), { limit: 100_000 });
+      const last = threaded.plan(batch(3), subsA, now);
+      await Promise.all([...plans, last]);
+      const seen = await before;
+      expect(seen.total).toBe(7500);
+      expect(ids(seen.hits)).toEqual(
+        first
+          .flat()
+          .map((x) => x.paper.id)
+          .sort(),
+      );
+      const after = await threaded.search(q('vwxyzzy'), { limit: 100_000 });
+      expect(after.total).toBe(10_000);
+      // Ranked as the index on this thread ranks the same papers.
+      for (const papers of [...first, batch(3)]) await local.plan(papers, subsA, now);
+      expect(await threaded.search(q('qqbatch3 OR deferred'), { limit: 50 })).toEqual(
+        await local.search(q('qqbatch3 OR deferred'), { limit: 50 }),
+      );
+    } finally {
+      await threaded.close();
+    }
+  });
+
   it('plans on a thread started again out of heap, sent the subscriptions again first', async () => {
     const small = await PaperLibrary.load(store, { searchThread: 'worker', searchHeapMb: 4 });
     try {
