@@ -20,7 +20,7 @@ import { parseQuery, type Query } from '../src/core/query/index.js';
 import { subscriptionId, type Target } from '../src/core/subscription.js';
 import { limitHeapGrowth } from '../src/heap.js';
 import { matchBehind, stagePapers } from '../src/pipeline/cycle.js';
-import { mergeSightings } from '../src/pipeline/ingest.js';
+import { MERGE_BATCH, mergeSightings } from '../src/pipeline/ingest.js';
 import { PaperLibrary } from '../src/pipeline/library.js';
 import { openStore } from '../src/store/keyv-store.js';
 import { generateQueries, seedWordCounts, topicWords } from './match.js';
@@ -101,7 +101,7 @@ for (const file of inputs) {
     continue;
   }
   await mergeSightings(store, sightings, 'bench', now.toISOString(), {
-    batchSize: 1000,
+    batchSize: MERGE_BATCH,
     newIds,
     updatedIds,
     journal: true,

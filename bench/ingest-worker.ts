@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseDigest } from '../src/core/digest.js';
 import { parseFeed } from '../src/core/feed.js';
 import type { PaperSighting } from '../src/core/paper.js';
-import { mergeSightings } from '../src/pipeline/ingest.js';
+import { MERGE_BATCH, mergeSightings } from '../src/pipeline/ingest.js';
 import { openStore } from '../src/store/keyv-store.js';
 import { generateCorpus, type SyntheticPaper, seedVocabulary, toArxivRss, toDigestText } from './corpus.js';
 import { mergeNaive } from './naive.js';
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     const t1 = performance.now();
     const counts =
       mode === 'batched'
-        ? await mergeSightings(store, sightings, 'bench', now, { batchSize: 1000 })
+        ? await mergeSightings(store, sightings, 'bench', now, { batchSize: MERGE_BATCH })
         : await mergeNaive(store, sightings, now);
     const t2 = performance.now();
     parseMs += t1 - t0;
