@@ -58,6 +58,10 @@ export interface Service {
   stop(reason?: string): Promise<void>;
 }
 
+/** How often the outbox is swept of unlisted records, and how old such a record must be. */
+const SWEEP_EVERY_MS = 24 * 3_600_000;
+const UNLISTED_GRACE_MS = 24 * 3_600_000;
+
 export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config } = opts;
   const now = opts.now ?? (() => new Date());
@@ -77,6 +81,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     : undefined;
 
   let last: LastCycle | undefined;
+  /** When the outbox was last swept of unlisted records (see {@link sweepOutbox}). */
+  let lastSweep = Number.NEGATIVE_INFINITY;
   let running: Promise<CycleReport | undefined> | undefined;
   let stopping = false;
   let bot: Bot | undefined;
@@ -166,6 +172,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     metrics.subscriptions((await store.subscriptions.list()).length);
     // Once a cycle: the index's planned counts, not a read of every queued delivery.
     metrics.outboxPending((await store.outbox.stats({ exact: false })).pending);
+    await sweepOutbox();
     logger.info(
       {
         sources: summary.sources,
@@ -183,6 +190,24 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     for (const name of report.stale)
       logger.warn({ source: name }, 'source is stale: nothing new for longer than it normally goes quiet');
     return report;
+  };
+
+  /**
+   * Once a day (the first cycle after start, then a day apart): deletes outbox records a pass
+   * killed between writing and listing left behind, planned over a day ago (its replay plans
+   * them again). A failure is logged and tried again next cycle: the cycle's work is done.
+   */
+  const sweepOutbox = async (): Promise<void> => {
+    const at = now().getTime();
+    if (at - lastSweep < SWEEP_EVERY_MS) return;
+    try {
+      const swept = await store.outbox.sweepUnlisted({ olderThanMs: UNLISTED_GRACE_MS, now: now() });
+      lastSweep = at;
+      if (swept > 0)
+        logger.info({ records: swept }, 'outbox: deleted records no index listed (left by a stopped pass)');
+    } catch (err) {
+      logger.warn({ err }, 'outbox sweep failed; trying again next cycle');
+    }
   };
 
   const cycle = (): Promise<CycleReport | undefined> => {

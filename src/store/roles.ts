@@ -546,6 +546,34 @@ export function createKeyvOutboxStore(
     });
   };
 
+  /** Every record's key in `queue`, listed or not. */
+  const allRecordKeys = async (): Promise<string[]> => {
+    if (options.listKeys && queue.namespace !== undefined)
+      return (await options.listKeys(queue.namespace)).map(dec);
+    return (await entries<unknown>(queue)).map(([k]) => k);
+  };
+
+  /**
+   * Deletes the records no index lists that were planned before `cutoff`. Under the index
+   * lease, so no listing runs meanwhile; the cutoff spares what a pass wrote and will list soon.
+   */
+  const sweepUnlisted = (cutoff: number): Promise<number> =>
+    withIndexLease(async () => {
+      const keys = await allRecordKeys();
+      if (keys.length === 0) return 0;
+      const listed = new Set<string>();
+      for (const [t, list] of await readIndex(await allTargets()))
+        for (const q of list) listed.add(recordKey(t, q));
+      const unlisted = keys.filter((k) => !listed.has(k));
+      const gone: string[] = [];
+      for (const [k, r] of await readMany<QueueRecord | TupleRecord>(queue, unlisted)) {
+        // A time that does not read is kept: nothing says the record is old.
+        if (Date.parse(r.createdAt) < cutoff) gone.push(k);
+      }
+      await deleteMany(queue, gone);
+      return gone.length;
+    });
+
   const write = async (plan: DeliveryPlan, batch: string | undefined): Promise<void> => {
     const written = await writeRecords(plan, batch);
     if (written) await list([written]);
@@ -576,6 +604,7 @@ export function createKeyvOutboxStore(
     },
     writePlan: (plan, opts = {}) => writeRecords(plan, opts.batch),
     list,
+    sweepUnlisted: ({ olderThanMs, now = new Date() }) => sweepUnlisted(now.getTime() - olderThanMs),
     async pending(key) {
       return pendingOf(key === undefined ? await allTargets() : [key]);
     },

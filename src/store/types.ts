@@ -121,6 +121,14 @@ export interface OutboxStore {
   writePlan(plan: DeliveryPlan, opts?: { batch?: string }): Promise<UnlistedRecords | undefined>;
   /** Lists what {@link writePlan} wrote; listing a call again changes nothing. */
   list(written: readonly UnlistedRecords[]): Promise<void>;
+  /**
+   * Deletes records {@link writePlan} wrote and no {@link list} listed, planned more than
+   * `olderThanMs` before `now`: what a pass killed between the two left behind. Its replay plans
+   * those deliveries again from the match journal, under keys of its own, so nothing reads
+   * them. Returns how many went. A pass still running must list what it wrote within
+   * `olderThanMs`, or its listed records would be gone: give it hours, not minutes.
+   */
+  sweepUnlisted(opts: { olderThanMs: number; now?: Date }): Promise<number>;
   pending(targetKey?: string): Promise<Delivery[]>;
   /** Target keys with something pending, without reading the deliveries. */
   pendingTargets(): Promise<string[]>;

@@ -255,6 +255,36 @@ export function runRolesContract(
       expect(await store.outbox.pending('channel:360')).toEqual([step1[0], step1[2], step2[0]]);
     });
 
+    it('sweeps records written and never listed once they are old, and nothing else', async () => {
+      const store = await fresh();
+      const [a, b] = [channel('370'), user('10')];
+      const now = new Date('2026-11-24T12:00:00.000Z');
+      const young = (d: Delivery): Delivery => ({ ...d, createdAt: '2026-11-24T11:00:00.000Z' });
+      // Planned two days before `now`: one step listed, one left unlisted (a pass killed
+      // between the two), and a young step a running pass has not listed yet.
+      const listedStep = [delivery(a, 'arxiv:1'), delivery(b, 'arxiv:1')];
+      const orphanStep = [delivery(a, 'arxiv:2'), delivery(b, 'arxiv:2')];
+      const youngStep = [young(delivery(a, 'arxiv:3'))];
+      const listed = await store.outbox.writePlan(planOf(listedStep), { batch: 'old-1' });
+      const orphan = await store.outbox.writePlan(planOf(orphanStep), { batch: 'old-2' });
+      const running = await store.outbox.writePlan(planOf(youngStep), { batch: 'young-1' });
+      if (!listed || !orphan || !running) throw new Error('a step wrote nothing');
+      await store.outbox.list([listed]);
+      const pendingIds = async () => (await store.outbox.pending()).map((d) => d.id).sort();
+      expect(await store.outbox.sweepUnlisted({ olderThanMs: 24 * 3_600_000, now })).toBe(2);
+      expect(await pendingIds()).toEqual(listedStep.map((d) => d.id).sort());
+      // Swept again: nothing left to sweep. The young step lists as its pass would list it.
+      expect(await store.outbox.sweepUnlisted({ olderThanMs: 24 * 3_600_000, now })).toBe(0);
+      await store.outbox.list([running]);
+      expect(await pendingIds()).toEqual([...listedStep, ...youngStep].map((d) => d.id).sort());
+      // The orphan's records are gone: listed late, they name nothing.
+      await store.outbox.list([orphan]);
+      expect(await pendingIds()).toEqual([...listedStep, ...youngStep].map((d) => d.id).sort());
+      // With no grace at all, every record is listed now: nothing goes.
+      expect(await store.outbox.sweepUnlisted({ olderThanMs: 0, now })).toBe(0);
+      expect(await pendingIds()).toHaveLength(3);
+    });
+
     it('loses no delivery when many enqueues for the same targets run at once', async () => {
       const a = await fresh();
       const b = second ? track(await second(a)) : a;
