@@ -7,13 +7,13 @@ import {
   arxivLinks,
   fingerprintHash,
   fingerprintKey,
+  hasFingerprint,
   identityKeys,
   newPaperId,
   type Paper,
   type PaperId,
   type PaperSighting,
   type PaperUpdate,
-  titleFingerprint,
 } from './paper.js';
 
 export type SightingOutcome = 'new' | 'updated' | 'duplicate';
@@ -57,7 +57,7 @@ export function newAliases(
   const all = [paper.id, ...keys];
   if (paper.arxivId) all.push(arxivKey(paper.arxivId));
   // A retitled version is also found under its new title.
-  if (paper.title !== s.title && titleFingerprint(paper.title) !== '') all.push(fingerprintKey(paper.title));
+  if (paper.title !== s.title && hasFingerprint(paper.title)) all.push(fingerprintKey(paper.title));
   for (const k of new Set(all)) {
     // First writer wins for a fingerprint: a later same-titled paper never steals it.
     if (!resolved.has(k)) out.push([k, paper.id]);

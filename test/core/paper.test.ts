@@ -4,6 +4,7 @@ import {
   detachText,
   findCodeLinks,
   fingerprintHash,
+  hasFingerprint,
   hash64,
   normalizeSpace,
   parseArxivRef,
@@ -90,6 +91,35 @@ describe('titleFingerprint', () => {
   it('gives titles that differ only in case, punctuation and spacing the same fingerprint', () => {
     expect(titleFingerprint('LoRA: Low-Rank Adaptation of Large Language Models')).toBe(
       titleFingerprint('LORA -- low rank adaptation of large language models.'),
+    );
+  });
+
+  it('has a fingerprint exactly when it is not empty (hasFingerprint), whatever the text', () => {
+    for (const t of ['!!! ???', '', ' - ', '$', 'a', '?9', 'ＦＵＬＬ', '—…—', '基', '\u0301']) {
+      expect(hasFingerprint(t), t).toBe(titleFingerprint(t) !== '');
+    }
+    const chars = fc.constantFrom(
+      'a',
+      'Z',
+      '7',
+      ' ',
+      '-',
+      '!',
+      '.',
+      'é',
+      'Ｆ',
+      '－',
+      '基',
+      '\u0301',
+      '—',
+      '$',
+    );
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 8 }), (cs) => {
+        const t = cs.join('');
+        expect(hasFingerprint(t)).toBe(titleFingerprint(t) !== '');
+      }),
+      { numRuns: 2000 },
     );
   });
 
