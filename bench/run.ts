@@ -218,6 +218,8 @@ interface CycleRun {
   enqueued: number;
   indexLagMs: number;
   cpuMs: number;
+  mainBusyMs: number;
+  searchBusyMs: number;
   maxRssMb: number;
 }
 
@@ -240,7 +242,8 @@ async function benchCycleSection(backends: readonly Backend[], dir: string): Pro
       '\n#  the feeds are made beforehand and read from files as fetched bodies: reading them is in the time',
   );
   console.log(
-    '#  the search index runs on its own thread, as in the service: "index +s" is how long it took to catch up after the cycle; CPU is every thread\'s',
+    '#  the search index runs on its own thread, as in the service: "index +s" is how long it took to catch up after the cycle; CPU is every thread\'s;' +
+      "\n#  busy: seconds each thread's event loop was active in the cycle (GC included), main / search: the busier one bounds the cycle",
   );
   console.log(
     `#  each process runs as the Docker image runs paperboy: ${Object.entries(SERVICE_ENV)
@@ -250,7 +253,7 @@ async function benchCycleSection(backends: readonly Backend[], dir: string): Pro
       )} node ${SERVICE_NODE_FLAGS.join(' ')}, heap growth ${DEFAULT_HEAP_GROWTH_PERCENT}% (src/heap.ts)`,
   );
   console.log(
-    'backend   papers/s   naive papers/s   ×naive   deliveries planned   peak RSS   index +s   CPU s',
+    'backend   papers/s   naive papers/s   ×naive   deliveries planned   peak RSS   index +s   CPU s   busy s (main / search)',
   );
   for (const b of backends) {
     const runs: CycleRun[] = [];
@@ -262,7 +265,8 @@ async function benchCycleSection(backends: readonly Backend[], dir: string): Pro
     console.log(
       `${b.name.padEnd(9)} ${fmt(rate).padStart(8)}   ${fmt(naiveRate).padStart(14)}   ${(rate / naiveRate).toFixed(0).padStart(5)}×   ` +
         `${fmt(runs[0]?.enqueued ?? 0).padStart(18)}   ${fmt(median(runs.map((x) => x.maxRssMb))).padStart(5)} MB` +
-        `   ${(median(runs.map((x) => x.indexLagMs)) / 1000).toFixed(1).padStart(8)}   ${(median(runs.map((x) => x.cpuMs)) / 1000).toFixed(1).padStart(5)}`,
+        `   ${(median(runs.map((x) => x.indexLagMs)) / 1000).toFixed(1).padStart(8)}   ${(median(runs.map((x) => x.cpuMs)) / 1000).toFixed(1).padStart(5)}` +
+        `   ${(median(runs.map((x) => x.mainBusyMs)) / 1000).toFixed(1).padStart(6)} / ${(median(runs.map((x) => x.searchBusyMs)) / 1000).toFixed(1)}`,
     );
   }
 }

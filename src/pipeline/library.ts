@@ -250,6 +250,11 @@ class WorkerIndex implements IndexHost {
       worker.postMessage({ t: 'add', papers: batch } satisfies IndexMessage);
   }
 
+  /** How long the running thread has been busy, in ms (its event loop's active time, GC included). */
+  busyMs(): number {
+    return this.worker?.performance.eventLoopUtilization().active ?? 0;
+  }
+
   private current(): Worker {
     if (this.closed) throw new Error('the paper library is closed');
     return this.worker ?? this.start(false);
@@ -369,6 +374,15 @@ export class PaperLibrary {
 
   get size(): number {
     return this.ids.size;
+  }
+
+  /**
+   * How long the search thread now running has been busy, in ms (its event loop's active time,
+   * GC included); undefined when the index is on this thread. With the process's own figure
+   * (`performance.eventLoopUtilization()`), which of the two threads bounds a cycle.
+   */
+  get searchBusyMs(): number | undefined {
+    return this.index instanceof WorkerIndex ? this.index.busyMs() : undefined;
   }
 
   /** How often the search thread was started again with a bigger heap. */

@@ -177,6 +177,14 @@ describe('planning on the search thread', () => {
     }
   });
 
+  it('tells how long its thread has been busy, and grows with the work sent', async () => {
+    expect(local.searchBusyMs).toBeUndefined();
+    const before = threaded.searchBusyMs as number;
+    expect(before).toBeGreaterThan(0);
+    await threaded.plan(await step(), subsA, now);
+    expect(threaded.searchBusyMs as number).toBeGreaterThan(before);
+  });
+
   it('fails a plan once the library is closed', async () => {
     const other = await PaperLibrary.load(store, { searchThread: 'worker' });
     await other.close();
