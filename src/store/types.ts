@@ -126,7 +126,8 @@ export interface OutboxStore {
    * `olderThanMs` before `now`: what a pass killed between the two left behind. Its replay plans
    * those deliveries again from the match journal, under keys of its own, so nothing reads
    * them. Returns how many went. A pass still running must list what it wrote within
-   * `olderThanMs`, or its listed records would be gone: give it hours, not minutes.
+   * `olderThanMs`, or what it lists later names records that are gone: give it hours, not
+   * minutes.
    */
   sweepUnlisted(opts: { olderThanMs: number; now?: Date }): Promise<number>;
   pending(targetKey?: string): Promise<Delivery[]>;
