@@ -253,20 +253,22 @@ async function benchCycleSection(backends: readonly Backend[], dir: string): Pro
       )} node ${SERVICE_NODE_FLAGS.join(' ')}, heap growth ${DEFAULT_HEAP_GROWTH_PERCENT}% (src/heap.ts)`,
   );
   console.log(
-    'backend   papers/s   naive papers/s   ×naive   deliveries planned   peak RSS   index +s   CPU s   busy s (main / search)',
+    'backend   papers/s   naive papers/s   ×naive   deliveries planned   peak RSS   index +s   CPU s   busy s (main / search)   runs (papers/s)',
   );
   for (const b of backends) {
     const runs: CycleRun[] = [];
     for (let r = 0; r < REPS; r++)
       runs.push(await cycleWorker(await b.fresh('cycle'), input, subs, 'batched'));
     const naive = await cycleWorker(await b.fresh('cycle-naive'), naiveInput, subs, 'naive');
-    const rate = median(runs.map((x) => papers / (x.ms / 1000)));
+    const rates = runs.map((x) => papers / (x.ms / 1000));
+    const rate = median(rates);
     const naiveRate = naivePapers / (naive.ms / 1000);
     console.log(
       `${b.name.padEnd(9)} ${fmt(rate).padStart(8)}   ${fmt(naiveRate).padStart(14)}   ${(rate / naiveRate).toFixed(0).padStart(5)}×   ` +
         `${fmt(runs[0]?.enqueued ?? 0).padStart(18)}   ${fmt(median(runs.map((x) => x.maxRssMb))).padStart(5)} MB` +
         `   ${(median(runs.map((x) => x.indexLagMs)) / 1000).toFixed(1).padStart(8)}   ${(median(runs.map((x) => x.cpuMs)) / 1000).toFixed(1).padStart(5)}` +
-        `   ${(median(runs.map((x) => x.mainBusyMs)) / 1000).toFixed(1).padStart(6)} / ${(median(runs.map((x) => x.searchBusyMs)) / 1000).toFixed(1)}`,
+        `   ${(median(runs.map((x) => x.mainBusyMs)) / 1000).toFixed(1).padStart(6)} / ${(median(runs.map((x) => x.searchBusyMs)) / 1000).toFixed(1).padEnd(14)}` +
+        `   ${rates.map(fmt).join(', ')}`,
     );
   }
 }
