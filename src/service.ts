@@ -74,7 +74,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   });
   // The search index on its own thread: a cycle's indexing overlaps its matching and writing.
   const library = await PaperLibrary.load(store, { searchThread: 'worker' });
-  logger.info({ papers: library.size, store: redact(config.store.url) }, 'store opened');
+  logger.info({ store: redact(config.store.url) }, 'store opened');
+  // The index fills on its own thread meanwhile; start-up does not wait for it.
+  library.count().then(
+    (papers) => logger.info({ papers }, 'search index ready'),
+    (err) => {
+      if (!stopping) logger.warn({ err }, 'search index failed to fill');
+    },
+  );
   const sources = enabledSources(config);
   const fetcher: Fetcher | undefined = sources.some((s) => s.type === 'feed')
     ? createConfiguredFetcher(config, opts.version)

@@ -227,7 +227,7 @@ describe('the search index on its own thread', () => {
     expect((await threaded.search(q('zyzzogeton'), { limit: 5 })).hits.map((h) => h.paperId)).toEqual([
       paper.id,
     ]);
-    expect(threaded.size).toBe(local.size + 1);
+    expect(await threaded.count()).toBe((await local.count()) + 1);
   });
 
   it('fails the searches waiting on a thread that died, and starts a new one from the store', async () => {
