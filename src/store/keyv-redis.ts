@@ -3,7 +3,8 @@
  * `openKeyvBackend` only for a `redis://` store.
  */
 import KeyvRedis, { createClient } from '@keyv/redis';
-import { type BackendOptions, type KeyvBackend, keyvOver } from './keyv-backends.js';
+import { JsonByteWriter } from './json-bytes.js';
+import { type BackendOptions, type KeyvBackend, keyvOver, type NamespacedEntry } from './keyv-backends.js';
 import { createRedisCoordinator, type RedisLike } from './roles.js';
 
 type RedisClient = ReturnType<typeof createClient>;
@@ -52,6 +53,50 @@ class PagedKeyvRedis extends KeyvRedis<string> {
   }
 }
 
+/** Where @keyv/redis keeps `key` of `namespace` (its `createKeyPrefix`). */
+const redisKey = (namespace: string, key: string): string => `${namespace}::${key}`;
+
+/**
+ * `entries` in one MULTI/EXEC, each value in Keyv's stored form, `serialize({ value, expires })`
+ * without a TTL: `{"value":…}`, as @keyv/redis' `setMany` stores it after Keyv. The JSON goes
+ * straight to bytes, every value end to end in one buffer, and each SET gets a view of its
+ * bytes: through Keyv, each value was a string, copied again into each command's RESP text.
+ * A 100k-paper cycle allocated ~4.3 GB on its main thread so, against ~2 GB on SQLite.
+ */
+async function writeRedis(client: RedisClient, entries: readonly NamespacedEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  const writer = new JsonByteWriter(1 << 20);
+  const ends = new Array<number>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    writer.write({ value: (entries[i] as NamespacedEntry).value });
+    ends[i] = writer.length;
+  }
+  // Views only once every value is written: the buffer may move while it grows.
+  const bytes = writer.view(0);
+  const multi = client.multi();
+  let start = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as NamespacedEntry;
+    const end = ends[i] as number;
+    multi.set(redisKey(e.namespace, e.key), Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start));
+    start = end;
+  }
+  await multi.exec();
+}
+
+/** The keys of `namespace` as Keyv gave them, each once (SCAN may repeat a key). */
+async function redisKeys(client: RedisClient, namespace: string): Promise<string[]> {
+  const prefix = redisKey(namespace, '');
+  const out = new Set<string>();
+  let cursor = '0';
+  do {
+    const page = await client.scan(cursor, { MATCH: `${prefix}*`, COUNT: 1000, TYPE: 'string' });
+    cursor = String(page.cursor);
+    for (const key of page.keys) out.add(key.slice(prefix.length));
+  } while (cursor !== '0');
+  return [...out];
+}
+
 export async function openRedis(url: string, options: BackendOptions): Promise<KeyvBackend> {
   let connected = false;
   const client: RedisClient = createClient({
@@ -77,6 +122,8 @@ export async function openRedis(url: string, options: BackendOptions): Promise<K
     // @keyv/redis prefixes keys itself (`papers::<key>`), so Keyv must not.
     keyv: (namespace) => keyvOver(new PagedKeyvRedis(client, namespace), namespace, false),
     coordinator: createRedisCoordinator(client as unknown as RedisLike),
+    writeMany: (entries) => writeRedis(client, entries),
+    listKeys: (namespace) => redisKeys(client, namespace),
     ping: async () => {
       await client.ping();
     },

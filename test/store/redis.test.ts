@@ -1,5 +1,6 @@
 import { createClient } from '@keyv/redis';
-import { describe, inject } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
+import { openKeyvBackend, parseStoreUrl } from '../../src/store/keyv-backends.js';
 import { openStore } from '../../src/store/keyv-store.js';
 import { runRolesContract } from '../contracts/roles-contract.js';
 import { runStoreContract } from '../contracts/store-contract.js';
@@ -31,4 +32,45 @@ describe.skipIf(url === undefined)('redis', () => {
     },
     (first) => openStore(first.url),
   );
+
+  it('writes many entries as Keyv would, byte for byte, and lists a namespace by keys alone', async () => {
+    await flush(redisUrl);
+    const backend = await openKeyvBackend(parseStoreUrl(redisUrl));
+    const raw = createClient({ url: redisUrl });
+    await raw.connect();
+    try {
+      const values: unknown[] = [
+        {
+          id: 'arxiv:2401.00001',
+          title: 'Ünïcödé "quoted" \\ back\nline',
+          n: [1, 2.5, -3],
+          ok: true,
+          none: null,
+        },
+        'a string',
+        12.75,
+        [{ nested: { deep: ['x'] } }],
+      ];
+      const viaKeyv = backend.keyv<unknown>('cmp-keyv');
+      for (const [i, v] of values.entries()) await viaKeyv.set(`k${i}%3A`, v);
+      if (!backend.writeMany || !backend.listKeys)
+        throw new Error('the Redis backend writes and lists directly');
+      await backend.writeMany(
+        values.map((value, i) => ({ namespace: 'cmp-direct', key: `k${i}%3A`, value })),
+      );
+      for (const i of values.keys()) {
+        const want = await raw.get(`cmp-keyv::k${i}%3A`);
+        expect(want).not.toBeNull();
+        expect(await raw.get(`cmp-direct::k${i}%3A`)).toBe(want);
+      }
+      // Read back through Keyv as any other value, and listed without the namespace.
+      const direct = backend.keyv<unknown>('cmp-direct');
+      for (const [i, v] of values.entries()) expect(await direct.get(`k${i}%3A`)).toEqual(v);
+      expect((await backend.listKeys('cmp-direct')).sort()).toEqual(values.map((_, i) => `k${i}%3A`).sort());
+      expect(await backend.listKeys('cmp-none')).toEqual([]);
+    } finally {
+      await raw.close();
+      await backend.close();
+    }
+  });
 });
