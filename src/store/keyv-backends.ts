@@ -88,7 +88,7 @@ export interface NamespacedEntry {
 }
 
 /** The key Keyv stores for `key` in `namespace` (it leaves an already-prefixed key alone). */
-function keyvKey(namespace: string, key: string): string {
+export function keyvKey(namespace: string, key: string): string {
   return key.startsWith(`${namespace}:`) ? key : `${namespace}:${key}`;
 }
 

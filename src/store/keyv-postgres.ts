@@ -4,14 +4,20 @@
  */
 import { createRequire } from 'node:module';
 import { KeyvPostgres } from '@keyv/postgres';
-import { type BackendOptions, type KeyvBackend, keyvOver } from './keyv-backends.js';
+import { type BackendOptions, type KeyvBackend, keyvKey, keyvOver, type NamespacedEntry } from './keyv-backends.js';
 import { createPostgresCoordinator } from './roles.js';
 
 /** The part of pg's Pool this module uses (pg ships no types; @types/pg is not installed). */
 interface PgPool {
   query(sql: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  connect(): Promise<PgClient>;
   end(): Promise<void>;
   on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+interface PgClient {
+  query(sql: string, values?: unknown[]): Promise<unknown>;
+  release(err?: Error): void;
 }
 
 /**
@@ -50,6 +56,52 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** Rows per INSERT: 4000 parameters, well under Postgres' 65535. */
+const WRITE_ROWS = 2000;
+const upsertSql = new Map<number, string>();
+
+/** `INSERT … VALUES ($1, $2), … ON CONFLICT …` for `rows` rows into @keyv/postgres' table. */
+function upsertFor(rows: number): string {
+  let sql = upsertSql.get(rows);
+  if (sql === undefined) {
+    const values = Array.from({ length: rows }, (_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ');
+    sql = `INSERT INTO public.keyv (key, value) VALUES ${values} ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+    upsertSql.set(rows, sql);
+  }
+  return sql;
+}
+
+/**
+ * `entries` in one transaction, as Keyv stores them (key `<namespace>:<key>`, value
+ * `serialize({ value, expires })` without a TTL: `{"value":…}`), each key and value a parameter of
+ * its own. @keyv/postgres' `setMany` sends two arrays to UNNEST, and pg writes a JS array as an
+ * array literal, escaping every quote of every JSON value with a `replace`: in a 100k-paper cycle
+ * that was 1.75 GB of the main thread's 4.7 GB of garbage (sampling heap profiler). The last
+ * value for a key wins, as Postgres refuses one key twice in one upsert.
+ */
+async function writePostgres(pool: PgPool, entries: readonly NamespacedEntry[]): Promise<void> {
+  const rows = new Map<string, string>();
+  for (const e of entries) rows.set(keyvKey(e.namespace, e.key), JSON.stringify({ value: e.value }));
+  if (rows.size === 0) return;
+  const params: string[] = [];
+  for (const [key, value] of rows) params.push(key, value);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    for (let at = 0; at < params.length; at += 2 * WRITE_ROWS) {
+      const chunk = params.slice(at, at + 2 * WRITE_ROWS);
+      await client.query(upsertFor(chunk.length / 2), chunk);
+    }
+    await client.query('COMMIT');
+    client.release();
+  } catch (err) {
+    // A connection whose transaction may still be open is not handed to the next caller.
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  }
+}
+
 export async function openPostgres(url: string, options: BackendOptions): Promise<KeyvBackend> {
   const { Pool } = loadPg();
   const pool = new Pool({
@@ -84,6 +136,7 @@ export async function openPostgres(url: string, options: BackendOptions): Promis
   return {
     keyv: (namespace) => keyvOver(adapter(namespace), namespace, true),
     coordinator: createPostgresCoordinator(pool),
+    writeMany: (entries) => writePostgres(pool, entries),
     ping: async () => {
       await pool.query('SELECT 1');
     },

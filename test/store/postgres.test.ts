@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
+import { openKeyvBackend, parseStoreUrl } from '../../src/store/keyv-backends.js';
 import { openStore } from '../../src/store/keyv-store.js';
 import { runRolesContract } from '../contracts/roles-contract.js';
 import { fullPaper, runStoreContract } from '../contracts/store-contract.js';
@@ -29,6 +30,71 @@ describe.skipIf(url === undefined || binDir === undefined)('postgres', () => {
     async () => openStore(await freshDatabase()),
     (first) => openStore(first.url),
   );
+
+  it('writes many entries in one transaction as Keyv would, byte for byte, the last of a key winning', async () => {
+    const dbUrl = await freshDatabase();
+    const backend = await openKeyvBackend(parseStoreUrl(dbUrl));
+    const psql = async (sql: string) =>
+      (await run(client('psql'), [...conn, '-d', new URL(dbUrl).pathname.slice(1), '-At', '-c', sql])).stdout;
+    try {
+      const values: unknown[] = [
+        {
+          id: 'arxiv:2401.00001',
+          title: 'Ünïcödé "quoted" \\ back\nline',
+          n: [1, 2.5, -3],
+          ok: true,
+          none: null,
+        },
+        'a string',
+        12.75,
+        [{ nested: { deep: ['x'] } }],
+      ];
+      const viaKeyv = backend.keyv<unknown>('cmpkeyv');
+      for (const [i, v] of values.entries()) await viaKeyv.set(`k${i}%3A`, v);
+      if (!backend.writeMany) throw new Error('the Postgres backend writes directly');
+      // More rows than one statement takes, and one key twice.
+      const many = Array.from({ length: 4500 }, (_, i) => ({
+        namespace: 'bulk',
+        key: `b${i}`,
+        value: { i },
+      }));
+      await backend.writeMany([
+        ...values.map((value, i) => ({
+          namespace: 'cmpdirect',
+          key: `k${i}%3A`,
+          value: i === 1 ? 'first' : value,
+        })),
+        ...many,
+        { namespace: 'cmpdirect', key: 'k1%3A', value: values[1] },
+      ]);
+      const stored = async (prefix: string) =>
+        (
+          await psql(
+            `SELECT substr(key, ${prefix.length + 1}) || ' ' || value FROM keyv WHERE key LIKE '${prefix}%' ORDER BY key`,
+          )
+        )
+          .trim()
+          .split('\n');
+      expect(await stored('cmpdirect:')).toEqual(await stored('cmpkeyv:'));
+      const direct = backend.keyv<unknown>('cmpdirect');
+      for (const [i, v] of values.entries()) expect(await direct.get(`k${i}%3A`)).toEqual(v);
+      expect((await psql(`SELECT count(*) FROM keyv WHERE key LIKE 'bulk:%'`)).trim()).toBe('4500');
+      expect(await backend.keyv<unknown>('bulk').get('b4499')).toEqual({ i: 4499 });
+      // A refused row (a key longer than the table allows) rolls the whole call back.
+      const bad = [
+        { namespace: 'tx', key: 'ok', value: 1 },
+        ...Array.from({ length: 2500 }, (_, i) => ({ namespace: 'tx', key: `n${i}`, value: i })),
+        { namespace: 'tx', key: 'x'.repeat(300), value: 2 },
+      ];
+      await expect(backend.writeMany(bad)).rejects.toThrow();
+      expect((await psql(`SELECT count(*) FROM keyv WHERE key LIKE 'tx:%'`)).trim()).toBe('0');
+      // The pool goes on serving.
+      await backend.writeMany([{ namespace: 'tx', key: 'after', value: 3 }]);
+      expect(await backend.keyv<unknown>('tx').get('after')).toBe(3);
+    } finally {
+      await backend.close();
+    }
+  });
 
   it('serves two stores on different databases at the same time', async () => {
     const [a, b] = await Promise.all([openStore(await freshDatabase()), openStore(await freshDatabase())]);
