@@ -4,7 +4,13 @@
  */
 import { createRequire } from 'node:module';
 import { KeyvPostgres } from '@keyv/postgres';
-import { type BackendOptions, type KeyvBackend, keyvKey, keyvOver, type NamespacedEntry } from './keyv-backends.js';
+import {
+  type BackendOptions,
+  type KeyvBackend,
+  keyvKey,
+  keyvOver,
+  type NamespacedEntry,
+} from './keyv-backends.js';
 import { createPostgresCoordinator } from './roles.js';
 
 /** The part of pg's Pool this module uses (pg ships no types; @types/pg is not installed). */
