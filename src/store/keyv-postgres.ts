@@ -78,7 +78,7 @@ function upsertFor(rows: number): string {
 }
 
 /**
- * `entries` in one transaction, as Keyv stores them (key `<namespace>:<key>`, value
+ * `entries` in one statement, or one transaction of them, as Keyv stores them (key `<namespace>:<key>`, value
  * `serialize({ value, expires })` without a TTL: `{"value":…}`), each key and value a parameter of
  * its own. @keyv/postgres' `setMany` sends two arrays to UNNEST, and pg writes a JS array as an
  * array literal, escaping every quote of every JSON value with a `replace`: in a 100k-paper cycle
@@ -91,6 +91,11 @@ async function writePostgres(pool: PgPool, entries: readonly NamespacedEntry[]):
   if (rows.size === 0) return;
   const params: string[] = [];
   for (const [key, value] of rows) params.push(key, value);
+  // One statement is atomic on its own: no transaction, one round trip (most calls are small).
+  if (params.length <= 2 * WRITE_ROWS) {
+    await pool.query(upsertFor(params.length / 2), params);
+    return;
+  }
   const client = await pool.connect();
   try {
     await client.query('BEGIN');

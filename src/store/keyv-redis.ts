@@ -67,7 +67,8 @@ const redisKey = (namespace: string, key: string): string => `${namespace}::${ke
  */
 async function writeRedis(client: RedisClient, entries: readonly NamespacedEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const writer = new JsonByteWriter(1 << 20);
+  // A buffer per call, grown as needed: the views below stay queued in the client until sent.
+  const writer = new JsonByteWriter();
   const ends = new Array<number>(entries.length);
   for (let i = 0; i < entries.length; i++) {
     writer.write({ value: (entries[i] as NamespacedEntry).value });
