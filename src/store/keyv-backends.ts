@@ -73,8 +73,9 @@ export interface KeyvBackend {
   readonly coordinator: Coordinator;
   /**
    * Writes entries of several namespaces in one transaction, in exactly the format the Keyvs of
-   * {@link keyv} read. Only where it beats Keyv's `setMany` (SQLite: Keyv's per-entry promises
-   * and one commit per namespace cost a third of the write rate, measured).
+   * {@link keyv} read. Only where it beats Keyv's `setMany`: SQLite (Keyv's per-entry promises
+   * and one commit per namespace cost a third of the write rate, measured), Redis and Postgres
+   * (how their adapters send a batch was most of a cycle's garbage; ADR 3, stop 13 addendum).
    */
   writeMany?(entries: readonly NamespacedEntry[]): Promise<void>;
   /** The live keys of `namespace` (as Keyv was given them), without reading values, when the backend can. */

@@ -161,9 +161,10 @@ export interface KeyvPaperStoreOptions {
 }
 
 /**
- * Papers by id in `papers`, alias key → paper id in `aliases`. Batches go to the adapters'
- * `getMany`/`setMany`: an `IN (…)` query and one transaction per batch on SQLite, `MGET` and one
- * `MULTI` on Redis, one `= ANY($1)` query and one `UNNEST` upsert on Postgres.
+ * Papers by id in `papers`, alias key → paper id in `aliases`. Reads go to the adapters'
+ * `getMany`: an `IN (…)` query on SQLite, `MGET` on Redis, one `= ANY($1)` query on Postgres.
+ * Writes go to the backend's `writeMany` (papers and aliases in one transaction, or one `MSET`),
+ * else to Keyv's `setMany`, papers before the aliases that point at them.
  */
 export function createKeyvPaperStore(
   papers: Keyv,
