@@ -6,6 +6,7 @@ import { openKeyvBackend, parseStoreUrl } from '../../src/store/keyv-backends.js
 import { openStore } from '../../src/store/keyv-store.js';
 import { runRolesContract } from '../contracts/roles-contract.js';
 import { fullPaper, runStoreContract } from '../contracts/store-contract.js';
+import { STORED_FORM_SAMPLES, sampleKey, writeSamplesViaKeyv } from '../helpers/stored-form.js';
 
 const run = promisify(execFile);
 const url = inject('postgresUrl');
@@ -37,20 +38,8 @@ describe.skipIf(url === undefined || binDir === undefined)('postgres', () => {
     const psql = async (sql: string) =>
       (await run(client('psql'), [...conn, '-d', new URL(dbUrl).pathname.slice(1), '-At', '-c', sql])).stdout;
     try {
-      const values: unknown[] = [
-        {
-          id: 'arxiv:2401.00001',
-          title: 'Ünïcödé "quoted" \\ back\nline',
-          n: [1, 2.5, -3],
-          ok: true,
-          none: null,
-        },
-        'a string',
-        12.75,
-        [{ nested: { deep: ['x'] } }],
-      ];
-      const viaKeyv = backend.keyv<unknown>('cmpkeyv');
-      for (const [i, v] of values.entries()) await viaKeyv.set(`k${i}%3A`, v);
+      const values = STORED_FORM_SAMPLES;
+      await writeSamplesViaKeyv(backend, 'cmpkeyv');
       if (!backend.writeMany) throw new Error('the Postgres backend writes directly');
       // More rows than one statement takes, and one key twice.
       const many = Array.from({ length: 4500 }, (_, i) => ({
@@ -61,7 +50,7 @@ describe.skipIf(url === undefined || binDir === undefined)('postgres', () => {
       await backend.writeMany([
         ...values.map((value, i) => ({
           namespace: 'cmpdirect',
-          key: `k${i}%3A`,
+          key: sampleKey(i),
           value: i === 1 ? 'first' : value,
         })),
         ...many,
@@ -77,7 +66,7 @@ describe.skipIf(url === undefined || binDir === undefined)('postgres', () => {
           .split('\n');
       expect(await stored('cmpdirect:')).toEqual(await stored('cmpkeyv:'));
       const direct = backend.keyv<unknown>('cmpdirect');
-      for (const [i, v] of values.entries()) expect(await direct.get(`k${i}%3A`)).toEqual(v);
+      for (const [i, v] of values.entries()) expect(await direct.get(sampleKey(i))).toEqual(v);
       expect((await psql(`SELECT count(*) FROM keyv WHERE key LIKE 'bulk:%'`)).trim()).toBe('4500');
       expect(await backend.keyv<unknown>('bulk').get('b4499')).toEqual({ i: 4499 });
       // A refused row (a key longer than the table allows) rolls the whole call back.

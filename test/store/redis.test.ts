@@ -4,6 +4,7 @@ import { openKeyvBackend, parseStoreUrl } from '../../src/store/keyv-backends.js
 import { openStore } from '../../src/store/keyv-store.js';
 import { runRolesContract } from '../contracts/roles-contract.js';
 import { runStoreContract } from '../contracts/store-contract.js';
+import { STORED_FORM_SAMPLES, sampleKey, writeSamplesViaKeyv } from '../helpers/stored-form.js';
 
 const url = inject('redisUrl');
 
@@ -39,24 +40,12 @@ describe.skipIf(url === undefined)('redis', () => {
     const raw = createClient({ url: redisUrl });
     await raw.connect();
     try {
-      const values: unknown[] = [
-        {
-          id: 'arxiv:2401.00001',
-          title: 'Ünïcödé "quoted" \\ back\nline',
-          n: [1, 2.5, -3],
-          ok: true,
-          none: null,
-        },
-        'a string',
-        12.75,
-        [{ nested: { deep: ['x'] } }],
-      ];
-      const viaKeyv = backend.keyv<unknown>('cmp-keyv');
-      for (const [i, v] of values.entries()) await viaKeyv.set(`k${i}%3A`, v);
+      const values = STORED_FORM_SAMPLES;
+      await writeSamplesViaKeyv(backend, 'cmp-keyv');
       if (!backend.writeMany || !backend.listKeys)
         throw new Error('the Redis backend writes and lists directly');
       await backend.writeMany(
-        values.map((value, i) => ({ namespace: 'cmp-direct', key: `k${i}%3A`, value })),
+        values.map((value, i) => ({ namespace: 'cmp-direct', key: sampleKey(i), value })),
       );
       for (const i of values.keys()) {
         const want = await raw.get(`cmp-keyv::k${i}%3A`);
@@ -65,8 +54,10 @@ describe.skipIf(url === undefined)('redis', () => {
       }
       // Read back through Keyv as any other value, and listed without the namespace.
       const direct = backend.keyv<unknown>('cmp-direct');
-      for (const [i, v] of values.entries()) expect(await direct.get(`k${i}%3A`)).toEqual(v);
-      expect((await backend.listKeys('cmp-direct')).sort()).toEqual(values.map((_, i) => `k${i}%3A`).sort());
+      for (const [i, v] of values.entries()) expect(await direct.get(sampleKey(i))).toEqual(v);
+      expect((await backend.listKeys('cmp-direct')).sort()).toEqual(
+        values.map((_, i) => sampleKey(i)).sort(),
+      );
       expect(await backend.listKeys('cmp-none')).toEqual([]);
     } finally {
       await raw.close();
