@@ -78,12 +78,13 @@ function upsertFor(rows: number): string {
 }
 
 /**
- * `entries` in one statement, or one transaction of them, as Keyv stores them (key `<namespace>:<key>`, value
- * `serialize({ value, expires })` without a TTL: `{"value":…}`), each key and value a parameter of
- * its own. @keyv/postgres' `setMany` sends two arrays to UNNEST, and pg writes a JS array as an
- * array literal, escaping every quote of every JSON value with a `replace`: in a 100k-paper cycle
- * that was 1.75 GB of the main thread's 4.7 GB of garbage (sampling heap profiler). The last
- * value for a key wins, as Postgres refuses one key twice in one upsert.
+ * `entries` in one statement, or one transaction of them, into @keyv/postgres' default table
+ * (`public.keyv`) as Keyv stores them: key `<namespace>:<key>`, value `serialize({ value,
+ * expires })` without a TTL, `{"value":…}`; each key and value a parameter of its own.
+ * @keyv/postgres' `setMany` sends two arrays to UNNEST, and pg writes a JS array as an array
+ * literal, escaping every quote of every JSON value with a `replace`: in a 100k-paper cycle that
+ * was 1.75 GB of the main thread's 4.7 GB of garbage (sampling heap profiler). The last value
+ * for a key wins, as Postgres refuses one key twice in one upsert.
  */
 async function writePostgres(pool: PgPool, entries: readonly NamespacedEntry[]): Promise<void> {
   const rows = new Map<string, string>();
