@@ -149,6 +149,13 @@ export async function openPostgres(url: string, options: BackendOptions): Promis
     keyv: (namespace) => keyvOver(adapter(namespace), namespace, true),
     coordinator: createPostgresCoordinator(pool),
     writeMany: (entries) => writePostgres(pool, entries),
+    listKeys: async (namespace) => {
+      const prefix = `${namespace}:`;
+      const { rows } = await pool.query('SELECT key FROM public.keyv WHERE key LIKE $1', [
+        `${prefix.replace(/[\\%_]/g, '\\$&')}%`,
+      ]);
+      return rows.map((r) => String(r.key).slice(prefix.length));
+    },
     ping: async () => {
       await pool.query('SELECT 1');
     },

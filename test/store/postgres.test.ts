@@ -69,6 +69,16 @@ describe.skipIf(url === undefined || binDir === undefined)('postgres', () => {
       for (const [i, v] of values.entries()) expect(await direct.get(sampleKey(i))).toEqual(v);
       expect((await psql(`SELECT count(*) FROM keyv WHERE key LIKE 'bulk:%'`)).trim()).toBe('4500');
       expect(await backend.keyv<unknown>('bulk').get('b4499')).toEqual({ i: 4499 });
+      // Keys listed without values; `_` and `%` in a namespace are literal, not LIKE wildcards.
+      if (!backend.listKeys) throw new Error('the Postgres backend lists keys');
+      expect((await backend.listKeys('cmpdirect')).sort()).toEqual(values.map((_, i) => sampleKey(i)).sort());
+      await backend.writeMany([
+        { namespace: 'a_b', key: 'one', value: 1 },
+        { namespace: 'axb', key: 'two', value: 2 },
+        { namespace: 'a%', key: 'three', value: 3 },
+      ]);
+      expect(await backend.listKeys('a_b')).toEqual(['one']);
+      expect(await backend.listKeys('a%')).toEqual(['three']);
       // A refused row (a key longer than the table allows) rolls the whole call back.
       const bad = [
         { namespace: 'tx', key: 'ok', value: 1 },
