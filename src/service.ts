@@ -208,7 +208,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     const at = now().getTime();
     if (at - lastSweep < SWEEP_EVERY_MS) return;
     try {
-      const swept = await store.outbox.sweepUnlisted({ olderThanMs: UNLISTED_GRACE_MS, now: now() });
+      const swept = await store.outbox.sweepUnlisted({ olderThanMs: UNLISTED_GRACE_MS, now: new Date(at) });
       lastSweep = at;
       if (swept > 0)
         logger.info({ records: swept }, 'outbox: deleted records no index listed (left by a stopped pass)');

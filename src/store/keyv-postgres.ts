@@ -51,11 +51,16 @@ class PooledKeyvPostgres extends KeyvPostgres {
   override async disconnect(): Promise<void> {}
 
   async count(namespace = this.namespace): Promise<number> {
-    const pattern = namespace ? `${namespace.replace(/[\\%_]/g, '\\$&')}:%` : '%';
+    const pattern = namespace ? likePrefix(`${namespace}:`) : '%';
     const table = `${quoteIdent(this.opts.schema ?? 'public')}.${quoteIdent(this.opts.table ?? 'keyv')}`;
     const rows = await this.query(`SELECT count(*)::int AS n FROM ${table} WHERE key LIKE $1`, [pattern]);
     return Number(rows[0]?.n ?? 0);
   }
+}
+
+/** A LIKE pattern for the keys starting with `prefix` (its `\`, `%` and `_` taken literally). */
+function likePrefix(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, '\\$&')}%`;
 }
 
 function quoteIdent(name: string): string {
@@ -152,7 +157,7 @@ export async function openPostgres(url: string, options: BackendOptions): Promis
     listKeys: async (namespace) => {
       const prefix = `${namespace}:`;
       const { rows } = await pool.query('SELECT key FROM public.keyv WHERE key LIKE $1', [
-        `${prefix.replace(/[\\%_]/g, '\\$&')}%`,
+        likePrefix(prefix),
       ]);
       return rows.map((r) => String(r.key).slice(prefix.length));
     },

@@ -9,6 +9,16 @@ import { createRedisCoordinator, type RedisLike } from './roles.js';
 
 type RedisClient = ReturnType<typeof createClient>;
 
+/** The string keys matching `match`, a SCAN page of up to ~1000 at a time (a key may repeat). */
+async function* scanPages(client: RedisClient, match: string): AsyncGenerator<string[]> {
+  let cursor = '0';
+  do {
+    const page = await client.scan(cursor, { MATCH: match, COUNT: 1000, TYPE: 'string' });
+    cursor = String(page.cursor);
+    yield page.keys;
+  } while (cursor !== '0');
+}
+
 /**
  * The official adapter plus a count, and an iterator that pages by 1000: the stock one SCANs
  * with Redis' default COUNT of 10, two round trips per ~10 papers (measured over 100k papers:
@@ -25,13 +35,10 @@ class PagedKeyvRedis extends KeyvRedis<string> {
 
   private async *keyPages(namespace: string | undefined): AsyncGenerator<string[]> {
     const match = namespace ? `${namespace}${this.keyPrefixSeparator}*` : '*';
-    let cursor = '0';
-    do {
-      const page = await this.redis.scan(cursor, { MATCH: match, COUNT: 1000, TYPE: 'string' });
-      cursor = String(page.cursor);
+    for await (const keys of scanPages(this.redis, match)) {
       // Without a namespace, only keys outside every namespace (as the stock iterator does).
-      yield namespace ? page.keys : page.keys.filter((key) => !key.includes(this.keyPrefixSeparator));
-    } while (cursor !== '0');
+      yield namespace ? keys : keys.filter((key) => !key.includes(this.keyPrefixSeparator));
+    }
   }
 
   override async *iterator<U = string>(namespace?: string): AsyncGenerator<[string, U | undefined], void> {
@@ -92,12 +99,8 @@ async function writeRedis(client: RedisClient, entries: readonly NamespacedEntry
 async function redisKeys(client: RedisClient, namespace: string): Promise<string[]> {
   const prefix = redisKey(namespace, '');
   const out = new Set<string>();
-  let cursor = '0';
-  do {
-    const page = await client.scan(cursor, { MATCH: `${prefix}*`, COUNT: 1000, TYPE: 'string' });
-    cursor = String(page.cursor);
-    for (const key of page.keys) out.add(key.slice(prefix.length));
-  } while (cursor !== '0');
+  for await (const keys of scanPages(client, `${prefix}*`))
+    for (const key of keys) out.add(key.slice(prefix.length));
   return [...out];
 }
 

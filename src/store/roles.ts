@@ -436,11 +436,18 @@ export function createKeyvOutboxStore(
       await deleteMany(queue, gone);
     });
 
-  const allTargets = async (): Promise<string[]> => {
-    if (options.listKeys && qindex.namespace !== undefined)
-      return (await options.listKeys(qindex.namespace)).map(dec);
-    return (await entries<StoredIndex>(qindex)).filter(([, list]) => list.length > 0).map(([t]) => t);
+  /**
+   * The keys of `keyv`'s namespace: by the backend's key listing when it has one, else read with
+   * their values, of which `keep` may refuse some.
+   */
+  const keysOf = async <V>(keyv: Keyv, keep: (value: V) => boolean = () => true): Promise<string[]> => {
+    if (options.listKeys && keyv.namespace !== undefined)
+      return (await options.listKeys(keyv.namespace)).map(dec);
+    return (await entries<V>(keyv)).filter(([, v]) => keep(v)).map(([k]) => k);
   };
+
+  /** Targets with an index (an emptied one is deleted; an empty one of old is left out). */
+  const allTargets = (): Promise<string[]> => keysOf<StoredIndex>(qindex, (list) => list.length > 0);
 
   const update = async (ids: readonly string[], fn: (d: Delivery) => Delivery, what: string) => {
     const current = await getDeliveries(ids);
@@ -546,20 +553,14 @@ export function createKeyvOutboxStore(
     });
   };
 
-  /** Every record's key in `queue`, listed or not. */
-  const allRecordKeys = async (): Promise<string[]> => {
-    if (options.listKeys && queue.namespace !== undefined)
-      return (await options.listKeys(queue.namespace)).map(dec);
-    return (await entries<unknown>(queue)).map(([k]) => k);
-  };
-
   /**
    * Deletes the records no index lists that were planned before `cutoff`. Under the index
    * lease, so no listing runs meanwhile; the cutoff spares what a pass wrote and will list soon.
    */
   const sweepUnlisted = (cutoff: number): Promise<number> =>
     withIndexLease(async () => {
-      const keys = await allRecordKeys();
+      // Every record's key, listed or not.
+      const keys = await keysOf(queue);
       if (keys.length === 0) return 0;
       const listed = new Set<string>();
       for (const [t, list] of await readIndex(await allTargets()))

@@ -348,10 +348,10 @@ interface ScoreAcc {
   n: number;
 }
 
-/** Adds `raw` to the accumulator's terms unless it is there. */
 /** A fresh hit's terms until it is scored. */
 const NO_TERMS: string[] = [];
 
+/** Adds `raw` to the accumulator's terms unless it is there. */
 function addTerm(acc: ScoreAcc, raw: string): void {
   const terms = acc.terms;
   for (let k = 0; k < acc.n; k++) if (terms[k] === raw) return;
