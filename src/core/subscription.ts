@@ -113,6 +113,46 @@ export interface DeliveryPlan {
   groups: PlannedGroup[];
   /** Rows in all groups. */
   count: number;
+  /**
+   * The same plan as the columns it was unpacked from, when it was: a writer may read these
+   * instead of `groups` (which are then made only if read).
+   */
+  columns?: PlanColumns;
+}
+
+/**
+ * A plan as it crosses from the search thread (`planWire` in `pipeline/plan.ts`): every group's
+ * columns one after the other in typed arrays (moved, not copied), papers and subscriptions by
+ * their index in the request, and each word once per plan. As structured-clone objects, a step's
+ * ~50k rows of strings and arrays cost more to copy than to plan.
+ */
+export interface WirePlan {
+  createdAt: string;
+  count: number;
+  targets: Target[];
+  /** Per group `g`, its rows are `rowStart[g]` to `rowStart[g + 1]` of `rowPaper` and `rowScore`. */
+  rowStart: Int32Array;
+  rowPaper: Int32Array;
+  rowScore: Float64Array;
+  /** Per group, its subscriptions (indexes into the request's list), likewise. */
+  subStart: Int32Array;
+  subs: Int32Array;
+  /** Per group, its words (indexes into `wordList`), likewise. */
+  wordStart: Int32Array;
+  words: Int32Array;
+  wordList: string[];
+  /** Per group, its refs, likewise. */
+  refStart: Int32Array;
+  refs: Int32Array;
+  /** The groups' extra rows, each with its group's index first. */
+  extra: Array<[group: number, ...PlannedExtra]>;
+}
+
+/** A {@link WirePlan} with the paper and subscription ids its indexes refer to. */
+export interface PlanColumns {
+  wire: WirePlan;
+  paperIds: readonly PaperId[];
+  subIds: readonly string[];
 }
 
 /** The planned deliveries of one target (see {@link DeliveryPlan}). */
@@ -149,6 +189,38 @@ export type PlannedExtra = [
 /** An empty group for `target`, to add rows to. */
 export function plannedGroup(target: Target, key: string = targetKey(target)): PlannedGroup {
   return { target, key, subs: [], words: [], paperIds: [], scores: [], refs: [], extra: [] };
+}
+
+/** Group `g` of `columns` (its extra rows not included). */
+export function unpackGroup({ wire, paperIds, subIds }: PlanColumns, g: number): PlannedGroup {
+  // Each column is made at its size and filled: grown by push from empty, they cost a
+  // 100k-paper cycle ~345 MB of garbage (sampling heap profiler).
+  const { rowStart, rowPaper, rowScore, subStart, wordStart, refStart } = wire;
+  const target = wire.targets[g] as Target;
+  const group = plannedGroup(target, targetKey(target));
+  const r0 = rowStart[g] as number;
+  const rows = (rowStart[g + 1] as number) - r0;
+  const ids = new Array<PaperId>(rows);
+  const scores = new Array<number>(rows);
+  for (let r = 0; r < rows; r++) {
+    ids[r] = paperIds[rowPaper[r0 + r] as number] as PaperId;
+    scores[r] = rowScore[r0 + r] as number;
+  }
+  const s0 = subStart[g] as number;
+  const subs = new Array<string>((subStart[g + 1] as number) - s0);
+  for (let k = 0; k < subs.length; k++) subs[k] = subIds[wire.subs[s0 + k] as number] as string;
+  const w0 = wordStart[g] as number;
+  const words = new Array<string>((wordStart[g + 1] as number) - w0);
+  for (let k = 0; k < words.length; k++) words[k] = wire.wordList[wire.words[w0 + k] as number] as string;
+  const f0 = refStart[g] as number;
+  const refs = new Array<number>((refStart[g + 1] as number) - f0);
+  for (let k = 0; k < refs.length; k++) refs[k] = wire.refs[f0 + k] as number;
+  group.paperIds = ids;
+  group.scores = scores;
+  group.subs = subs;
+  group.words = words;
+  group.refs = refs;
+  return group;
 }
 
 /** The plan of `deliveries` as they are (ids, kinds and times kept), grouped by target. */

@@ -4,7 +4,13 @@
  * (`search-worker.ts`), so both answer alike.
  */
 import type { PaperId } from '../core/paper.js';
-import { createSearchIndex, type MatchablePaper, type Query } from '../core/query/index.js';
+import {
+  createSearchIndex,
+  type MatchablePaper,
+  type Query,
+  type SearchIndex,
+  type SearchIndexOptions,
+} from '../core/query/index.js';
 
 /** What the index keeps of a paper. */
 export interface IndexedPaper extends MatchablePaper {
@@ -37,7 +43,11 @@ function isoMs(s: string): number {
 }
 
 export class PagedIndex {
-  private readonly index = createSearchIndex();
+  private readonly index: SearchIndex;
+
+  constructor(options: SearchIndexOptions = {}) {
+    this.index = createSearchIndex(options);
+  }
   /**
    * Per paper number in the index: when it was first seen, in epoch ms. A `Map` of ids to ISO
    * strings held two strings and an entry a paper, ~12 MB of heap for 100k papers; this is 0.8 MB

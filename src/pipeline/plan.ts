@@ -18,13 +18,17 @@ import {
   type Delivery,
   type DeliveryPlan,
   expandPlan,
+  type PlanColumns,
   type PlannedExtra,
   type PlannedGroup,
-  plannedGroup,
   type Subscription,
   type Target,
   targetKey,
+  unpackGroup,
+  type WirePlan,
 } from '../core/subscription.js';
+
+export type { WirePlan } from '../core/subscription.js';
 
 /** What planning needs of a subscription. */
 export type PlanSubscription = Pick<Subscription, 'id' | 'query' | 'target' | 'notifyUpdates'>;
@@ -392,70 +396,33 @@ export function planDeliveries(
 }
 
 /**
- * A plan as it crosses from the search thread: every group's columns one after the other in
- * typed arrays (moved, not copied), papers and subscriptions by their index in the request, and
- * each word once per plan. As structured-clone objects, a step's ~50k rows of strings and
- * arrays cost more to copy than to plan.
+ * The plan {@link planWire} made, given the paper and subscription ids the indexes refer to. Its
+ * groups are made when first read: the cycle's outbox writes records straight from the columns
+ * (`roles.ts`), and unpacked, a 100k-paper cycle's groups were ~2.5M ids, scores and ~12M refs
+ * in JS arrays, only to be written out again.
  */
-export interface WirePlan {
-  createdAt: string;
-  count: number;
-  targets: Target[];
-  /** Per group `g`, its rows are `rowStart[g]` to `rowStart[g + 1]` of `rowPaper` and `rowScore`. */
-  rowStart: Int32Array;
-  rowPaper: Int32Array;
-  rowScore: Float64Array;
-  /** Per group, its subscriptions (indexes into the request's list), likewise. */
-  subStart: Int32Array;
-  subs: Int32Array;
-  /** Per group, its words (indexes into `wordList`), likewise. */
-  wordStart: Int32Array;
-  words: Int32Array;
-  wordList: string[];
-  /** Per group, its refs, likewise. */
-  refStart: Int32Array;
-  refs: Int32Array;
-  /** The groups' extra rows, each with its group's index first. */
-  extra: Array<[group: number, ...PlannedExtra]>;
-}
-
-/** The plan {@link planWire} made, given the paper and subscription ids the indexes refer to. */
 export function unpackPlan(
   wire: WirePlan,
   paperIds: readonly PaperId[],
   subIds: readonly string[],
 ): DeliveryPlan {
+  const columns: PlanColumns = { wire, paperIds, subIds };
+  let groups: PlannedGroup[] | undefined;
+  return {
+    createdAt: wire.createdAt,
+    count: wire.count,
+    columns,
+    get groups(): PlannedGroup[] {
+      groups ??= unpackGroups(columns);
+      return groups;
+    },
+  };
+}
+
+/** Every group of `columns`, as {@link PlannedGroup}s. */
+export function unpackGroups(columns: PlanColumns): PlannedGroup[] {
   const groups: PlannedGroup[] = [];
-  // Each column is made at its size and filled: grown by push from empty, they cost a
-  // 100k-paper cycle ~345 MB of garbage (sampling heap profiler).
-  const { rowStart, rowPaper, rowScore, subStart, wordStart, refStart } = wire;
-  for (let g = 0; g < wire.targets.length; g++) {
-    const target = wire.targets[g] as Target;
-    const group = plannedGroup(target, targetKey(target));
-    const r0 = rowStart[g] as number;
-    const rows = (rowStart[g + 1] as number) - r0;
-    const ids = new Array<PaperId>(rows);
-    const scores = new Array<number>(rows);
-    for (let r = 0; r < rows; r++) {
-      ids[r] = paperIds[rowPaper[r0 + r] as number] as PaperId;
-      scores[r] = rowScore[r0 + r] as number;
-    }
-    const s0 = subStart[g] as number;
-    const subs = new Array<string>((subStart[g + 1] as number) - s0);
-    for (let k = 0; k < subs.length; k++) subs[k] = subIds[wire.subs[s0 + k] as number] as string;
-    const w0 = wordStart[g] as number;
-    const words = new Array<string>((wordStart[g + 1] as number) - w0);
-    for (let k = 0; k < words.length; k++) words[k] = wire.wordList[wire.words[w0 + k] as number] as string;
-    const f0 = refStart[g] as number;
-    const refs = new Array<number>((refStart[g + 1] as number) - f0);
-    for (let k = 0; k < refs.length; k++) refs[k] = wire.refs[f0 + k] as number;
-    group.paperIds = ids;
-    group.scores = scores;
-    group.subs = subs;
-    group.words = words;
-    group.refs = refs;
-    groups.push(group);
-  }
-  for (const [g, ...x] of wire.extra) (groups[g] as PlannedGroup).extra.push(x);
-  return { createdAt: wire.createdAt, groups, count: wire.count };
+  for (let g = 0; g < columns.wire.targets.length; g++) groups.push(unpackGroup(columns, g));
+  for (const [g, ...x] of columns.wire.extra) (groups[g] as PlannedGroup).extra.push(x);
+  return groups;
 }

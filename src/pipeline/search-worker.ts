@@ -18,7 +18,8 @@ import { compileSubs, type PlanSubscription, planWire } from './plan.js';
 const port = parentPort;
 if (!port) throw new Error('search-worker.ts runs as a worker thread');
 
-const index = new PagedIndex();
+// Every string here came by structured clone: the index's own copy already.
+const index = new PagedIndex({ ownStrings: true });
 
 /**
  * Papers waiting to be indexed at most: 3 feeds of 2000, whose text (~1.5 kB a synthetic paper)

@@ -30,6 +30,17 @@ const SHORT_STRING = 64;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 
+/**
+ * A value that writes its own JSON: {@link JsonByteWriter} asks it to (`writeJson`), and
+ * JSON.stringify, through `toJSON`, gets the plain value whose text that must be. For values
+ * that are columns of numbers and ids underneath, written without building their arrays.
+ */
+export abstract class JsonFragment {
+  /** Writes exactly `JSON.stringify(this.toJSON())`, through the writer's public methods. */
+  abstract writeJson(w: JsonByteWriter): void;
+  abstract toJSON(): unknown;
+}
+
 export class JsonByteWriter {
   bytes: Buffer;
   length = 0;
@@ -57,7 +68,8 @@ export class JsonByteWriter {
     this.bytes = next;
   }
 
-  private byte(b: number): void {
+  /** One byte: `{`, `,` or another ASCII character of JSON's structure. */
+  byte(b: number): void {
     this.ensure(1);
     this.bytes[this.length++] = b;
   }
@@ -85,6 +97,10 @@ export class JsonByteWriter {
 
   /** Writes `value` (the property `key`'s); false, having written nothing, when JSON leaves it out. */
   private value(value: unknown, key: string | number): boolean {
+    if (value instanceof JsonFragment) {
+      value.writeJson(this);
+      return true;
+    }
     if (
       value !== null &&
       typeof value === 'object' &&
@@ -116,7 +132,8 @@ export class JsonByteWriter {
     }
   }
 
-  private number(n: number): void {
+  /** `JSON.stringify(n)`. */
+  number(n: number): void {
     if (!Number.isFinite(n)) this.ascii('null');
     else if (n >= 0 && n < 0x40000000 && (n | 0) === n) {
       // A small non-negative integer, the common case (counts, indexes, thousandths): its digits.
@@ -172,7 +189,7 @@ export class JsonByteWriter {
   }
 
   /** `s` quoted and escaped as JSON.stringify writes it (ES2019: lone surrogates as `\uXXXX`). */
-  private string(s: string): void {
+  string(s: string): void {
     const n = s.length;
     this.ensure(n * 3 + 2);
     const bytes = this.bytes;

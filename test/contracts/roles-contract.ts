@@ -14,6 +14,7 @@ import {
   targetKey,
 } from '../../src/core/subscription.js';
 import type { OutboxBatch, Store } from '../../src/store/types.js';
+import { withColumns } from '../helpers/plan-columns.js';
 
 const channel = (id: string): Target => ({ kind: 'channel', channelId: id, guildId: '1' });
 const user = (id: string): Target => ({ kind: 'user', userId: id });
@@ -253,6 +254,33 @@ export function runRolesContract(
       expect((await store.outbox.pending()).map((d) => d.id).sort()).toEqual(all);
       expect((await store.outbox.stats({ exact: false })).pending).toBe(4);
       expect(await store.outbox.pending('channel:360')).toEqual([step1[0], step1[2], step2[0]]);
+    });
+
+    it('writes a plan from its columns as from its groups: the same deliveries read back', async () => {
+      const store = await fresh();
+      const [a, b] = [channel('365'), user('11')];
+      const ds: Delivery[] = [
+        { ...delivery(a, 'arxiv:1', 12.345), subscriptionIds: ['sub:1', 'sub:2'], terms: ['moe', 'agents'] },
+        { ...delivery(a, 'test:"q"\\ünï', 0.1 + 0.2), terms: ['naïve', 'a"b', 'lone \ud800'] },
+        {
+          ...delivery(a, 'arxiv:3', 3),
+          id: deliveryId(a, 'arxiv:3', '2026-11-21T00:00:00.000Z'),
+          kind: 'update',
+          createdAt: '2026-11-22T11:00:00.000Z',
+        },
+        { ...delivery(b, 'fp:abc', 1e-9), id: 'user:11|custom', subscriptionIds: ['sub:2'] },
+        { ...delivery(b, 'arxiv:1', 2 ** 40), terms: [] },
+      ];
+      const plan = withColumns(planOf(ds));
+      expect(plan.columns).toBeDefined();
+      const written = await store.outbox.writePlan(plan, { batch: 'cols-1' });
+      expect(written?.targets.sort()).toEqual([
+        ['channel:365', 3],
+        ['user:11', 2],
+      ]);
+      await store.outbox.list(written ? [written] : []);
+      expect(await store.outbox.pending('channel:365')).toEqual(ds.slice(0, 3));
+      expect(await store.outbox.pending('user:11')).toEqual(ds.slice(3));
     });
 
     it('sweeps records written and never listed once they are old, and nothing else', async () => {

@@ -26,4 +26,4 @@ export {
   type Query,
   type QueryError,
 } from './parse.js';
-export { createSearchIndex, type SearchHit, type SearchIndex } from './search.js';
+export { createSearchIndex, type SearchHit, type SearchIndex, type SearchIndexOptions } from './search.js';

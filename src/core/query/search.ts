@@ -359,7 +359,17 @@ class Vocabulary {
   }
 }
 
-export function createSearchIndex(): SearchIndex {
+export interface SearchIndexOptions {
+  /**
+   * The papers' strings are copies already (a worker thread's, made by structured clone): ids are
+   * kept as given. By default each id is copied, as a string cut from a feed document would keep
+   * the whole document alive (~150 ms of a 100k-paper cycle on the search thread).
+   */
+  ownStrings?: boolean;
+}
+
+export function createSearchIndex(options: SearchIndexOptions = {}): SearchIndex {
+  const keep = options.ownStrings ? (s: string) => s : detachText;
   /** Every paper's id by number, removed ones too (their numbers are never used again). */
   const ids: string[] = [];
   /**
@@ -503,7 +513,7 @@ export function createSearchIndex(): SearchIndex {
     remove(p.id);
     const n = ids.length;
     // Kept for the life of the index: a copy, never a slice of the document it came from.
-    const id = detachText(p.id);
+    const id = keep(p.id);
     ids.push(id);
     // Only what verification needs (the full record stays in the store), and its text off the JS
     // heap, as interned words (ADR 6): 100k papers' titles and abstracts are ~180 MB as strings,
