@@ -146,6 +146,20 @@ function localWord(t: PlanTarget, gid: number): number {
 }
 
 const planSubsOf = new WeakMap<ReadonlyMap<string, PlanSubscription>, Map<string, PlanSub>>();
+/** Per matcher, its subscriptions as planned, by their position in it (see `MatchHit` positions). */
+const bySubPosition = new WeakMap<
+  Matcher,
+  { info: Map<string, PlanSub>; subs: Array<PlanSub | undefined> }
+>();
+
+/** `matcher`'s subscriptions as `info` plans them, by position: hits need no lookup by id. */
+function positionedSubs(matcher: Matcher, info: Map<string, PlanSub>): Array<PlanSub | undefined> {
+  const known = bySubPosition.get(matcher);
+  if (known?.info === info) return known.subs;
+  const subs = matcher.ids.map((id) => info.get(id));
+  bySubPosition.set(matcher, { info, subs });
+  return subs;
+}
 let planSerial = 0;
 let paperSerial = 0;
 
@@ -219,6 +233,7 @@ export function planWire(
 ): { wire: WirePlan; transfer: ArrayBuffer[] } {
   const createdAt = now.toISOString();
   const info = planSubs(subs);
+  const byPosition = positionedSubs(matcher, info);
   const serial = ++planSerial;
   // Scratch arrays keep their length (setting it to 0 per paper let V8 reallocate them).
   const touched: PlanTarget[] = [];
@@ -231,14 +246,14 @@ export function planWire(
     const { paper, kind } = papers[p] as { paper: PlanPaper; kind: 'new' | 'update' };
     // Reused hit objects: this paper's are read (and kept in the targets' scratch) only until
     // the next paper's match.
-    const { hits, n: nHits } = matcher.matchReused(analyzePaper(paper));
+    const { hits, n: nHits, positions } = matcher.matchReused(analyzePaper(paper));
     if (nHits === 0) continue;
     const update = kind === 'update';
     const current = ++paperSerial;
     let nTouched = 0;
     for (let k = 0; k < nHits; k++) {
       const hit = hits[k] as MatchHit;
-      const sub = info.get(hit.subscriptionId);
+      const sub = byPosition[positions[k] as number];
       if (sub === undefined || (update && !sub.notifyUpdates)) continue;
       const t = sub.target;
       if (t.paper !== current) {

@@ -74,6 +74,18 @@ export class JsonByteWriter {
     this.bytes[this.length++] = b;
   }
 
+  /** Bytes `from` to `to` of `src` as they are (JSON already: see {@link JsonStrings}). */
+  copy(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    this.ensure(n);
+    const bytes = this.bytes;
+    const at = this.length;
+    // Ids and words are a few dozen bytes: a loop, cheaper than a call out to native code.
+    if (n <= 64) for (let i = 0; i < n; i++) bytes[at + i] = src[from + i] as number;
+    else bytes.set(src.subarray(from, to), at);
+    this.length = at + n;
+  }
+
   /** `s` as UTF-8, unquoted and unescaped (it must hold no lone surrogate). */
   raw(s: string): void {
     this.ensure(s.length * 3);
@@ -235,5 +247,32 @@ export class JsonByteWriter {
       from = ++i;
     }
     if (from < s.length) this.raw(from === 0 ? s : s.slice(from));
+  }
+}
+
+/**
+ * Strings written as JSON once (quoted and escaped), to be copied into every value that names
+ * them: a plan's paper ids, its words and its subscription ids are each written into dozens of
+ * outbox records.
+ */
+export class JsonStrings {
+  readonly bytes: Uint8Array;
+  /** String `i` is `bytes[starts[i], starts[i + 1])`. */
+  readonly starts: Int32Array;
+
+  constructor(strings: readonly string[]) {
+    const w = new JsonByteWriter(Math.max(64, strings.length * 24));
+    const starts = new Int32Array(strings.length + 1);
+    for (let i = 0; i < strings.length; i++) {
+      w.string(strings[i] as string);
+      starts[i + 1] = w.length;
+    }
+    this.bytes = w.view(0);
+    this.starts = starts;
+  }
+
+  /** Writes string `i` into `w`. */
+  writeTo(w: JsonByteWriter, i: number): void {
+    w.copy(this.bytes, this.starts[i] as number, this.starts[i + 1] as number);
   }
 }

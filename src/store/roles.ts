@@ -22,7 +22,7 @@ import {
   targetKey,
   unpackGroup,
 } from '../core/subscription.js';
-import { type JsonByteWriter, JsonFragment } from './json-bytes.js';
+import { type JsonByteWriter, JsonFragment, JsonStrings } from './json-bytes.js';
 import type { KeyvBackend } from './keyv-backends.js';
 import type {
   Coordinator,
@@ -261,6 +261,7 @@ function writeKey(w: JsonByteWriter, name: string, first = false): void {
 class ColumnsRecord extends JsonFragment {
   constructor(
     private readonly columns: PlanColumns,
+    private readonly strings: PlanStrings,
     private readonly g: number,
     private readonly extra: PlannedExtra[],
   ) {
@@ -274,7 +275,8 @@ class ColumnsRecord extends JsonFragment {
   }
 
   writeJson(w: JsonByteWriter): void {
-    const { wire, paperIds, subIds } = this.columns;
+    const { wire } = this.columns;
+    const { papers, words, subs } = this.strings;
     const g = this.g;
     writeKey(w, 'target', true);
     w.write(wire.targets[g]);
@@ -288,7 +290,7 @@ class ColumnsRecord extends JsonFragment {
     w.byte(0x5b);
     for (let k = s0; k < s1; k++) {
       if (k > s0) w.byte(0x2c);
-      w.string(subIds[wire.subs[k] as number] as string);
+      subs.writeTo(w, wire.subs[k] as number);
     }
     w.byte(0x5d);
     const w0 = wire.wordStart[g] as number;
@@ -297,7 +299,7 @@ class ColumnsRecord extends JsonFragment {
     w.byte(0x5b);
     for (let k = w0; k < w1; k++) {
       if (k > w0) w.byte(0x2c);
-      w.string(wire.wordList[wire.words[k] as number] as string);
+      words.writeTo(w, wire.words[k] as number);
     }
     w.byte(0x5d);
     const r0 = wire.rowStart[g] as number;
@@ -306,7 +308,7 @@ class ColumnsRecord extends JsonFragment {
     w.byte(0x5b);
     for (let k = r0; k < r1; k++) {
       if (k > r0) w.byte(0x2c);
-      w.string(paperIds[wire.rowPaper[k] as number] as string);
+      papers.writeTo(w, wire.rowPaper[k] as number);
     }
     w.byte(0x5d);
     writeKey(w, 'c');
@@ -333,6 +335,19 @@ class ColumnsRecord extends JsonFragment {
   }
 }
 
+/** A plan's paper ids, words and subscription ids, as JSON. */
+interface PlanStrings {
+  papers: JsonStrings;
+  words: JsonStrings;
+  subs: JsonStrings;
+}
+
+/**
+ * Subscription ids as JSON, per list of them: the library sends plans one set's list, the same
+ * array until the set changes.
+ */
+const subStrings = new WeakMap<readonly string[], JsonStrings>();
+
 /**
  * The records of a plan's non-empty groups: from its columns when it has them and the backend
  * writes values itself (it writes a {@link JsonFragment} as such; Keyv's own serializers may not
@@ -348,6 +363,16 @@ function planRecords(
       .filter((g) => g.paperIds.length > 0)
       .map((g) => ({ target: g.key, rows: g.paperIds.length, value: encodeRecord(g, plan.createdAt) }));
   const { wire } = columns;
+  let subs = subStrings.get(columns.subIds);
+  if (subs === undefined) {
+    subs = new JsonStrings(columns.subIds);
+    subStrings.set(columns.subIds, subs);
+  }
+  const strings: PlanStrings = {
+    papers: new JsonStrings(columns.paperIds),
+    words: new JsonStrings(wire.wordList),
+    subs,
+  };
   const extra = new Map<number, PlannedExtra[]>();
   for (const [g, ...x] of wire.extra) {
     const list = extra.get(g);
@@ -361,7 +386,7 @@ function planRecords(
       out.push({
         target: targetKey(wire.targets[g] as Target),
         rows,
-        value: new ColumnsRecord(columns, g, extra.get(g) ?? []),
+        value: new ColumnsRecord(columns, strings, g, extra.get(g) ?? []),
       });
   }
   return out;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { JsonByteWriter } from '../../src/store/json-bytes.js';
+import { JsonByteWriter, JsonStrings } from '../../src/store/json-bytes.js';
 
 /** What the writer must give: JSON.stringify's text as UTF-8. */
 const expected = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8');
@@ -130,5 +130,25 @@ describe('JsonByteWriter', () => {
     writer.write({ second: [1, 2, 3] });
     expect(Buffer.from(writer.view(0, mid)).toString()).toBe('"first"');
     expect(Buffer.from(writer.view(mid)).toString()).toBe('{"second":[1,2,3]}');
+  });
+
+  it('copies strings written once as JSON, short and long, as JSON.stringify writes each', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ unit: 'binary', maxLength: 200 }), { maxLength: 30 }),
+        fc.nat(),
+        (strings, seed) => {
+          const table = new JsonStrings(strings);
+          const writer = new JsonByteWriter(8);
+          // Each string where some value names it, in any order, repeats included.
+          const picks = strings.map((_, i) => (i * 7 + seed) % strings.length);
+          for (const i of picks) table.writeTo(writer, i);
+          expect(Buffer.from(writer.view(0)).toString('utf8')).toBe(
+            picks.map((i) => JSON.stringify(strings[i])).join(''),
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

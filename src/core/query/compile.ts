@@ -1600,6 +1600,10 @@ export function compileMatcher(
   };
   const seen = new Uint32Array(subs.length);
   let hitRank = new Int32Array(64);
+  /** Per hit, its subscription's index in `subs`, sorted along with the hits. */
+  let hitPos = new Int32Array(64);
+  /** Indexes by id, for the hits of the interpreter (made at its first paper). */
+  let positionOf: Map<string, number> | undefined;
   let candidates = new Int32Array(256);
   let n = 0;
   let stamp = 0;
@@ -1643,7 +1647,11 @@ export function compileMatcher(
   };
   // Hits as reused objects (see `Matcher.matchReused`): the first `n` of `pool`, best first.
   const pool: MatchHit[] = [];
-  const reused: { hits: readonly MatchHit[]; n: number } = { hits: pool, n: 0 };
+  const reused: { hits: readonly MatchHit[]; n: number; positions: Int32Array } = {
+    hits: pool,
+    n: 0,
+    positions: hitPos,
+  };
   /**
    * The paper's hits into `hits`, best first; returns how many. With `reuse`, the objects (and
    * term arrays) already in `hits` are filled again: `hits` is the pool.
@@ -1652,7 +1660,13 @@ export function compileMatcher(
     program.scan(doc.source);
     if (program.fallback) {
       const found = interpret(doc);
-      for (let k = 0; k < found.length; k++) hits[k] = found[k] as MatchHit;
+      if (found.length > hitPos.length) hitPos = new Int32Array(Math.max(found.length, 2 * hitPos.length));
+      positionOf ??= new Map(ids.map((id, i) => [id, i]));
+      for (let k = 0; k < found.length; k++) {
+        const hit = found[k] as MatchHit;
+        hits[k] = hit;
+        hitPos[k] = positionOf.get(hit.subscriptionId) as number;
+      }
       return found.length;
     }
     // The program's epoch starts again from 1 after 2^32 papers: so do the marks.
@@ -1708,22 +1722,28 @@ export function compileMatcher(
       // Insertion sort as hits arrive: a paper has a few dozen.
       let at = count;
       const r = rank[i] as number;
-      if (at === hitRank.length) hitRank = growInt(hitRank);
+      if (at === hitRank.length) {
+        hitRank = growInt(hitRank);
+        hitPos = growInt(hitPos);
+      }
       while (at > 0) {
         const prev = hits[at - 1] as MatchHit;
         if (prev.score > hit.score || (prev.score === hit.score && (hitRank[at - 1] as number) <= r)) break;
         hits[at] = prev;
         hitRank[at] = hitRank[at - 1] as number;
+        hitPos[at] = hitPos[at - 1] as number;
         at--;
       }
       hits[at] = hit;
       hitRank[at] = r;
+      hitPos[at] = i;
       count++;
     }
     return count;
   };
   return {
     size: subs.length,
+    ids,
     match(doc) {
       const hits: MatchHit[] = [];
       run(doc, hits, false);
@@ -1731,6 +1751,8 @@ export function compileMatcher(
     },
     matchReused(doc) {
       reused.n = run(doc, pool, true);
+      // The positions' array may have grown for this paper.
+      reused.positions = hitPos;
       return reused;
     },
     release() {

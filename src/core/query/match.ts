@@ -440,8 +440,15 @@ export interface Matcher {
    * call. For a caller done with each paper's hits before the next (the planner: ~3M hits a
    * 100k-paper cycle, each an object and an array of terms otherwise).
    */
-  matchReused(doc: AnalyzedPaper): { readonly hits: readonly MatchHit[]; readonly n: number };
+  matchReused(doc: AnalyzedPaper): {
+    readonly hits: readonly MatchHit[];
+    readonly n: number;
+    /** Per hit, its subscription's index in {@link ids}: no lookup by id string for the caller. */
+    readonly positions: Int32Array;
+  };
   /** Lets go of the last paper matched (call after a batch: it may hold a whole feed's text). */
   release(): void;
   readonly size: number;
+  /** The subscriptions' ids, in the order they were compiled. */
+  readonly ids: readonly string[];
 }

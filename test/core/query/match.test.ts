@@ -19,6 +19,7 @@ import {
   stem,
   tokenize,
 } from '../../../src/core/query/index.js';
+import { AUTHOR_GAP } from '../../../src/core/query/match.js';
 import { ingest } from '../../../src/pipeline/ingest.js';
 import { openStore } from '../../../src/store/keyv-store.js';
 import type { Store } from '../../../src/store/types.js';
@@ -280,13 +281,37 @@ describe('compiled matcher', () => {
             const expected = interpreted(subs, doc);
             expect(matcher.match(doc)).toEqual(expected);
             // The same through the reused objects, paper after paper (read before the next call).
-            const { hits, n } = matcher.matchReused(doc);
+            const { hits, n, positions } = matcher.matchReused(doc);
             expect(hits.slice(0, n)).toEqual(expected);
+            // Each hit's position names its subscription, the interpreter's fallback's too.
+            expect(Array.from(positions.subarray(0, n), (k) => matcher.ids[k])).toEqual(
+              expected.map((h) => h.subscriptionId),
+            );
           }
         },
       ),
       { numRuns: 500, seed: 20261122 },
     );
+  });
+
+  it('names the subscription of each hit by its position, also where the interpreter answers', () => {
+    const subs = [
+      { id: 's-b', query: q('author:smith') },
+      { id: 's-a', query: q('agents') },
+      { id: 's-c', query: q('robots') },
+    ];
+    const matcher = compileMatcher(subs);
+    // An author name of AUTHOR_GAP words or more is outside the program: the interpreter matches.
+    const long = ['Smith', ...Array.from({ length: AUTHOR_GAP }, (_, i) => `w${i}`)].join(' ');
+    for (const authors of [['Jane Smith'], [long]]) {
+      const doc = analyzePaper(paper({ title: 'Agents', abstract: 'for robots', authors }));
+      const { hits, n, positions } = matcher.matchReused(doc);
+      expect(n).toBe(3);
+      for (let k = 0; k < n; k++) {
+        expect(matcher.ids[positions[k] as number]).toBe(hits[k]?.subscriptionId);
+        expect(subs[positions[k] as number]?.id).toBe(hits[k]?.subscriptionId);
+      }
+    }
   });
 
   it('gives the same answers after choosing its keys again from the papers it has seen', () => {
