@@ -45,7 +45,8 @@ export interface Paper {
   updates?: PaperUpdate[];
   /**
    * Hashes of every abstract text seen for this paper, so an abstract seen before (an older
-   * digest read again, another source's copy) never counts as a change twice.
+   * digest read again, another source's copy) never counts as a change twice. Absent until the
+   * abstract first changes: the one abstract seen is then the paper's own.
    */
   abstractHashes?: string[];
 }

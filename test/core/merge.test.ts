@@ -1,5 +1,13 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chooseTarget, createPaper, MAX_UPDATES, mergeSighting, newAliases } from '../../src/core/merge.js';
+import {
+  abstractHash,
+  chooseTarget,
+  createPaper,
+  MAX_UPDATES,
+  mergeSighting,
+  newAliases,
+} from '../../src/core/merge.js';
 import { arxivKey, fingerprintKey, type Paper, type PaperSighting } from '../../src/core/paper.js';
 
 const T0 = '2026-11-20T10:00:00.000Z';
@@ -73,6 +81,35 @@ describe('chooseTarget', () => {
 
   it('finds an arXiv paper from a digest that only has its title', () => {
     expect(chooseTarget(sighting({ title: 'SAME  title' }), resolved, papers)).toBe(arxivPaper.id);
+  });
+});
+
+describe('a new paper’s abstract hash', () => {
+  it('is made when a later sighting needs it, with the outcome a stored hash gives', () => {
+    // Abstracts that fold alike or not: case, spacing, punctuation and other words.
+    const text = fc.constantFrom('A b.', 'a  B', 'a b c', '', 'A, b!', 'Üb a', 'x');
+    fc.assert(
+      fc.property(fc.array(text, { minLength: 1, maxLength: 5 }), (abstracts) => {
+        const [first, ...later] = abstracts as [string, ...string[]];
+        const created = createPaper(sighting({ abstract: first }), 'seeds', T0);
+        expect(created.abstractHashes).toBeUndefined();
+        // The same paper as it was stored before: its abstract's hash recorded at once.
+        let lazy: Paper = created;
+        let eager: Paper = first === '' ? created : { ...created, abstractHashes: [abstractHash(first)] };
+        for (const abstract of later) {
+          const a = mergeSighting(lazy, sighting({ abstract }), 'seeds', T1);
+          const b = mergeSighting(eager, sighting({ abstract }), 'seeds', T1);
+          expect(a.outcome).toBe(b.outcome);
+          expect(a.paper.abstract).toBe(b.paper.abstract);
+          expect(a.paper.abstractHashes ?? [abstractHash(a.paper.abstract)]).toEqual(
+            b.paper.abstractHashes ?? [abstractHash(b.paper.abstract)],
+          );
+          lazy = a.paper;
+          eager = b.paper;
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
