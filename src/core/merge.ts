@@ -90,8 +90,8 @@ export function createPaper(s: PaperSighting, source: string, now: string): Pape
   if (s.arxivId) paper.arxivId = s.arxivId;
   if (s.version !== undefined) paper.version = s.version;
   // No hash of the abstract yet: `mergeSighting` makes it from the abstract if another sighting
-  // comes. Most papers are seen once, and hashing every new abstract was most of the time it
-  // took to merge a feed (~0.5 s of a 100k-paper cycle's main thread).
+  // comes. Most papers are seen once, and hashing every new abstract cost ~0.5 s of a 100k-paper
+  // cycle's main thread (~5 ns a character).
   if (s.published !== undefined) paper.published = s.published;
   return paper;
 }

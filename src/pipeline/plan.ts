@@ -435,7 +435,7 @@ export function unpackPlan(
 }
 
 /** Every group of `columns`, as {@link PlannedGroup}s. */
-export function unpackGroups(columns: PlanColumns): PlannedGroup[] {
+function unpackGroups(columns: PlanColumns): PlannedGroup[] {
   const groups: PlannedGroup[] = [];
   for (let g = 0; g < columns.wire.targets.length; g++) groups.push(unpackGroup(columns, g));
   for (const [g, ...x] of columns.wire.extra) (groups[g] as PlannedGroup).extra.push(x);

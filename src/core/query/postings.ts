@@ -18,8 +18,9 @@ const POSTING_ROOM = 10;
  *
  * A list is a chain of blocks, each twice the last, cut from large shared pages: appending
  * never copies, and there is no object per list. As a typed array per list, grown by half and
- * copied, indexing a 100k-paper cycle made ~1M arrays for the collector to trace and free, and
- * reading each list's array before its bytes was the slowest step of adding a paper.
+ * copied, indexing 90k papers made ~150k arrays (15k lists, grown 135k times) for the collector,
+ * and reading each list's array before its bytes was the slowest line of adding a paper
+ * (profiled).
  */
 export class PostingsLists {
   private readonly pageBytes: number;
