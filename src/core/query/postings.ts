@@ -1,6 +1,9 @@
 import { writeVarint } from './text-codec.js';
 
-/** Bytes of a block's header: the next block's address, and how many of its data bytes are used. */
+/**
+ * Bytes of a block's header: the next block's address, and how many of its data bytes are used
+ * (written once the block is full: the last block's is its list's `USED`).
+ */
 const HEADER = 8;
 /** A list's first block; each next one is twice as large, up to {@link LAST_BLOCK}. */
 const FIRST_BLOCK = 32;
@@ -9,6 +12,14 @@ const LAST_BLOCK = 1 << 16;
 const UNIT = 16;
 /** Room an append needs: two varints of at most five bytes each. */
 const POSTING_ROOM = 10;
+/** A list's numbers in {@link PostingsLists}' `meta`, at these offsets of its `META`. */
+const META = 8;
+const HEAD = 0;
+const TAIL = 1;
+const SIZE = 2;
+const USED = 3;
+const COUNT = 4;
+const LAST = 5;
 
 /**
  * Postings lists as bytes: per list, the gaps between ascending document numbers as varints,
@@ -32,12 +43,13 @@ export class PostingsLists {
   private readonly pageWords: Int32Array<ArrayBuffer>[] = [];
   /** Bytes taken in the last page. */
   private pageUsed: number;
-  /** Per list: the address of its first block and of its last (-1: none yet), and the last's size. */
-  private heads = new Int32Array(256);
-  private tails = new Int32Array(256);
-  private sizes = new Int32Array(256);
-  private counts = new Int32Array(256);
-  private lasts = new Int32Array(256);
+  /**
+   * Per list, side by side in one cache line's half ({@link META} numbers a list): the address of
+   * its first block and of its last (-1: none yet), the last's size and the bytes used in it, its
+   * count and its last document. In columns of their own, an append read four lines of memory
+   * for these, and the last block's header for its length.
+   */
+  private meta = new Int32Array(256 * META);
   private n = 0;
   private blockBytes = 0;
 
@@ -66,70 +78,75 @@ export class PostingsLists {
   /** A new, empty list; returns its number. */
   create(): number {
     const id = this.n++;
-    if (id === this.heads.length) {
-      this.heads = grown(this.heads, id * 2);
-      this.tails = grown(this.tails, id * 2);
-      this.sizes = grown(this.sizes, id * 2);
-      this.counts = grown(this.counts, id * 2);
-      this.lasts = grown(this.lasts, id * 2);
+    if ((id + 1) * META > this.meta.length) {
+      const next = new Int32Array(this.meta.length * 2);
+      next.set(this.meta);
+      this.meta = next;
     }
-    this.heads[id] = -1;
-    this.tails[id] = -1;
-    this.lasts[id] = -1;
+    const m = id * META;
+    this.meta[m + HEAD] = -1;
+    this.meta[m + TAIL] = -1;
+    this.meta[m + LAST] = -1;
     return id;
   }
 
   /** Documents in list `id`. */
   count(id: number): number {
-    return this.counts[id] as number;
+    return this.meta[id * META + COUNT] as number;
   }
 
   /** The last document appended to list `id`, or -1. */
   last(id: number): number {
-    return this.lasts[id] as number;
+    return this.meta[id * META + LAST] as number;
   }
 
   /** Appends `doc` (greater than the list's last, below 2^31), with its payload (≥ 0) if the lists have them. */
   append(id: number, doc: number, payload = 0): void {
-    const last = this.lasts[id] as number;
+    const meta = this.meta;
+    const m = id * META;
+    const last = meta[m + LAST] as number;
     if (doc <= last) throw new RangeError(`postings: document ${doc} after ${last}`);
-    let block = this.tails[id] as number;
-    let size = this.sizes[id] as number;
-    let page = this.pageOf(block);
-    let base = this.offsetOf(block);
-    let used = block < 0 ? 0 : ((this.pageWords[page] as Int32Array)[(base >> 2) + 1] as number);
-    if (block < 0 || HEADER + used + POSTING_ROOM > size) {
+    let block = meta[m + TAIL] as number;
+    let used = meta[m + USED] as number;
+    if (block < 0 || HEADER + used + POSTING_ROOM > (meta[m + SIZE] as number)) {
       const previous = block;
-      size = block < 0 ? FIRST_BLOCK : Math.min(2 * size, LAST_BLOCK);
+      const size = block < 0 ? FIRST_BLOCK : Math.min(2 * (meta[m + SIZE] as number), LAST_BLOCK);
       block = this.allocate(size);
-      if (previous < 0) this.heads[id] = block;
-      else (this.pageWords[page] as Int32Array)[base >> 2] = block;
-      this.tails[id] = block;
-      this.sizes[id] = size;
-      page = this.pageOf(block);
-      base = this.offsetOf(block);
+      if (previous < 0) meta[m + HEAD] = block;
+      else {
+        // The full block's header gets its next block and its length, now final.
+        const words = this.pageWords[this.pageOf(previous)] as Int32Array;
+        const at = this.offsetOf(previous) >> 2;
+        words[at] = block;
+        words[at + 1] = used;
+      }
+      meta[m + TAIL] = block;
+      meta[m + SIZE] = size;
       used = 0;
     }
-    const bytes = this.pages[page] as Uint8Array;
-    const start = base + HEADER;
+    const bytes = this.pages[this.pageOf(block)] as Uint8Array;
+    const start = this.offsetOf(block) + HEADER;
     let at = writeVarint(bytes, start + used, doc - last);
     if (this.withPayload) at = writeVarint(bytes, at, payload);
-    (this.pageWords[page] as Int32Array)[(base >> 2) + 1] = at - start;
-    this.lasts[id] = doc;
-    this.counts[id] = (this.counts[id] as number) + 1;
+    meta[m + USED] = at - start;
+    meta[m + LAST] = doc;
+    meta[m + COUNT] = (meta[m + COUNT] as number) + 1;
   }
 
   /** Calls `fn` for each document of list `id` in order, with its payload (or -1). */
   forEach(id: number, fn: (doc: number, payload: number) => void): void {
     const withPayload = this.withPayload;
     let doc = -1;
-    for (let block = this.heads[id] as number; block >= 0; ) {
+    const m = id * META;
+    const tail = this.meta[m + TAIL] as number;
+    for (let block = this.meta[m + HEAD] as number; block >= 0; ) {
       const page = this.pageOf(block);
       const base = this.offsetOf(block);
       const words = this.pageWords[page] as Int32Array;
       const buf = this.pages[page] as Uint8Array;
       let at = base + HEADER;
-      const end = at + (words[(base >> 2) + 1] as number);
+      // The last block's length is the list's own; a full block's is in its header.
+      const end = at + ((block === tail ? this.meta[m + USED] : words[(base >> 2) + 1]) as number);
       while (at < end) {
         let gap = 0;
         let shift = 0;
@@ -186,13 +203,7 @@ export class PostingsLists {
     const words = this.pageWords[page] as Int32Array;
     words[offset >> 2] = -1;
     words[(offset >> 2) + 1] = 0;
-    // Below 2^31 units (32 GiB of postings): an address fits the Int32Array columns.
+    // Below 2^31 units (32 GiB of postings): an address fits the Int32Array `meta`.
     return (page << this.pageShift) + offset / UNIT;
   }
-}
-
-function grown(a: Int32Array<ArrayBuffer>, size: number): Int32Array<ArrayBuffer> {
-  const next = new Int32Array(size);
-  next.set(a);
-  return next;
 }
