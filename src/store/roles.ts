@@ -280,7 +280,7 @@ function writeStrings(
 class ColumnsRecord extends JsonFragment {
   constructor(
     private readonly columns: PlanColumns,
-    private readonly strings: PlanStrings,
+    private readonly strings: () => PlanStrings,
     private readonly g: number,
     private readonly extra: PlannedExtra[],
   ) {
@@ -295,7 +295,7 @@ class ColumnsRecord extends JsonFragment {
 
   writeJson(w: JsonByteWriter): void {
     const { wire } = this.columns;
-    const { papers, words, subs } = this.strings;
+    const { papers, words, subs } = this.strings();
     const g = this.g;
     writeKey(w, 'target', true);
     w.write(wire.targets[g]);
@@ -361,15 +361,18 @@ function planRecords(
       .filter((g) => g.paperIds.length > 0)
       .map((g) => ({ target: g.key, rows: g.paperIds.length, value: encodeRecord(g, plan.createdAt) }));
   const { wire } = columns;
-  let subs = subStrings.get(columns.subIds);
-  if (subs === undefined) {
-    subs = new JsonStrings(columns.subIds);
-    subStrings.set(columns.subIds, subs);
-  }
-  const strings: PlanStrings = {
-    papers: new JsonStrings(columns.paperIds),
-    words: new JsonStrings(wire.wordList),
-    subs,
+  // Made when the first record is written as bytes: a backend that writes each value through
+  // `JSON.stringify` (Postgres) reads `toJSON` and never needs them.
+  let strings: PlanStrings | undefined;
+  const stringsOf = (): PlanStrings => {
+    if (strings) return strings;
+    let subs = subStrings.get(columns.subIds);
+    if (subs === undefined) {
+      subs = new JsonStrings(columns.subIds);
+      subStrings.set(columns.subIds, subs);
+    }
+    strings = { papers: new JsonStrings(columns.paperIds), words: new JsonStrings(wire.wordList), subs };
+    return strings;
   };
   const extra = new Map<number, PlannedExtra[]>();
   for (const [g, ...x] of wire.extra) {
@@ -384,7 +387,7 @@ function planRecords(
       out.push({
         target: targetKey(wire.targets[g] as Target),
         rows,
-        value: new ColumnsRecord(columns, strings, g, extra.get(g) ?? []),
+        value: new ColumnsRecord(columns, stringsOf, g, extra.get(g) ?? []),
       });
   }
   return out;
