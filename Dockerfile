@@ -1,15 +1,19 @@
 # syntax=docker/dockerfile:1
-# paperboy: two stages. `deps` installs production dependencies with the full toolchain;
-# the runtime image gets only node_modules and the sources, and runs as the unprivileged
-# `node` user with its data (the SQLite store) in a volume.
+# paperboy: two stages. `deps` installs production dependencies and compiles the sources into
+# dist/ (src/build.ts, esbuild); the runtime image gets node_modules and dist/, no sources, and
+# runs as the unprivileged `node` user with its data (the SQLite store) in a volume.
 
 ARG NODE_VERSION=20.20.2
 
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# tsx runs the TypeScript sources, so production dependencies are all the runtime needs.
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# Scripts off: the `prepare` build needs the sources, copied next (a layer of its own, so a source
+# change does not reinstall the dependencies). esbuild, which builds, is a production dependency.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 # /healthz and /metrics listen on all interfaces inside the container (publish the port, or not);
@@ -28,9 +32,10 @@ ENV NODE_ENV=production \
     PAPERBOY_HTTP_PORT=8080
 WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
-COPY --chown=root:root package.json tsconfig.json ./
+COPY --from=deps --chown=root:root /app/dist ./dist
+COPY --chown=root:root package.json ./
+# bin/paperboy.js runs dist/ (with no src/ beside it, nothing can be newer).
 COPY --chown=root:root bin ./bin
-COPY --chown=root:root src ./src
 COPY --chown=root:root config ./config
 COPY --chown=root:root seeds ./seeds
 # The store lives outside the image; the app's own files stay read-only for the `node` user.

@@ -8,8 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type SyntheticPaper, toArxivRss, toDigestText } from './corpus.js';
-import { seedWordCounts, zipfPapers } from './match.js';
+import { type SyntheticPaper, seedWordCounts, toArxivRss, toDigestText, zipfPapers } from './corpus.js';
 
 /** Papers per feed: a busy arXiv category's daily announcement. */
 const FEED_PAPERS = 2000;

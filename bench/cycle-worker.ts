@@ -23,7 +23,7 @@ import { matchBehind, stagePapers } from '../src/pipeline/cycle.js';
 import { MERGE_BATCH, mergeSightings } from '../src/pipeline/ingest.js';
 import { PaperLibrary } from '../src/pipeline/library.js';
 import { openStore } from '../src/store/keyv-store.js';
-import { generateQueries, seedWordCounts, topicWords } from './match.js';
+import { generateQueries, seedWordCounts, topicWords } from './corpus.js';
 import { matchNaive, mergeNaive } from './naive.js';
 
 // The heap as the service runs it (src/heap.ts).

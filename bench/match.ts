@@ -5,7 +5,6 @@
  * paper, through the same interpreter), and search latency over the indexed papers.
  */
 
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Paper } from '../src/core/paper.js';
 import {
@@ -15,84 +14,8 @@ import {
   matchesQuery,
   parseQuery,
   type Query,
-  stem,
 } from '../src/core/query/index.js';
-import { prng } from './corpus.js';
-
-/** The seeds' words with their counts, most frequent first. */
-export function seedWordCounts(dir: string): Array<[string, number]> {
-  const counts = new Map<string, number>();
-  for (const f of readdirSync(dir)) {
-    for (const w of readFileSync(join(dir, f), 'utf8').match(/[A-Za-z][A-Za-z-]{1,}/g) ?? []) {
-      counts.set(w, (counts.get(w) ?? 0) + 1);
-    }
-  }
-  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-}
-
-/**
- * Words subscribers would follow: topic words, not "the", "we" or "model". A word qualifies when
- * every part of it (after folding and stemming) occurs at most 5 times in the seeds' 100k words.
- */
-export function topicWords(counts: ReadonlyArray<[string, number]>): string[] {
-  const stemCounts = new Map<string, number>();
-  for (const [w, n] of counts)
-    for (const part of w.toLowerCase().split('-'))
-      if (part) stemCounts.set(stem(part), (stemCounts.get(stem(part)) ?? 0) + n);
-  return counts
-    .map(([w]) => w.toLowerCase())
-    .filter(
-      (w) =>
-        w.length >= 4 &&
-        !w.endsWith('-') &&
-        w.split('-').every((p) => p.length > 0 && (stemCounts.get(stem(p)) ?? 0) <= 5),
-    );
-}
-
-/**
- * Papers whose words follow the seeds' word frequencies (a real abstract is mostly common words),
- * so a subscription's words are as rare in the corpus as they are in real papers.
- */
-export function* zipfPapers(
-  total: number,
-  counts: ReadonlyArray<[string, number]>,
-  seed = 42,
-): Generator<Paper> {
-  const rnd = prng(seed);
-  const cumulative: number[] = [];
-  let sum = 0;
-  for (const [, n] of counts) {
-    sum += n;
-    cumulative.push(sum);
-  }
-  const word = () => {
-    const x = rnd() * sum;
-    let lo = 0;
-    let hi = cumulative.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((cumulative[mid] as number) < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return counts[lo]?.[0] as string;
-  };
-  const words = (n: number) => Array.from({ length: n }, word).join(' ');
-  const cats = ['cs.LG', 'cs.CL', 'cs.CV', 'cs.AI', 'stat.ML', 'cs.RO'];
-  for (let i = 0; i < total; i++) {
-    const id = `${2401 + Math.floor(i / 30000)}.${String(i % 30000).padStart(5, '0')}`;
-    yield {
-      id: `arxiv:${id}`,
-      arxivId: id,
-      title: words(6 + Math.floor(rnd() * 8)),
-      abstract: `${words(60)}. We propose ${words(30)}. ${words(60 + Math.floor(rnd() * 60))}.`,
-      authors: Array.from({ length: 1 + Math.floor(rnd() * 5) }, () => `${word()} ${word()}`),
-      categories: [cats[Math.floor(rnd() * cats.length)] as string],
-      links: { code: [] },
-      sources: ['bench'],
-      firstSeen: '2026-11-22T00:00:00.000Z',
-    };
-  }
-}
+import { generateQueries, seedWordCounts, topicWords, zipfPapers } from './corpus.js';
 
 export interface MatchBench {
   papers: number;
@@ -106,30 +29,6 @@ export interface MatchBench {
   searchQueries: number;
   indexMs: number;
   peakRssMb: number;
-}
-
-/** `count` queries over the vocabulary, a deterministic mix of every construct of the language. */
-export function generateQueries(count: number, vocab: readonly string[], seed = 7): string[] {
-  const rnd = prng(seed);
-  const w = () => (vocab[Math.floor(rnd() * vocab.length)] as string).toLowerCase();
-  const out: string[] = [];
-  while (out.length < count) {
-    const r = rnd();
-    let q: string;
-    if (r < 0.2) q = w();
-    else if (r < 0.4) q = `${w()} ${w()}`;
-    else if (r < 0.5) q = `"${w()} ${w()}"`;
-    else if (r < 0.58) q = `${w()}-${w()}`;
-    else if (r < 0.68) q = `${w()} OR ${w()} OR ${w()}`;
-    else if (r < 0.76) q = `title:${w()} OR abstract:"${w()} ${w()}"`;
-    else if (r < 0.84) q = `${w().slice(0, 5)}* ${w()}`;
-    else if (r < 0.93) q = `${w()} -${w()} NOT ${w()}`;
-    else if (r < 0.97) q = `(${w()} | ${w()}) category:cs.${rnd() < 0.5 ? 'LG' : 'CL'}`;
-    else if (r < 0.9998) q = `author:${w()} ${w()}`;
-    else q = `-${w()}`;
-    if (parseQuery(q).ok) out.push(q);
-  }
-  return out;
 }
 
 function percentile(xs: number[], p: number): number {

@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
+import { buildDist, bundleScript } from '../src/build.js';
 import { DEFAULT_HEAP_GROWTH_PERCENT } from '../src/heap.js';
 import {
   findPostgresBinDir,
@@ -96,9 +97,27 @@ async function startBackends(dir: string, cleanup: Array<() => Promise<void>>): 
 const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4'];
 const SERVICE_ENV = { MALLOC_ARENA_MAX: '2' };
 
+/** Each bench script's bundle, made once per run (with `dist/`, which the bundles read). */
+const bundles = new Map<string, Promise<string>>();
+let dist: Promise<unknown> | undefined;
+
 /**
- * Runs a bench script in a process of its own (so its peak memory is its own), under Node's
- * defaults or `as` the service runs; its last JSON line.
+ * `script` compiled as the service runs (`bin/paperboy.js` runs `dist/`, `src/build.ts`): not
+ * through tsx, whose module-hooks thread would be part of the process's memory.
+ */
+function compiled(script: string): Promise<string> {
+  dist ??= buildDist();
+  let bundle = bundles.get(script);
+  if (bundle === undefined) {
+    bundle = dist.then(() => bundleScript(`bench/${script}`, `bench-${script.replace(/\.ts$/, '.js')}`));
+    bundles.set(script, bundle);
+  }
+  return bundle;
+}
+
+/**
+ * Runs a bench script, compiled, in a process of its own (so its peak memory is its own), under
+ * Node's defaults or `as` the service runs; its last JSON line.
  */
 async function inChild<T>(
   script: string,
@@ -108,14 +127,7 @@ async function inChild<T>(
   const service = as === 'service';
   const { stdout } = await run(
     process.execPath,
-    [
-      '--expose-gc',
-      ...(service ? SERVICE_NODE_FLAGS : []),
-      '--import',
-      'tsx',
-      join(import.meta.dirname, script),
-      ...args.map(String),
-    ],
+    ['--expose-gc', ...(service ? SERVICE_NODE_FLAGS : []), await compiled(script), ...args.map(String)],
     { maxBuffer: 1 << 20, env: service ? { ...process.env, ...SERVICE_ENV } : process.env },
   );
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as T;

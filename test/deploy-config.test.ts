@@ -24,4 +24,12 @@ describe('how paperboy is run', () => {
     expect(start).toContain('node --max-semi-space-size=4 bin/paperboy.js run');
     expect(bench).toContain("const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4'];");
   });
+
+  it('runs the compiled bundle in the image, with no sources beside it', () => {
+    expect(docker).toMatch(/^RUN npm run build$/m);
+    expect(docker).toMatch(/^COPY --from=deps --chown=root:root \/app\/dist \.\/dist$/m);
+    const runtime = docker.slice(docker.indexOf(' AS runtime'));
+    expect(runtime).toContain('COPY --chown=root:root bin ./bin');
+    expect(runtime).not.toMatch(/^COPY\b.*\bsrc\b/m);
+  });
 });

@@ -4,9 +4,10 @@
  * `/paper why` and matching never scan the store.
  */
 
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { buildSync } from 'esbuild';
+import { bundleSearchWorker, isBundled } from '../build.js';
 import { hash64, type Paper, type PaperId } from '../core/paper.js';
 import {
   analyzePaper,
@@ -72,24 +73,27 @@ interface SearchOptions {
 let workerScript: string | undefined;
 
 /**
- * The search thread's code as one plain script, bundled once per process from its TypeScript
- * (esbuild, ~40 ms). A thread that loaded our sources through tsx, as the process does, would
- * start tsx's module-hooks thread for itself: ~30 MB of RSS for the life of the process.
+ * The search thread's code as one plain script: `dist/search-worker.cjs` beside a bundle
+ * (`src/build.ts`), or bundled once per process from its TypeScript (esbuild, ~40 ms). A thread
+ * that loaded our sources through tsx, as the process does then, would start tsx's module-hooks
+ * thread for itself: ~30 MB of RSS for the life of the process.
  */
 function searchWorkerScript(): string {
-  if (workerScript === undefined) {
-    const built = buildSync({
-      entryPoints: [fileURLToPath(new URL('./search-worker.ts', import.meta.url))],
-      bundle: true,
-      write: false,
-      format: 'cjs',
-      platform: 'node',
-      target: 'node20',
-      logLevel: 'silent',
-    });
-    workerScript = built.outputFiles[0]?.text ?? '';
-  }
+  workerScript ??= isBundled() ? prebuiltSearchWorker() : bundleSearchWorker();
   return workerScript;
+}
+
+/** `dist/search-worker.cjs`, beside this bundle. */
+function prebuiltSearchWorker(): string {
+  const file = new URL('./search-worker.cjs', import.meta.url);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(
+      `the search thread's script ${fileURLToPath(file)} cannot be read (${(err as Error).message}): ` +
+        'run `npm run build`',
+    );
+  }
 }
 
 /** Where the search index lives: this thread, or a worker thread of its own. */
