@@ -109,7 +109,7 @@ function compiled(script: string): Promise<string> {
   dist ??= buildDist();
   let bundle = bundles.get(script);
   if (bundle === undefined) {
-    bundle = dist.then(() => bundleScript(`bench/${script}`, `bench-${script.replace(/\.ts$/, '.js')}`));
+    bundle = dist.then(() => bundleScript(`bench/${script}`, `bench-${script.replace(/\.ts$/, '')}`));
     bundles.set(script, bundle);
   }
   return bundle;

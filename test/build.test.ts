@@ -85,7 +85,7 @@ describe('the compiled bundle, as the image runs it (no sources)', () => {
   });
 
   it('runs the search thread from dist/search-worker.cjs, the same code the sources bundle to', async () => {
-    const script = await bundleScript('test/fixtures/compiled-search.ts', 'compiled-search.js', dist);
+    const script = await bundleScript('test/fixtures/compiled-search.ts', 'compiled-search', dist);
     const ok = await node([script]);
     expect(ok).toMatchObject({ code: 0, stdout: '["arxiv:2612.00001"]\n' });
 
