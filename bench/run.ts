@@ -29,6 +29,7 @@ import {
 import { benchDiscord } from './discord.js';
 import type { IngestRun } from './ingest-worker.js';
 import type { MatchBench } from './match.js';
+import { probeMachine } from './probe.js';
 import { benchStoreUrl, formatStoreBench, type StoreBenchResult } from './store.js';
 
 const run = promisify(execFile);
@@ -291,11 +292,27 @@ async function main(): Promise<void> {
   console.log(`# paperboy bench — node ${process.version}, ${fmt(PAPERS)} papers, ${REPS} reps, medians`);
   try {
     const backends = await startBackends(dir, cleanup);
-    if (!values.only || values.only === 'store') await benchStoreSection(backends);
-    if (!values.only || values.only === 'ingest') await benchIngestSection(backends);
-    if (!values.only || values.only === 'match') await benchMatchSection();
-    if (!values.only || values.only === 'discord') await benchDiscordSection();
-    if (!values.only || values.only === 'cycle') await benchCycleSection(backends, dir);
+    const sections: Array<[string, () => Promise<void>]> = [
+      ['store', () => benchStoreSection(backends)],
+      ['ingest', () => benchIngestSection(backends)],
+      ['match', benchMatchSection],
+      ['discord', benchDiscordSection],
+      ['cycle', () => benchCycleSection(backends, dir)],
+    ];
+    const probes = [probeMachine()];
+    console.log(
+      `# machine probe (bench/probe.ts): ${probes[0]?.toFixed(0)} ms a pass (~115 quiet on the 2-core VM)`,
+    );
+    for (const [name, section] of sections) {
+      if (values.only && values.only !== name) continue;
+      await section();
+      probes.push(probeMachine());
+      console.log(`# machine probe after ${name}: ${probes.at(-1)?.toFixed(0)} ms`);
+    }
+    console.log(
+      `\n# machine probe over the run: ${Math.min(...probes).toFixed(0)}–${Math.max(...probes).toFixed(0)} ms ` +
+        '(slower = a busier machine; the figures above were measured between these)',
+    );
   } finally {
     for (const fn of cleanup.reverse()) await fn();
   }

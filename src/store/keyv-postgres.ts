@@ -30,7 +30,10 @@ interface PgClient {
  * pg as @keyv/postgres resolves it: the very copy the adapter was built against, whether or not
  * npm hoisted it.
  */
-function loadPg(): { Pool: new (config: Record<string, unknown>) => PgPool } {
+function loadPg(): {
+  Pool: new (config: Record<string, unknown>) => PgPool;
+  Client: new (config: Record<string, unknown>) => object;
+} {
   const require = createRequire(import.meta.url);
   return createRequire(require.resolve('@keyv/postgres'))('pg');
 }
@@ -120,11 +123,21 @@ async function writePostgres(pool: PgPool, entries: readonly NamespacedEntry[]):
 }
 
 export async function openPostgres(url: string, options: BackendOptions): Promise<KeyvBackend> {
-  const { Pool } = loadPg();
+  const { Pool, Client } = loadPg();
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  // The timeout bounds connecting only. Given to the pool, pg-pool also applies it to waiting for
+  // a free connection: a burst of more queries than connections (10k subscriptions written at
+  // once, on a loaded machine) failed with "timeout exceeded when trying to connect" although
+  // every connection was up. Each new connection gets it instead.
+  class TimedClient extends Client {
+    constructor(config: Record<string, unknown>) {
+      super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+    }
+  }
   const pool = new Pool({
     connectionString: url,
     max: 10,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    Client: TimedClient,
     idleTimeoutMillis: 30_000,
   });
   pool.on('error', (err) => options.onError?.(err));

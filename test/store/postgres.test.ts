@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
@@ -7,6 +8,7 @@ import { openStore } from '../../src/store/keyv-store.js';
 import { runRolesContract } from '../contracts/roles-contract.js';
 import { fullPaper, runStoreContract } from '../contracts/store-contract.js';
 import { STORED_FORM_SAMPLES, sampleKey, writeSamplesViaKeyv } from '../helpers/stored-form.js';
+import { sub } from '../helpers/subscriptions.js';
 
 const run = promisify(execFile);
 const url = inject('postgresUrl');
@@ -129,6 +131,37 @@ describe.skipIf(url === undefined || binDir === undefined)('postgres', () => {
       expect(await store.papers.count()).toBe(1);
     } finally {
       await store.close();
+    }
+  });
+  it('lets an operation wait for a free connection longer than connecting may take, and still gives up connecting in time', async () => {
+    const backend = await openKeyvBackend(parseStoreUrl(await freshDatabase()), { connectTimeoutMs: 500 });
+    const keyv = backend.keyv<number>('burst');
+    const adapter = keyv.opts.store as unknown as { query(sql: string): Promise<unknown> };
+    try {
+      // All ten of the pool's connections opened, then held by queries that outlast the timeout.
+      await Promise.all(Array.from({ length: 10 }, () => adapter.query('SELECT pg_sleep(0.05)')));
+      const held = Array.from({ length: 10 }, () => adapter.query('SELECT pg_sleep(1.2)'));
+      const started = performance.now();
+      await Promise.all(Array.from({ length: 20 }, (_, i) => keyv.set(`k${i}`, i)));
+      expect(performance.now() - started).toBeGreaterThan(500);
+      await Promise.all(held);
+      expect(await keyv.get('k19')).toBe(19);
+    } finally {
+      await backend.close();
+    }
+
+    // A server that accepts and never answers: opening gives up after the timeout.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const started = performance.now();
+      await expect(
+        openStore(`postgres://postgres@127.0.0.1:${port}/none`, { connectTimeoutMs: 300 }),
+      ).rejects.toThrow(/could not be opened|timeout/i);
+      expect(performance.now() - started).toBeLessThan(5000);
+    } finally {
+      silent.close();
     }
   });
 });

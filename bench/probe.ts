@@ -1,0 +1,52 @@
+/**
+ * A fixed piece of work timed before and after each section, so figures from a shared machine
+ * can be read against how fast the machine was at the time: on the 2-core VM these figures come
+ * from, the same cycle ran anywhere from 7.5k to 12.4k papers/s within an hour. Its time is not
+ * a correction factor (the sections' work is not this work), only a sign of how loaded the
+ * machine was.
+ *
+ * The work is what most of paperboy's is: walking strings, hashing their words, and small
+ * short-lived objects. A pass takes ~110–120 ms on that VM when it is quiet.
+ */
+import { prng } from './corpus.js';
+
+const TEXTS = (() => {
+  const rnd = prng(1234);
+  const word = () => {
+    let w = '';
+    const len = 2 + Math.floor(rnd() * 9);
+    for (let i = 0; i < len; i++) w += String.fromCharCode(97 + Math.floor(rnd() * 26));
+    return w;
+  };
+  return Array.from({ length: 4000 }, () => Array.from({ length: 150 }, word).join(' '));
+})();
+
+/** One pass of the probe's work; returns a checksum, so nothing is optimised away. */
+function work(): number {
+  let sum = 0;
+  const counts = new Map<number, number>();
+  for (const text of TEXTS) {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 32) {
+        counts.set(h & 0xffff, (counts.get(h & 0xffff) ?? 0) + 1);
+        h = 0x811c9dc5;
+      } else h = Math.imul(h ^ c, 0x01000193);
+    }
+    const words = text.split(' ');
+    sum += words.length + (counts.size & 1);
+  }
+  return sum;
+}
+
+/** Milliseconds a pass of the probe's work took: the median of `runs` passes. */
+export function probeMachine(runs = 5): number {
+  const times: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const start = performance.now();
+    if (work() < 0) throw new Error('unreachable');
+    times.push(performance.now() - start);
+  }
+  return times.sort((a, b) => a - b)[runs >> 1] as number;
+}
