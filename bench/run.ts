@@ -29,7 +29,6 @@ import {
 import { benchDiscord } from './discord.js';
 import type { IngestRun } from './ingest-worker.js';
 import type { MatchBench } from './match.js';
-import { probeMachine } from './probe.js';
 import { benchStoreUrl, formatStoreBench, type StoreBenchResult } from './store.js';
 
 const run = promisify(execFile);
@@ -299,14 +298,15 @@ async function main(): Promise<void> {
       ['discord', benchDiscordSection],
       ['cycle', () => benchCycleSection(backends, dir)],
     ];
-    const probes = [probeMachine()];
+    const probe = async () => (await inChild<{ ms: number }>('probe-worker.ts', [])).ms;
+    const probes = [await probe()];
     console.log(
-      `# machine probe (bench/probe.ts): ${probes[0]?.toFixed(0)} ms a pass (~115 quiet on the 2-core VM)`,
+      `# machine probe (bench/probe.ts): ${probes[0]?.toFixed(0)} ms a pass (~60 on the 2-core VM when it is quiet)`,
     );
     for (const [name, section] of sections) {
       if (values.only && values.only !== name) continue;
       await section();
-      probes.push(probeMachine());
+      probes.push(await probe());
       console.log(`# machine probe after ${name}: ${probes.at(-1)?.toFixed(0)} ms`);
     }
     console.log(
