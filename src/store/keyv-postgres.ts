@@ -55,8 +55,9 @@ class PooledKeyvPostgres extends KeyvPostgres {
 
   async count(namespace = this.namespace): Promise<number> {
     const pattern = namespace ? likePrefix(`${namespace}:`) : '%';
-    const table = `${quoteIdent(this.opts.schema ?? 'public')}.${quoteIdent(this.opts.table ?? 'keyv')}`;
-    const rows = await this.query(`SELECT count(*)::int AS n FROM ${table} WHERE key LIKE $1`, [pattern]);
+    const rows = await this.query(`SELECT count(*)::int AS n FROM ${QUALIFIED_TABLE} WHERE key LIKE $1`, [
+      pattern,
+    ]);
     return Number(rows[0]?.n ?? 0);
   }
 }
@@ -70,6 +71,15 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/**
+ * The table every adapter of a store reads and writes, given to @keyv/postgres explicitly (its
+ * defaults) so that this module's own statements (`writePostgres`, `listKeys`, `count`) name the
+ * same one. The adapter writes it into its SQL unquoted: plain lower-case names only.
+ */
+const SCHEMA = 'public';
+const TABLE = 'keyv';
+const QUALIFIED_TABLE = `${quoteIdent(SCHEMA)}.${quoteIdent(TABLE)}`;
+
 /** Rows per INSERT: 4000 parameters, well under Postgres' 65535. */
 const WRITE_ROWS = 2000;
 const upsertSql = new Map<number, string>();
@@ -79,15 +89,15 @@ function upsertFor(rows: number): string {
   let sql = upsertSql.get(rows);
   if (sql === undefined) {
     const values = Array.from({ length: rows }, (_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ');
-    sql = `INSERT INTO public.keyv (key, value) VALUES ${values} ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+    sql = `INSERT INTO ${QUALIFIED_TABLE} (key, value) VALUES ${values} ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
     upsertSql.set(rows, sql);
   }
   return sql;
 }
 
 /**
- * `entries` in one statement, or one transaction of them, into @keyv/postgres' default table
- * (`public.keyv`) as Keyv stores them: key `<namespace>:<key>`, value `serialize({ value,
+ * `entries` in one statement, or one transaction of them, into the adapters' table
+ * ({@link QUALIFIED_TABLE}) as Keyv stores them: key `<namespace>:<key>`, value `serialize({ value,
  * expires })` without a TTL, `{"value":…}`; each key and value a parameter of its own.
  * @keyv/postgres' `setMany` sends two arrays to UNNEST, and pg writes a JS array as an array
  * literal, escaping every quote of every JSON value with a `replace`: in a 100k-paper cycle that
@@ -142,7 +152,13 @@ export async function openPostgres(url: string, options: BackendOptions): Promis
   });
   pool.on('error', (err) => options.onError?.(err));
   const adapter = (namespace?: string): PooledKeyvPostgres => {
-    const store = new PooledKeyvPostgres({ uri: url, pool, iterationLimit: 1000 });
+    const store = new PooledKeyvPostgres({
+      uri: url,
+      pool,
+      iterationLimit: 1000,
+      schema: SCHEMA,
+      table: TABLE,
+    });
     if (namespace !== undefined) store.namespace = namespace;
     // Background failures (the CREATE TABLE at construction) are emitted; unhandled they would throw.
     store.on('error', (err: unknown) => options.onError?.(err));
@@ -169,7 +185,7 @@ export async function openPostgres(url: string, options: BackendOptions): Promis
     writeMany: (entries) => writePostgres(pool, entries),
     listKeys: async (namespace) => {
       const prefix = `${namespace}:`;
-      const { rows } = await pool.query('SELECT key FROM public.keyv WHERE key LIKE $1', [
+      const { rows } = await pool.query(`SELECT key FROM ${QUALIFIED_TABLE} WHERE key LIKE $1`, [
         likePrefix(prefix),
       ]);
       return rows.map((r) => String(r.key).slice(prefix.length));
