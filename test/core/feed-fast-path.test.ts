@@ -44,6 +44,37 @@ describe('the fast feed reader against rss-parser', () => {
     expect(readsFast(fixture(name))).toBe(true);
   });
 
+  // Items are read as they close (readFeedFast): which ones count must not change with that.
+  const rss2 = (channels: string) => `<?xml version="1.0"?>\n<rss version="2.0">${channels}</rss>`;
+  const item = (n: number, extra = '') =>
+    `<item><title>Paper ${n}</title><link>https://example.org/p/${n}</link><guid>p${n}</guid>${extra}</item>`;
+  it.each([
+    [
+      'two channels (only the first one counts)',
+      rss2(`<channel><title>A</title>${item(1)}</channel><channel><title>B</title>${item(2)}</channel>`),
+    ],
+    ['an item outside the channel', rss2(`<channel><title>A</title>${item(1)}</channel>${item(2)}`)],
+    ['a self-closing item', rss2(`<channel><title>A</title><item/>${item(1)}</channel>`)],
+    ['an item nested in an item', rss2(`<channel><title>A</title>${item(1, item(2))}</channel>`)],
+    [
+      'RSS 1.0 items before their channel',
+      `<?xml version="1.0"?>\n<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">${item(1)}<channel><title>A</title></channel>${item(2)}</rdf:RDF>`,
+    ],
+  ])('reads %s as rss-parser does', async (_what, body) => {
+    expect(readsFast(body)).toBe(true);
+    const [fast, general] = await bothWays(body);
+    expect(fast).toEqual(general);
+  });
+
+  it('leaves a feed to rss-parser when an item it reads has markup in its description', async () => {
+    const body = rss2(
+      `<channel><title>A</title>${item(1)}${item(2, '<description><b>bold</b></description>')}</channel>`,
+    );
+    expect(readsFast(body)).toBe(false);
+    const [fast, general] = await bothWays(body);
+    expect(fast).toEqual(general);
+  });
+
   it('leaves an Atom feed with XHTML content to rss-parser', () => {
     // rss-parser serialises <content type="xhtml"> back to markup; the fast reader does not.
     expect(readsFast(fixture('generic-atom.xml'))).toBe(false);
