@@ -48,5 +48,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PAPERBOY_HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM from `docker stop` reaches node directly (exec form): paperboy stops within 10 s.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "bin/paperboy.js"]
+# --no-parallel-scavenge (Node refuses it in NODE_OPTIONS): each thread collects its young
+# generation itself, instead of V8's helper threads taking the core the other JS thread needs;
+# ~4% faster on two cores at the same peak (ADR 8, stop 15 addendum).
+ENTRYPOINT ["node", "--no-parallel-scavenge", "bin/paperboy.js"]
 CMD ["run"]

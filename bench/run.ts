@@ -91,10 +91,11 @@ async function startBackends(dir: string, cleanup: Array<() => Promise<void>>): 
 
 /**
  * How the Docker image and `npm start` run paperboy (see the Dockerfile and ADR 8): two malloc
- * arenas and a quarter of V8's young generation. The full cycle runs so; the other sections measure
- * their parts under Node's defaults.
+ * arenas, a quarter of V8's young generation, and young-generation collections on the thread
+ * that needs them only (`--no-parallel-scavenge`, command line only). The full cycle runs so;
+ * the other sections measure their parts under Node's defaults.
  */
-const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4'];
+const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4', '--no-parallel-scavenge'];
 const SERVICE_ENV = { MALLOC_ARENA_MAX: '2' };
 
 /** Each bench script's bundle, made once per run (with `dist/`, which the bundles read). */
