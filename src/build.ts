@@ -1,12 +1,14 @@
 /**
- * paperboy compiled for running, with esbuild: `dist/paperboy.js`, the CLI as one ES module (its
- * dependencies stay in node_modules), and `dist/search-worker.cjs`, the search thread as one plain
- * script. `npm ci` makes them (the `prepare` script, `npm run build`); `bin/paperboy.js` runs them
- * while they are newer than every source file, and the TypeScript sources through tsx otherwise.
+ * paperboy compiled for running, with esbuild: `dist/paperboy.js`, the CLI as an ES module (with
+ * chunks beside it for what it loads lazily; its dependencies stay in node_modules), and
+ * `dist/search-worker.cjs`, the search thread as one plain script. `npm ci` makes them (the
+ * `prepare` script, `npm run build`); `bin/paperboy.js` runs them while they are newer than every
+ * source file, and the TypeScript sources through tsx otherwise.
  *
  * Why compiled: tsx compiles each module as it is loaded, on a module-hooks thread that lives as
- * long as the process. That thread and its heap were ~15–25 MB of a 100k-paper cycle's peak RSS
- * (alternated runs, ADR 8), against a budget of 400 MB.
+ * long as the process. Without it a 100k-paper cycle peaked ~12 MB lower (median of eight
+ * alternated rounds, ADR 8, stop 15 addendum), against a budget of 400 MB, and an idle
+ * `paperboy config check` ~30 MB lower.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';

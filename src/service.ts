@@ -62,6 +62,28 @@ export interface Service {
 const SWEEP_EVERY_MS = 24 * 3_600_000;
 const UNLISTED_GRACE_MS = 24 * 3_600_000;
 
+/**
+ * How long `/healthz` waits for the store to answer a ping. A store that does not answer in time
+ * is reported unreachable, so the probe itself answers (Docker's HEALTHCHECK gives it 5 s):
+ * a Postgres query waits for a free connection as long as it takes (`keyv-postgres.ts`).
+ */
+export const HEALTH_PING_TIMEOUT_MS = 2000;
+
+/** Whether `ping` resolves within `ms`; false when it rejects or takes longer. */
+export async function answersWithin(ping: () => Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([ping().then(() => true), late]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config } = opts;
   const now = opts.now ?? (() => new Date());
@@ -369,12 +391,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     port: config.service.port,
     metrics,
     health: async () => {
-      let storeOk = true;
-      try {
-        await store.ping();
-      } catch {
-        storeOk = false;
-      }
+      const storeOk = await answersWithin(() => store.ping(), HEALTH_PING_TIMEOUT_MS);
       return {
         store: storeOk ? 'ok' : 'unreachable',
         gateway: bot ? (bot.connected() ? 'connected' : 'disconnected') : 'not-configured',

@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type HealthReport, type HealthServer, startHealthServer } from '../../src/observability/http.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { answersWithin, HEALTH_PING_TIMEOUT_MS } from '../../src/service.js';
+import { openStore } from '../../src/store/keyv-store.js';
 
 const TOKEN = 'MTMwMDAwMDAwMDAwMDAwMDAwMA.GhIjKl.abcdefghijklmnopqrstuvwxyz012345';
 
@@ -111,5 +113,22 @@ describe('/healthz and /metrics', () => {
   it('listens on the loopback address it was given', async () => {
     const s = await start({ store: 'ok', gateway: 'not-configured', lastCycleAt: undefined });
     expect(s.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+});
+
+describe("/healthz's store ping", () => {
+  it('answers for a store that answers, and gives up on one that does not, in time', async () => {
+    const store = await openStore('sqlite://:memory:');
+    try {
+      expect(await answersWithin(() => store.ping(), HEALTH_PING_TIMEOUT_MS)).toBe(true);
+    } finally {
+      await store.close();
+    }
+    const started = performance.now();
+    expect(await answersWithin(() => new Promise(() => undefined), 100)).toBe(false);
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(95);
+    expect(waited).toBeLessThan(2000);
+    expect(await answersWithin(() => Promise.reject(new Error('refused')), 1000)).toBe(false);
   });
 });
