@@ -114,6 +114,12 @@ export function matchBehind(
   opts: { listEvery?: number } = {},
 ): { kick: () => Promise<void> | undefined; done: () => Promise<MatchReport> } {
   const listEvery = opts.listEvery ?? LIST_EVERY;
+  // The search thread compiles the subscriptions while the first source is read. A failure here
+  // changes nothing: the first step lists them again and hands them over with its plan.
+  store.subscriptions
+    .list()
+    .then((subs) => library.prepare(subs))
+    .catch(() => undefined);
   const total: MatchReport = { papers: 0, matched: 0, enqueued: 0, targets: [] };
   const add = (r: MatchReport) => {
     total.papers += r.papers;

@@ -95,6 +95,22 @@ describe('planning on the search thread', () => {
     }
   });
 
+  it('compiles a set handed over ahead of its plans, and plans with the set a plan names', async () => {
+    const papers = await step();
+    // B is sent to the thread with no plan asked for yet; the plan then finds it there.
+    threaded.prepare(subsB);
+    await threaded.sync();
+    expect(await threaded.plan(papers, subsB, now)).toEqual(await local.plan(papers, subsB, now));
+    // Handed A, then asked to plan B: the plan is B's.
+    threaded.prepare(subsA);
+    const got = await threaded.plan(papers, subsB, now);
+    expect(got).toEqual(await local.plan(papers, subsB, now));
+    expect(got).not.toEqual(await local.plan(papers, subsA, now));
+    // On this thread there is nothing to hand over: planning is as before.
+    local.prepare(subsA);
+    expect(await local.plan(papers, subsA, now)).toEqual(await threaded.plan(papers, subsA, now));
+  });
+
   it('plans again when a subscription made again differs only in wanting updates', async () => {
     const papers = await step();
     const first = subsA[0] as Subscription;
