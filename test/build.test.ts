@@ -3,7 +3,6 @@
  * (bin, dist, package.json, config, seeds and node_modules; no sources), where it must run on its
  * own, and `bin/paperboy.js` choosing between dist/ and the sources by their modification times.
  */
-import { execFile } from 'node:child_process';
 import {
   cpSync,
   mkdirSync,
@@ -19,35 +18,17 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDist, bundleScript, bundleSearchWorker } from '../src/build.js';
+import { runNode } from './helpers/run-node.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'paperboy-build-'));
 /** The image's /app. */
 const app = join(scratch, 'app');
 const dist = join(app, 'dist');
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function node(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, args, {
-      cwd: app,
-      env: { PATH: process.env.PATH, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const node = (args: string[], env: NodeJS.ProcessEnv = {}) => runNode(args, app, env);
 
 const bin = (...args: string[]) => node([join(app, 'bin/paperboy.js'), ...args]);
 
