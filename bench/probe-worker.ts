@@ -1,6 +1,6 @@
 /**
- * The machine probe (`probe.ts`) in a process of its own, as the bench runs it: the bench's own
- * heap (its store section's papers, its clients) would slow it down. Prints `{ "ms": … }`.
+ * The machine probe (`probe.ts`) in a process of its own, as the bench runs its measurements:
+ * nothing of the bench's own heap or clients is around it. Prints `{ "ms": … }`.
  */
 import { probeMachine } from './probe.js';
 
