@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { buildDist, bundleScript } from '../src/build.js';
+import { buildDist, bundleScript, ROOT } from '../src/build.js';
 import { DEFAULT_HEAP_GROWTH_PERCENT } from '../src/heap.js';
 import {
   findPostgresBinDir,
@@ -98,7 +98,14 @@ async function startBackends(dir: string, cleanup: Array<() => Promise<void>>): 
 const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4', '--no-parallel-scavenge'];
 const SERVICE_ENV = { MALLOC_ARENA_MAX: '2' };
 
-/** Each bench script's bundle, made once per run (with `dist/`, which the bundles read). */
+/**
+ * Where the bench builds paperboy and its scripts: a `dist/` of its own (one level below the
+ * repository, as every build must be), so a run never swaps the files of a `paperboy` running
+ * from `dist/`.
+ */
+const BENCH_DIST = join(ROOT, '.bench-dist');
+
+/** Each bench script's bundle, made once per run (with the build, which the bundles read). */
 const bundles = new Map<string, Promise<string>>();
 let dist: Promise<unknown> | undefined;
 
@@ -107,10 +114,10 @@ let dist: Promise<unknown> | undefined;
  * through tsx, whose module-hooks thread would be part of the process's memory.
  */
 function compiled(script: string): Promise<string> {
-  dist ??= buildDist();
+  dist ??= buildDist(BENCH_DIST);
   let bundle = bundles.get(script);
   if (bundle === undefined) {
-    bundle = dist.then(() => bundleScript(`bench/${script}`, `bench-${script.replace(/\.ts$/, '')}`));
+    bundle = dist.then(() => bundleScript(`bench/${script}`, script.replace(/\.ts$/, ''), BENCH_DIST));
     bundles.set(script, bundle);
   }
   return bundle;
