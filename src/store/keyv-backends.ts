@@ -59,6 +59,12 @@ export interface BackendOptions {
   onError?: (error: unknown) => void;
   /** Redis and Postgres: how long connecting may take. Default 5 s. */
   connectTimeoutMs?: number;
+  /**
+   * Postgres: how long one statement may run before the server cancels it (`statement_timeout`).
+   * Default 60 s: paperboy's statements take milliseconds, and a statement stuck behind a lock
+   * would otherwise hold its connection, and the queries queued behind it, for good.
+   */
+  statementTimeoutMs?: number;
 }
 
 /** One open connection and the Keyvs over it. */

@@ -135,13 +135,15 @@ async function writePostgres(pool: PgPool, entries: readonly NamespacedEntry[]):
 export async function openPostgres(url: string, options: BackendOptions): Promise<KeyvBackend> {
   const { Pool, Client } = loadPg();
   const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  const statementTimeoutMs = options.statementTimeoutMs ?? 60_000;
   // The timeout bounds connecting only. Given to the pool, pg-pool also applies it to waiting for
   // a free connection: a burst of more queries than connections (10k subscriptions written at
   // once, on a loaded machine) failed with "timeout exceeded when trying to connect" although
-  // every connection was up. Each new connection gets it instead.
+  // every connection was up. Each new connection gets it instead, and a statement timeout: a
+  // query now waits for a connection as long as it takes, so none may hold one forever.
   class TimedClient extends Client {
     constructor(config: Record<string, unknown>) {
-      super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+      super({ ...config, connectionTimeoutMillis: connectTimeoutMs, statement_timeout: statementTimeoutMs });
     }
   }
   const pool = new Pool({

@@ -133,7 +133,7 @@ describe.skipIf(url === undefined || binDir === undefined)('postgres', () => {
       await store.close();
     }
   });
-  it('lets an operation wait for a free connection longer than connecting may take, and still gives up connecting in time', async () => {
+  it('lets an operation wait for a free connection longer than connecting may take, cancels a statement that runs too long, and gives up connecting in time', async () => {
     const backend = await openKeyvBackend(parseStoreUrl(await freshDatabase()), { connectTimeoutMs: 500 });
     const keyv = backend.keyv<number>('burst');
     const adapter = keyv.opts.store as unknown as { query(sql: string): Promise<unknown> };
@@ -148,6 +148,20 @@ describe.skipIf(url === undefined || binDir === undefined)('postgres', () => {
       expect(await keyv.get('k19')).toBe(19);
     } finally {
       await backend.close();
+    }
+
+    // A statement that outruns the statement timeout is cancelled by the server, and its
+    // connection serves the next query.
+    const strict = await openKeyvBackend(parseStoreUrl(await freshDatabase()), { statementTimeoutMs: 200 });
+    const strictAdapter = strict.keyv<number>('strict').opts.store as unknown as {
+      query(sql: string): Promise<unknown>;
+    };
+    try {
+      await expect(strictAdapter.query('SELECT pg_sleep(2)')).rejects.toThrow(/statement timeout/);
+      await strict.keyv<number>('strict').set('after', 1);
+      expect(await strict.keyv<number>('strict').get('after')).toBe(1);
+    } finally {
+      await strict.close();
     }
 
     // A server that accepts and never answers: opening gives up after the timeout.
