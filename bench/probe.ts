@@ -1,7 +1,7 @@
 /**
  * A fixed piece of work timed before and after each section, so figures from a shared machine
  * can be read against how fast the machine was at the time: on the 2-core VM these figures come
- * from, the same cycle ran anywhere from 7.5k to 12.4k papers/s within an hour. Its time is not
+ * from, the same cycle ran anywhere from 6.5k to 13.6k papers/s in one session. Its time is not
  * a correction factor (the sections' work is not this work), only a sign of how loaded the
  * machine was.
  *

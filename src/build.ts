@@ -10,7 +10,7 @@
  * alternated rounds, ADR 8, stop 15 addendum), against a budget of 400 MB, and an idle
  * `paperboy config check` ~30 MB lower.
  */
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BuildOptions, build, buildSync } from 'esbuild';
@@ -28,7 +28,7 @@ export const DIST = join(ROOT, 'dist');
  * Set in every bundle {@link buildDist} and {@link bundleScript} write: such code reads the search
  * thread's script from `dist/search-worker.cjs` instead of bundling it from the sources.
  */
-export const BUNDLED_FLAG = '__PAPERBOY_BUNDLED__';
+const BUNDLED_FLAG = '__PAPERBOY_BUNDLED__';
 declare const __PAPERBOY_BUNDLED__: boolean | undefined;
 
 /** Whether this code runs from a bundle {@link bundleScript} wrote (not the sources). */
@@ -89,13 +89,10 @@ export async function buildDist(outdir = DIST): Promise<string[]> {
   // Chunks are named by their content: an old build's would stay beside the new one.
   rmSync(outdir, { recursive: true, force: true });
   const worker = join(outdir, 'search-worker.cjs');
-  // The worker first: bin/paperboy.js runs dist only when both are newer than the sources.
-  await build({
-    ...COMMON,
-    entryPoints: [join(ROOT, 'src/pipeline/search-worker.ts')],
-    outfile: worker,
-    format: 'cjs',
-  });
+  // The worker first: bin/paperboy.js runs dist only when both are newer than the sources. The
+  // very script start-up bundling makes (`bundleSearchWorker`), written out.
+  mkdirSync(outdir, { recursive: true });
+  writeFileSync(worker, bundleSearchWorker());
   return [worker, await bundleScript('src/cli.ts', 'paperboy', outdir)];
 }
 
