@@ -7,6 +7,11 @@
  *
  * The work is what most of paperboy's is: walking strings, hashing their words, and small
  * short-lived objects. A pass takes ~60 ms on that VM when it is quiet.
+ *
+ * The cycle keeps two threads busy, so the probe also times the pass on two threads at once
+ * ({@link probePair}): on a shared VM the second core can be the slower one (in one run the
+ * single-thread pass took 66–75 ms, near quiet, while the cycle used 40% more CPU than in quiet
+ * minutes).
  */
 import { prng } from './corpus.js';
 
@@ -40,13 +45,20 @@ function work(): number {
   return sum;
 }
 
+/** One pass of the probe's work, timed in milliseconds. */
+export function timedPass(): number {
+  const start = performance.now();
+  if (work() < 0) throw new Error('unreachable');
+  return performance.now() - start;
+}
+
 /** Milliseconds a pass of the probe's work took: the median of `runs` passes. */
 export function probeMachine(runs = 5): number {
   const times: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    const start = performance.now();
-    if (work() < 0) throw new Error('unreachable');
-    times.push(performance.now() - start);
-  }
-  return times.sort((a, b) => a - b)[runs >> 1] as number;
+  for (let r = 0; r < runs; r++) times.push(timedPass());
+  return median(times);
+}
+
+export function median(times: number[]): number {
+  return [...times].sort((a, b) => a - b)[times.length >> 1] as number;
 }

@@ -127,6 +127,12 @@ function compiled(script: string): Promise<string> {
  * Runs a bench script, compiled, in a process of its own (so its peak memory is its own), under
  * Node's defaults or `as` the service runs; its last JSON line.
  */
+/** The machine probe's figures (`bench/probe-worker.ts`). */
+interface Probe {
+  ms: number;
+  pairMs: number;
+}
+
 async function inChild<T>(
   script: string,
   args: ReadonlyArray<string | number>,
@@ -306,19 +312,24 @@ async function main(): Promise<void> {
       ['discord', benchDiscordSection],
       ['cycle', () => benchCycleSection(backends, dir)],
     ];
-    const probe = async () => (await inChild<{ ms: number }>('probe-worker.ts', [])).ms;
-    const probes = [await probe()];
+    const probes: Probe[] = [];
+    const probe = async (): Promise<string> => {
+      const p = await inChild<Probe>('probe-worker.ts', []);
+      probes.push(p);
+      return `${p.ms.toFixed(0)} ms a pass, ${p.pairMs.toFixed(0)} ms two at once`;
+    };
     console.log(
-      `# machine probe (bench/probe.ts): ${probes[0]?.toFixed(0)} ms a pass (~60 on the 2-core VM when it is quiet)`,
+      `# machine probe (bench/probe.ts): ${await probe()} (a pass: ~60 ms on the 2-core VM when it is quiet)`,
     );
     for (const [name, section] of sections) {
       if (values.only && values.only !== name) continue;
       await section();
-      probes.push(await probe());
-      console.log(`# machine probe after ${name}: ${probes.at(-1)?.toFixed(0)} ms`);
+      console.log(`# machine probe after ${name}: ${await probe()}`);
     }
+    const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)} ms`;
     console.log(
-      `\n# machine probe over the run: ${Math.min(...probes).toFixed(0)}–${Math.max(...probes).toFixed(0)} ms ` +
+      `\n# machine probe over the run: ${range(probes.map((p) => p.ms))} a pass, ` +
+        `${range(probes.map((p) => p.pairMs))} two at once ` +
         '(slower = a busier machine; the figures above were measured between these)',
     );
   } finally {
