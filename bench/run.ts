@@ -96,7 +96,7 @@ async function startBackends(dir: string, cleanup: Array<() => Promise<void>>): 
  * the other sections measure their parts under Node's defaults.
  */
 const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4', '--no-parallel-scavenge'];
-const SERVICE_ENV = { MALLOC_ARENA_MAX: '2' };
+const SERVICE_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
 
 /**
  * Where the bench builds paperboy and its scripts: a `dist/` of its own (one level below the
@@ -281,10 +281,15 @@ async function benchCycleSection(backends: readonly Backend[], dir: string): Pro
   console.log(
     'backend   papers/s   naive papers/s   ×naive   deliveries planned   peak RSS   index +s   CPU s   busy s (main / search)   runs (papers/s)',
   );
+  /** Per backend, the store its last batched cycle left: a service then starts on it. */
+  const filled: Array<[Backend, string]> = [];
   for (const b of backends) {
     const runs: CycleRun[] = [];
-    for (let r = 0; r < REPS; r++)
-      runs.push(await cycleWorker(await b.fresh('cycle'), input, subs, 'batched'));
+    for (let r = 0; r < REPS; r++) {
+      const url = await b.fresh('cycle');
+      runs.push(await cycleWorker(url, input, subs, 'batched'));
+      if (r === REPS - 1) filled.push([b, url]);
+    }
     const naive = await cycleWorker(await b.fresh('cycle-naive'), naiveInput, subs, 'naive');
     const rates = runs.map((x) => papers / (x.ms / 1000));
     const rate = median(rates);
@@ -297,6 +302,27 @@ async function benchCycleSection(backends: readonly Backend[], dir: string): Pro
         `   ${rates.map(fmt).join(', ')}`,
     );
   }
+  console.log(
+    `\n## Start-up: a service started on each cycle's store (${fmt(papers)} papers), its search index filled on its own thread, own process each` +
+      `\n#  as the cycle runs; medians of ${REPS}. "RSS once filled" is what the service holds between cycles (after a GC)`,
+  );
+  console.log('backend   fill s   peak RSS   RSS once filled');
+  for (const [b, url] of filled) {
+    const runs: StartupRun[] = [];
+    for (let r = 0; r < REPS; r++)
+      runs.push(await inChild<StartupRun>('startup-worker.ts', [url], 'service'));
+    console.log(
+      `${b.name.padEnd(9)} ${(median(runs.map((x) => x.loadMs)) / 1000).toFixed(1).padStart(6)}   ` +
+        `${fmt(median(runs.map((x) => x.peakRssMb))).padStart(5)} MB   ${fmt(median(runs.map((x) => x.rssMb))).padStart(12)} MB`,
+    );
+  }
+}
+
+interface StartupRun {
+  papers: number;
+  loadMs: number;
+  peakRssMb: number;
+  rssMb: number;
 }
 
 async function main(): Promise<void> {

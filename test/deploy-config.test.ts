@@ -16,7 +16,13 @@ describe('how paperboy is run', () => {
   it('uses two malloc arenas in the image, npm start and the bench cycle', () => {
     expect(docker).toMatch(/^\s+MALLOC_ARENA_MAX=2 \\$/m);
     expect(start).toContain('MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}');
-    expect(bench).toContain("const SERVICE_ENV = { MALLOC_ARENA_MAX: '2' };");
+    expect(bench).toContain("MALLOC_ARENA_MAX: '2'");
+  });
+
+  it('has large blocks mmapped (returned when freed) in the image, npm start and the bench cycle', () => {
+    expect(docker).toMatch(/^\s+MALLOC_MMAP_THRESHOLD_=131072 \\$/m);
+    expect(start).toContain('MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-131072}');
+    expect(bench).toContain("MALLOC_MMAP_THRESHOLD_: '131072'");
   });
 
   it('halves the young generation in the image, npm start and the bench cycle', () => {
