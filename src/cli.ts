@@ -102,7 +102,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
       case 'show':
         return await withStore(config, (store) => showCommand(args, values, store, io));
       case 'search':
-        return await withStore(config, (store) => searchCommand(args, values, store, io));
+        return await withStore(config, (store) => searchCommand(args, values, config, store, io));
       case 'explain':
         return await withStore(config, (store) => explainCommand(args, store, io));
       case 'subs':
@@ -276,14 +276,20 @@ export function formatPaper(p: Paper): string {
   return out.join('\n');
 }
 
-async function searchCommand(args: readonly string[], values: Values, store: Store, io: Io): Promise<number> {
+async function searchCommand(
+  args: readonly string[],
+  values: Values,
+  config: Config,
+  store: Store,
+  io: Io,
+): Promise<number> {
   const text = args.join(' ');
   if (text.trim() === '') throw new UsageError('usage: paperboy search "<query>" [--limit N] [--json]');
   const query = parseOrThrow(text);
   const limit = values.limit === undefined ? 20 : Number(values.limit);
   if (!Number.isInteger(limit) || limit <= 0)
     throw new UsageError(`--limit must be a positive integer, got "${values.limit}"`);
-  const library = await PaperLibrary.load(store);
+  const library = await PaperLibrary.load(store, { windowDays: config.search.windowDays });
   const result = await library.search(query, { limit });
   const papers = await library.papers(result.hits.map((h) => h.paperId));
   const byId = new Map(papers.map((p) => [p.id, p]));
@@ -361,7 +367,7 @@ async function subsCommand(
       throw new UsageError('usage: paperboy subs add <channel:ID|user:ID> "<query>" [--updates] [--daily]');
     parseOrThrow(text);
     const now = new Date();
-    const library = await PaperLibrary.load(store);
+    const library = await PaperLibrary.load(store, { windowDays: config.search.windowDays });
     const result = await subscribe(
       store,
       library,

@@ -44,7 +44,7 @@ const storeUrl = z.string().refine((s) => /^(sqlite|redis|rediss|postgres|postgr
   message: 'must start with sqlite://, redis://, rediss:// or postgres://',
 });
 
-export const ConfigSchema = z.strictObject({
+const ConfigFields = z.strictObject({
   store: z
     .strictObject({
       /** Overridden by PAPERBOY_STORE_URL. */
@@ -186,6 +186,16 @@ export const ConfigSchema = z.strictObject({
       runAtStart: z.boolean().default(true),
     })
     .prefault({}),
+  search: z
+    .strictObject({
+      /**
+       * Papers the search index holds: those first seen in the last this many days (0: every
+       * paper). The index is in memory, ~1 MB per 1000 papers (README: memory); older papers stay
+       * in the store and are found by id, but not by `/paper search`. Applied daily.
+       */
+      windowDays: z.number().int().min(0).default(0),
+    })
+    .prefault({}),
   service: z
     .strictObject({
       /** /healthz and /metrics; PAPERBOY_HTTP_HOST. Loopback unless you mean otherwise. */
@@ -198,6 +208,20 @@ export const ConfigSchema = z.strictObject({
       maxCycleAgeMinutes: z.number().positive().default(180),
     })
     .prefault({}),
+});
+
+export const ConfigSchema = ConfigFields.superRefine((c, ctx) => {
+  // Previews and first digests search the index: a window shorter than they look back over
+  // would hide papers from them.
+  const days = c.search.windowDays;
+  if (days === 0) return;
+  const needed = Math.max(c.subscriptions.previewDays, Math.ceil(c.subscriptions.backfillHours / 24));
+  if (days < needed)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['search', 'windowDays'],
+      message: `must be 0 (every paper) or at least ${needed}: subscriptions.previewDays and backfillHours look back that far`,
+    });
 });
 
 function isTimeZone(tz: string): boolean {

@@ -90,7 +90,7 @@ export async function runOnce(
     ? createConfiguredFetcher(config, opts.version)
     : undefined;
   try {
-    const library = await PaperLibrary.load(store);
+    const library = await PaperLibrary.load(store, { windowDays: config.search.windowDays });
     const cycle = await runCycle({
       store,
       library,

@@ -61,6 +61,8 @@ export interface Service {
 /** How often the outbox is swept of unlisted records, and how old such a record must be. */
 const SWEEP_EVERY_MS = 24 * 3_600_000;
 const UNLISTED_GRACE_MS = 24 * 3_600_000;
+/** How often the search index is filled again from the store when it has a window. */
+const REFRESH_INDEX_EVERY_MS = 24 * 3_600_000;
 
 /**
  * How long `/healthz` waits for the store to answer a ping. A store that does not answer in time
@@ -95,7 +97,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     onError: (err) => logger.warn({ err }, 'store connection problem'),
   });
   // The search index on its own thread: a cycle's indexing overlaps its matching and writing.
-  const library = await PaperLibrary.load(store, { searchThread: 'worker' });
+  const library = await PaperLibrary.load(store, {
+    searchThread: 'worker',
+    windowDays: config.search.windowDays,
+    now,
+  });
+  /** When the search index was last filled from the store (see {@link refreshIndex}). */
+  let lastRefresh = now().getTime();
   logger.info({ store: redact(config.store.url) }, 'store opened');
   // The index fills on its own thread meanwhile; start-up does not wait for it.
   library.count().then(
@@ -202,6 +210,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     // Once a cycle: the index's planned counts, not a read of every queued delivery.
     metrics.outboxPending((await store.outbox.stats({ exact: false })).pending);
     await sweepOutbox();
+    await refreshIndex();
     logger.info(
       {
         sources: summary.sources,
@@ -236,6 +245,26 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         logger.info({ records: swept }, 'outbox: deleted records no index listed (left by a stopped pass)');
     } catch (err) {
       logger.warn({ err }, 'outbox sweep failed; trying again next cycle');
+    }
+  };
+
+  /**
+   * With a search window (`search.windowDays`), once a day after a cycle: the index is filled
+   * from the store again, so papers that left the window drop out of it and their memory is
+   * given back. A failure is logged and tried again after the next cycle.
+   */
+  const refreshIndex = async (): Promise<void> => {
+    const at = now().getTime();
+    if (config.search.windowDays === 0 || at - lastRefresh < REFRESH_INDEX_EVERY_MS) return;
+    try {
+      await library.refresh();
+      lastRefresh = at;
+      logger.info(
+        { papers: await library.count(), windowDays: config.search.windowDays },
+        'search index refreshed from the store',
+      );
+    } catch (err) {
+      logger.warn({ err }, 'search index refresh failed; trying again after the next cycle');
     }
   };
 

@@ -114,6 +114,8 @@ interface IndexHost {
   search(query: Query, opts: SearchOptions): Promise<SearchResult>;
   /** Resolves once every paper added so far is searchable, with how many papers are. */
   sync(): Promise<number>;
+  /** Builds the index again from the store (papers now outside the window drop out). */
+  refresh(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -137,7 +139,23 @@ function indexedPaper(p: Paper): IndexedPaper {
 
 /** The index on the calling thread: searches answer at once, indexing takes the caller's time. */
 class LocalIndex implements IndexHost {
-  private readonly index = new PagedIndex();
+  private index = new PagedIndex();
+
+  constructor(private readonly reload: () => AsyncIterable<Paper>) {}
+
+  async refresh(): Promise<void> {
+    const next = new PagedIndex();
+    let batch: IndexedPaper[] = [];
+    for await (const p of this.reload()) {
+      batch.push(indexedPaper(p));
+      if (batch.length >= 2000) {
+        next.add(batch);
+        batch = [];
+      }
+    }
+    next.add(batch);
+    this.index = next;
+  }
 
   add(papers: readonly IndexedPaper[]): void {
     this.index.add(papers);
@@ -275,9 +293,13 @@ class WorkerIndex implements IndexHost {
 
   /** Sends `message` once the thread is filled; an error reply rejects. */
   private async call(message: IndexMessage & { id: number }): Promise<IndexReply> {
-    this.current(); // starts (and fills) a thread if there is none
+    let worker = this.current(); // starts (and fills) a thread if there is none
     await this.filling;
-    const worker = this.current();
+    // A thread started meanwhile (by a refresh, or after one died) is filled before it is asked.
+    while (this.current() !== worker) {
+      worker = this.current();
+      await this.filling;
+    }
     return new Promise<IndexReply>((resolve, reject) => {
       this.waiting.set(message.id, { message, resolve, reject });
       worker.ref();
@@ -342,6 +364,26 @@ class WorkerIndex implements IndexHost {
     return r.total;
   }
 
+  /**
+   * Stops the running thread and starts one filled from the store: its memory (what removed or
+   * re-indexed papers left behind, papers now outside the window) goes back to the system.
+   * Calls waiting on the old thread are asked of the new one once it is filled.
+   */
+  async refresh(): Promise<void> {
+    if (this.closed) return;
+    const old = this.worker;
+    this.worker = undefined;
+    await old?.terminate();
+    // A call meanwhile may have started a thread (filled from the store): that one will do.
+    if (this.closed || this.worker) return;
+    const next = this.start(false);
+    await this.filling;
+    // Read again after the await (TypeScript keeps the narrowing above across it).
+    if ((this.worker as Worker | undefined) !== next || this.waiting.size === 0) return;
+    next.ref();
+    for (const w of this.waiting.values()) next.postMessage(w.message);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const worker = this.worker;
@@ -360,6 +402,33 @@ export interface LibraryOptions {
   searchThread?: 'main' | 'worker';
   /** The search thread's heap to start with, in MB (it doubles whenever the index outgrows it). */
   searchHeapMb?: number;
+  /**
+   * Only papers first seen in the last this many days are indexed when the index is filled from
+   * the store (at load and {@link PaperLibrary.refresh}); 0 or absent: every paper.
+   */
+  windowDays?: number;
+  /** The clock the window is measured by. */
+  now?: () => Date;
+}
+
+/**
+ * The stored papers first seen within `windowDays` of `now()` (every one for 0). A first-seen
+ * value that is not a time is kept: the window only drops what it can date.
+ */
+export async function* papersInWindow(
+  store: Store,
+  windowDays: number,
+  now: () => Date,
+): AsyncGenerator<Paper> {
+  if (windowDays <= 0) {
+    yield* store.papers.iterate();
+    return;
+  }
+  const from = now().getTime() - windowDays * 86_400_000;
+  for await (const p of store.papers.iterate()) {
+    const seen = Date.parse(p.firstSeen);
+    if (!(seen < from)) yield p;
+  }
 }
 
 export class PaperLibrary {
@@ -372,14 +441,16 @@ export class PaperLibrary {
 
   /** Reads every stored paper into the index. */
   static async load(store: Store, opts: LibraryOptions = {}): Promise<PaperLibrary> {
+    const now = opts.now ?? (() => new Date());
+    const reload = () => papersInWindow(store, opts.windowDays ?? 0, now);
     const host =
       opts.searchThread === 'worker'
-        ? new WorkerIndex(() => store.papers.iterate(), opts.searchHeapMb ?? 128)
-        : new LocalIndex();
+        ? new WorkerIndex(reload, opts.searchHeapMb ?? 128)
+        : new LocalIndex(reload);
     if (host instanceof WorkerIndex) host.start(true);
     const lib = new PaperLibrary(store, host);
     let batch: Paper[] = [];
-    for await (const paper of store.papers.iterate()) {
+    for await (const paper of reload()) {
       batch.push(paper);
       if (batch.length >= 2000) {
         lib.add(batch);
@@ -426,6 +497,15 @@ export class PaperLibrary {
   /** Ranked papers matching `query`, optionally only those first seen at or after `since`. */
   search(query: Query, opts: SearchOptions): Promise<SearchResult> {
     return this.index.search(query, opts);
+  }
+
+  /**
+   * Builds the index again from the store, as at load: papers that have left the window drop
+   * out, and the memory of re-indexed papers' old text is given back. Searches meanwhile wait
+   * for it (with the index on its own thread) or see the old index until it is done.
+   */
+  refresh(): Promise<void> {
+    return this.index.refresh();
   }
 
   /** Stops the search thread, if there is one. */

@@ -8,7 +8,6 @@ import { openStore } from '../../src/store/keyv-store.js';
 import { runRolesContract } from '../contracts/roles-contract.js';
 import { fullPaper, runStoreContract } from '../contracts/store-contract.js';
 import { STORED_FORM_SAMPLES, sampleKey, writeSamplesViaKeyv } from '../helpers/stored-form.js';
-import { sub } from '../helpers/subscriptions.js';
 
 const run = promisify(execFile);
 const url = inject('postgresUrl');
