@@ -48,7 +48,7 @@ Usage:
 Options:
   --store URL      store to use (sqlite://path, redis://…, postgres://…); overrides PAPERBOY_STORE_URL
   --json           machine-readable output on stdout
-  --force          re-read digest files even when their content is unchanged
+  --force          re-read files even when their content is unchanged
   --dry-run        once: print what would be posted to whom instead of posting
   --updates        subs add: also post when a matched paper gets a new version or abstract
   --daily          subs add: the target gets a daily digest at subscriptions.defaultTime (default: after each cycle)
@@ -170,7 +170,10 @@ function configCommand(args: readonly string[], config: Config, file: string | u
   return 0;
 }
 
-/** Turns command-line arguments into sources: URLs are feeds, paths are digest files or directories. */
+/**
+ * Turns command-line arguments into sources: URLs are feeds, paths are file sources (digests or
+ * saved feeds, or a directory of them).
+ */
 export function sourcesFromArgs(args: readonly string[], cwd = process.cwd()): SourceSpec[] {
   return args.map((arg) => {
     if (/^https?:\/\//i.test(arg)) {

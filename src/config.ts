@@ -19,7 +19,7 @@ const sourceName = z
 const DigestSource = z.strictObject({
   name: sourceName,
   type: z.literal('digest'),
-  /** A digest file or a directory of them, relative to the working directory. */
+  /** A digest or saved feed file, or a directory of them, relative to the working directory. */
   path: z.string().min(1),
   enabled: z.boolean().default(true),
 });

@@ -1,12 +1,15 @@
 /**
- * Digest sources: one HF Daily Papers text dump, or a directory of them. A file whose content
- * hash is already recorded is skipped without being read past hashing; a changed file is
- * parsed again; a file that is not a digest is reported, never half-ingested.
+ * File sources: one HF Daily Papers text dump, or a directory of them; a saved feed (RSS, Atom,
+ * an arXiv API answer, HF daily-papers JSON) is read as the same feed fetched would be. A file
+ * whose content hash is already recorded is skipped without being read past hashing; a changed
+ * file is parsed again; a file that is neither is reported, never half-ingested.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { decodeBody } from '../core/charset.js';
 import { parseDigest } from '../core/digest.js';
+import { parseFeed } from '../core/feed.js';
 import type { PaperSighting } from '../core/paper.js';
 
 export interface DigestFileRead {
@@ -46,6 +49,13 @@ export async function readDigestSource(
       out.push({ file, hash, status: 'unchanged', papers: [] });
       continue;
     }
+    // A feed starts with markup or JSON (after any byte order mark); a digest is plain text.
+    const lenient = decodeBody(bytes);
+    const first = lenient.trimStart()[0];
+    if (first === '<' || first === '{' || first === '[') {
+      out.push(await readFeedFile(file, hash, lenient));
+      continue;
+    }
     const text = decodeUtf8(bytes);
     if (text === undefined) {
       out.push({
@@ -68,6 +78,14 @@ export async function readDigestSource(
     out.push(read);
   }
   return out;
+}
+
+/** A saved feed, decoded by its byte order mark or XML declaration as a fetched body is. */
+async function readFeedFile(file: string, hash: string, text: string): Promise<DigestFileRead> {
+  const parsed = await parseFeed(text, { sourceName: basename(file) });
+  if (!parsed.ok)
+    return { file, hash, status: 'failed', papers: [], error: `${basename(file)}: ${parsed.error}` };
+  return { file, hash, status: 'parsed', papers: parsed.papers };
 }
 
 function decodeUtf8(bytes: Uint8Array): string | undefined {

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -84,6 +84,36 @@ describe('ingesting the seed digests', () => {
     );
     const second = await ingest([{ name: 'inbox', type: 'digest', path: inbox }], opts());
     expect(second).toMatchObject({ parsed: 86, new: 1, duplicates: 85 });
+  });
+
+  it('reads saved feeds in a file source as fetched feeds are read, and says which file is neither', async () => {
+    const feeds = join(import.meta.dirname, '../fixtures/feeds');
+    const inbox = join(dir, 'saved');
+    mkdirSync(inbox);
+    for (const f of [
+      'arxiv-rss2-cs.xml',
+      'generic-rss-latin1.xml',
+      'hf-daily-papers.json',
+      'not-a-feed.html',
+    ])
+      cpSync(join(feeds, f), join(inbox, f));
+    cpSync(join(SEEDS, '000_11b81690870823e2.txt'), join(inbox, 'digest.txt'));
+    const r = await ingest([{ name: 'saved', type: 'digest', path: inbox }], opts());
+    const details = r.sources[0]?.details ?? [];
+    expect(details).toContain(`${join(inbox, 'arxiv-rss2-cs.xml')}: 4 papers`);
+    expect(details).toContain(`${join(inbox, 'generic-rss-latin1.xml')}: 1 papers`);
+    expect(details).toContain(`${join(inbox, 'digest.txt')}: 106 papers (digest of 2026-09-01)`);
+    expect(details.find((d) => d.startsWith(join(inbox, 'hf-daily-papers.json')))).toMatch(/: \d+ papers$/);
+    expect(r.failedSources).toEqual([
+      {
+        source: `saved: ${join(inbox, 'not-a-feed.html')}`,
+        error: 'not-a-feed.html: not a feed: got an HTML page ("Page Not Found | Example Journal")',
+      },
+    ]);
+    // The ISO-8859-1 feed, decoded by its XML declaration.
+    const titles: string[] = [];
+    for await (const p of store.papers.iterate()) titles.push(p.title);
+    expect(titles.some((t) => t.startsWith('Über die'))).toBe(true);
   });
 
   it('reports a missing path as a failed source and still ingests the others', async () => {
