@@ -35,6 +35,8 @@ export interface ServiceOptions {
   now?: () => Date;
   /** Called when the service decides to stop by itself (401 from Discord). */
   onFatal?: (reason: string) => void;
+  /** Slash-command answers slower than this are deferred first (default `DEFER_AFTER_MS`). */
+  deferRepliesAfterMs?: number;
 }
 
 export interface LastCycle {
@@ -309,6 +311,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   };
 
   const commandContext: CommandContext = {
+    ...(opts.deferRepliesAfterMs === undefined ? {} : { deferAfterMs: opts.deferRepliesAfterMs }),
     store,
     library,
     settings: config.subscriptions,

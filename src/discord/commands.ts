@@ -63,6 +63,38 @@ export interface CommandContext {
   status(): Promise<string>;
   /** `/digest schedule` changed a target's delivery settings. */
   scheduleChanged(settings: TargetSettings): void;
+  /** An answer that takes longer than this is deferred first ({@link DEFER_AFTER_MS}). */
+  deferAfterMs?: number;
+}
+
+/**
+ * Discord forgets an interaction not answered within 3 s ("This interaction failed"). Answers
+ * that wait on the search index — which may be filling at start-up, refilling (`search.
+ * windowDays`) or planning a large cycle — are deferred ("thinking…") once they take this long,
+ * and sent as an edit when ready; quick ones are sent at once, as before.
+ */
+export const DEFER_AFTER_MS = 1500;
+
+const LATE = Symbol('late');
+
+/** `work`'s result; `defer` is called first if it is not there within the context's deadline. */
+async function withinDeadline<T>(
+  ctx: CommandContext,
+  work: Promise<T>,
+  defer: () => Promise<unknown>,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<typeof LATE>((resolve) => {
+    timer = setTimeout(() => resolve(LATE), ctx.deferAfterMs ?? DEFER_AFTER_MS);
+  });
+  try {
+    const first = await Promise.race([work, late]);
+    if (first !== LATE) return first as T;
+    await defer();
+    return await work;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The command definitions, as registered with Discord. */
@@ -399,7 +431,9 @@ async function searchPage(interaction: ButtonInteraction, ctx: CommandContext): 
   const query = searches.get(m[1] as string);
   if (query === undefined) throw new UserError('This search has expired. Run `/paper search` again.');
   const page = Math.max(0, Number(m[2]));
-  await interaction.update({ ...(await renderSearch(query, page, ctx)), allowedMentions: NO_PINGS });
+  const rendered = await withinDeadline(ctx, renderSearch(query, page, ctx), () => interaction.deferUpdate());
+  if (interaction.deferred) await interaction.editReply({ ...rendered, allowedMentions: NO_PINGS });
+  else await interaction.update({ ...rendered, allowedMentions: NO_PINGS });
 }
 
 async function paperCommand(interaction: ChatInputCommandInteraction, ctx: CommandContext): Promise<void> {
@@ -407,11 +441,11 @@ async function paperCommand(interaction: ChatInputCommandInteraction, ctx: Comma
   if (sub === 'search') {
     const query = normalizeQueryText(interaction.options.getString('query', true));
     compileQuery(query);
-    await interaction.reply({
-      ...(await renderSearch(query, 0, ctx)),
-      flags: EPHEMERAL,
-      allowedMentions: NO_PINGS,
-    });
+    const rendered = await withinDeadline(ctx, renderSearch(query, 0, ctx), () =>
+      interaction.deferReply({ flags: EPHEMERAL }),
+    );
+    if (interaction.deferred) await interaction.editReply({ ...rendered, allowedMentions: NO_PINGS });
+    else await interaction.reply({ ...rendered, flags: EPHEMERAL, allowedMentions: NO_PINGS });
     return;
   }
   const ref = interaction.options.getString(sub === 'show' ? 'id' : 'paper', true);
@@ -456,8 +490,14 @@ async function digestCommand(interaction: ChatInputCommandInteraction, ctx: Comm
     const days = interaction.options.getInteger('days') ?? 7;
     const parsed = compileQuery(query);
     const since = new Date(ctx.now().getTime() - days * 86_400_000);
-    const result = await ctx.library.search(parsed, { limit: 5, since });
-    const papers = await ctx.library.papers(result.hits.map((h) => h.paperId));
+    const { result, papers } = await withinDeadline(
+      ctx,
+      (async () => {
+        const result = await ctx.library.search(parsed, { limit: 5, since });
+        return { result, papers: await ctx.library.papers(result.hits.map((h) => h.paperId)) };
+      })(),
+      () => interaction.deferReply({ flags: EPHEMERAL }),
+    );
     await reply(
       interaction,
       [

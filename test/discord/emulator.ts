@@ -566,6 +566,9 @@ export class DiscordEmulator extends EventEmitter {
     if ((m = /^\/interactions\/(\d+)\/([^/]+)\/callback$/.exec(path)) && method === 'POST') {
       const it = this.interactions.get(m[1] as string);
       if (!it) return { status: 404, body: { message: 'Unknown interaction', code: 10062 } };
+      // Discord invalidates the token of an interaction not answered within 3 s.
+      if (Date.now() - it.created > 3000)
+        return { status: 404, body: { message: 'Unknown interaction', code: 10062 } };
       if (it.responses.some((r) => r.kind === 'callback'))
         return { status: 400, body: { message: 'Interaction has already been acknowledged.', code: 40060 } };
       it.responses.push({ kind: 'callback', body: b });
