@@ -109,7 +109,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   logger.info({ store: redact(config.store.url) }, 'store opened');
   // The index fills on its own thread meanwhile; start-up does not wait for it.
   library.count().then(
-    (papers) => logger.info({ papers }, 'search index ready'),
+    (papers) => {
+      metrics.searchIndexPapers(papers);
+      logger.info({ papers }, 'search index ready');
+    },
     (err) => {
       if (!stopping) logger.warn({ err }, 'search index failed to fill');
     },
@@ -209,6 +212,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       finishedAt: now(),
     });
     metrics.subscriptions((await store.subscriptions.list()).length);
+    // Once the index has caught up with the cycle; the cycle does not wait for it.
+    library.count().then(
+      (n) => metrics.searchIndexPapers(n),
+      () => undefined,
+    );
     // Once a cycle: the index's planned counts, not a read of every queued delivery.
     metrics.outboxPending((await store.outbox.stats({ exact: false })).pending);
     await sweepOutbox();
@@ -261,10 +269,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     try {
       await library.refresh();
       lastRefresh = at;
-      logger.info(
-        { papers: await library.count(), windowDays: config.search.windowDays },
-        'search index refreshed from the store',
-      );
+      const papers = await library.count();
+      metrics.searchIndexPapers(papers);
+      logger.info({ papers, windowDays: config.search.windowDays }, 'search index refreshed from the store');
     } catch (err) {
       logger.warn({ err }, 'search index refresh failed; trying again after the next cycle');
     }

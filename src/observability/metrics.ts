@@ -1,5 +1,5 @@
 /** Prometheus metrics on paperboy's own registry (prom-client). */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface CycleMetrics {
   papersNew: number;
@@ -19,6 +19,8 @@ export interface Metrics {
   cycleSkipped(reason: 'overlap' | 'not-elected'): void;
   subscriptions(n: number): void;
   outboxPending(n: number): void;
+  /** Papers in the search index (what its memory grows with; `search.windowDays` bounds it). */
+  searchIndexPapers(n: number): void;
   render(): Promise<string>;
   readonly contentType: string;
 }
@@ -26,6 +28,13 @@ export interface Metrics {
 export function createMetrics(): Metrics {
   const registry = new Registry();
   const registers = [registry];
+  // The process's own: resident memory, heap, event-loop delay, GC (read at each scrape).
+  collectDefaultMetrics({ register: registry });
+  const indexed = new Gauge({
+    name: 'paperboy_search_index_papers',
+    help: 'Papers in the search index',
+    registers,
+  });
   const papers = new Counter({
     name: 'paperboy_papers_total',
     help: 'Papers stored, by kind',
@@ -96,6 +105,7 @@ export function createMetrics(): Metrics {
     cycleSkipped: (reason) => skipped.inc({ reason }),
     subscriptions: (n) => subs.set(n),
     outboxPending: (n) => pending.set(n),
+    searchIndexPapers: (n) => indexed.set(n),
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };

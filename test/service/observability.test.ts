@@ -61,6 +61,7 @@ describe('/healthz and /metrics', () => {
       finishedAt: new Date('2026-11-22T11:59:00Z'),
     });
     metrics.invalidRequest(403);
+    metrics.searchIndexPapers(544);
     server = await startHealthServer({
       host: '127.0.0.1',
       port: 0,
@@ -91,6 +92,10 @@ describe('/healthz and /metrics', () => {
     expect(text).toContain('paperboy_papers_total{kind="new"} 3');
     expect(text).toContain('paperboy_discord_invalid_requests_total{status="403"} 1');
     expect(text).toContain('paperboy_cycle_duration_seconds_count 1');
+    expect(text).toContain('paperboy_search_index_papers 544');
+    // The process's own, for memory over months.
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(text).toMatch(/^nodejs_heap_size_used_bytes \d+/m);
     expect((await fetch(`${s.url}/nope`)).status).toBe(404);
     expect((await fetch(`${s.url}/healthz`, { method: 'POST' })).status).toBe(405);
   });

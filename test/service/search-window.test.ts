@@ -133,6 +133,7 @@ describe('the search window', () => {
       lines.filter((l) => l.includes('search index refreshed')).map((l) => JSON.parse(l).papers);
     try {
       expect(await service.library.count()).toBe(late);
+      expect(await service.metrics.render()).toContain(`paperboy_search_index_papers ${late}`);
       // Within the day of the start: no refresh, though the late papers would still fit.
       clock = new Date('2026-11-25T11:00:00.000Z');
       await service.cycle();
@@ -142,6 +143,7 @@ describe('the search window', () => {
       await service.cycle();
       expect(refreshed()).toEqual([0]);
       expect(await service.library.count()).toBe(0);
+      expect(await service.metrics.render()).toMatch(/^paperboy_search_index_papers 0$/m);
       const store = service.store;
       expect((await firstSeenOf(store)).length).toBeGreaterThan(late);
     } finally {
