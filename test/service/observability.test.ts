@@ -1,27 +1,15 @@
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type HealthReport, type HealthServer, startHealthServer } from '../../src/observability/http.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { answersWithin, HEALTH_PING_TIMEOUT_MS } from '../../src/service.js';
 import { openStore } from '../../src/store/keyv-store.js';
+import { captureLogs } from '../helpers/log-lines.js';
 
 const TOKEN = 'MTMwMDAwMDAwMDAwMDAwMDAwMA.GhIjKl.abcdefghijklmnopqrstuvwxyz012345';
 
-function capture() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(String(chunk));
-      cb();
-    },
-  });
-  return { lines, logger: createLogger({ level: 'info', destination: stream }) };
-}
-
 describe('logs', () => {
   it('never print the bot token, webhook URLs or interaction tokens', () => {
-    const { lines, logger } = capture();
+    const { lines, logger } = captureLogs();
     logger.info(`logging in with ${TOKEN}`);
     logger.info(
       { token: TOKEN, config: { discord: { token: TOKEN } }, headers: { authorization: `Bot ${TOKEN}` } },

@@ -5,15 +5,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { ingest } from '../../src/pipeline/ingest.js';
 import { compileQuery, PaperLibrary } from '../../src/pipeline/library.js';
 import { startService } from '../../src/service.js';
 import { openStore } from '../../src/store/keyv-store.js';
 import type { Store } from '../../src/store/types.js';
+import { captureLogs } from '../helpers/log-lines.js';
 
 const seeds = join(import.meta.dirname, '../../seeds');
 
@@ -107,16 +106,7 @@ describe('the search window', () => {
 
   it('is applied again by the service once a day after a cycle', async () => {
     const { url, late } = await twoDigests();
-    const lines: string[] = [];
-    const logger = createLogger({
-      level: 'info',
-      destination: new Writable({
-        write(chunk, _enc, cb) {
-          lines.push(String(chunk));
-          cb();
-        },
-      }),
-    });
+    const { lines, logger } = captureLogs();
     let clock = new Date('2026-11-24T12:00:00.000Z');
     const config = parseConfig(
       {

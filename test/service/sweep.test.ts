@@ -5,13 +5,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { type Delivery, deliveryId, planOf, type Target } from '../../src/core/subscription.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { startService } from '../../src/service.js';
 import { openStore } from '../../src/store/keyv-store.js';
+import { captureLogs } from '../helpers/log-lines.js';
 
 const channel: Target = { kind: 'channel', channelId: '55', guildId: '1' };
 const delivery = (paperId: string, createdAt: string): Delivery => ({
@@ -42,16 +41,7 @@ describe('the outbox sweep', () => {
     });
     await store.close();
     if (!old || !young) throw new Error('nothing written');
-    const lines: string[] = [];
-    const logger = createLogger({
-      level: 'info',
-      destination: new Writable({
-        write(chunk, _enc, cb) {
-          lines.push(String(chunk));
-          cb();
-        },
-      }),
-    });
+    const { lines, logger } = captureLogs();
     const config = parseConfig(
       {
         store: { url },
