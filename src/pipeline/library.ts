@@ -137,6 +137,10 @@ function indexedPaper(p: Paper): IndexedPaper {
   };
 }
 
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** The index on the calling thread: searches answer at once, indexing takes the caller's time. */
 class LocalIndex implements IndexHost {
   private index = new PagedIndex();
@@ -242,11 +246,14 @@ class WorkerIndex implements IndexHost {
         this.heapMb *= 2;
         this.restarts++;
         const next = this.start(false);
-        void this.filling.then(() => {
-          if (this.worker !== next || this.waiting.size === 0) return;
-          next.ref();
-          for (const w of this.waiting.values()) next.postMessage(w.message);
-        });
+        void this.filling.then(
+          () => {
+            if (this.worker !== next || this.waiting.size === 0) return;
+            next.ref();
+            for (const w of this.waiting.values()) next.postMessage(w.message);
+          },
+          () => undefined, // what waited has failed with the store's error (see `start`)
+        );
         return;
       }
       // Anything else: what waits fails, and the next call starts a thread (so one that cannot
@@ -258,7 +265,23 @@ class WorkerIndex implements IndexHost {
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
     this.worker = worker;
-    if (!empty) this.filling = this.fill(worker);
+    if (!empty) {
+      const filling = this.fill(worker).catch((err: unknown) => {
+        // A thread the store could not fill is asked nothing more: what waits fails with the
+        // store's error, and the next call starts (and fills) another.
+        if (this.worker === worker) {
+          this.worker = undefined;
+          void worker.terminate();
+          const why = new Error(`the search index could not be filled: ${errorText(err)}`);
+          for (const w of this.waiting.values()) w.reject(why);
+          this.waiting.clear();
+        }
+        throw err;
+      });
+      // Awaited by calls and refreshes; one nobody awaits is not an unhandled rejection.
+      filling.catch(() => undefined);
+      this.filling = filling;
+    }
     return worker;
   }
 

@@ -104,6 +104,41 @@ describe('the search window', () => {
     }
   });
 
+  it('recovers from a refresh the store failed: what waited fails with the reason, the next call refills', async () => {
+    const { url, early, late } = await twoDigests();
+    const store = await openStore(url);
+    // The real store, whose listing fails while `down`.
+    let down = false;
+    const flaky: Store = {
+      ...store,
+      papers: {
+        ...store.papers,
+        iterate: () =>
+          down
+            ? (async function* () {
+                yield* [];
+                throw new Error('the store went away');
+              })()
+            : store.papers.iterate(),
+      },
+    };
+    const library = await PaperLibrary.load(flaky, { searchThread: 'worker' });
+    try {
+      expect(await library.count()).toBe(early + late);
+      down = true;
+      await expect(library.refresh()).rejects.toThrow('the store went away');
+      await expect(library.search(compileQuery('model'), { limit: 5 })).rejects.toThrow(
+        'the store went away',
+      );
+      down = false;
+      expect((await library.search(compileQuery('model'), { limit: 5 })).hits.length).toBeGreaterThan(0);
+      expect(await library.count()).toBe(early + late);
+    } finally {
+      await library.close();
+      await store.close();
+    }
+  });
+
   it('is applied again by the service once a day after a cycle', async () => {
     const { url, late } = await twoDigests();
     const { lines, logger } = captureLogs();
