@@ -9,9 +9,9 @@
  * short-lived objects. A pass takes ~60 ms on that VM when it is quiet.
  *
  * The cycle keeps two threads busy, so the probe also times the pass on two threads at once
- * ({@link probePair}): on a shared VM the second core can be the slower one (in one run the
- * single-thread pass took 66–75 ms, near quiet, while the cycle used 40% more CPU than in quiet
- * minutes).
+ * (`probe-worker.ts`): on a shared VM the second core can be the slower one. Neither figure
+ * catches every kind of load: in stop 16 the pass took 64–76 ms and the pair 68–77 ms, close
+ * to quiet, while the cycle used 40–60% more CPU than in quiet minutes.
  */
 import { prng } from './corpus.js';
 

@@ -127,12 +127,6 @@ function compiled(script: string): Promise<string> {
  * Runs a bench script, compiled, in a process of its own (so its peak memory is its own), under
  * Node's defaults or `as` the service runs; its last JSON line.
  */
-/** The machine probe's figures (`bench/probe-worker.ts`). */
-interface Probe {
-  ms: number;
-  pairMs: number;
-}
-
 async function inChild<T>(
   script: string,
   args: ReadonlyArray<string | number>,
@@ -316,6 +310,12 @@ async function benchCycleSection(backends: readonly Backend[], dir: string): Pro
         `${fmt(median(runs.map((x) => x.peakRssMb))).padStart(5)} MB   ${fmt(median(runs.map((x) => x.rssMb))).padStart(12)} MB`,
     );
   }
+}
+
+/** The machine probe's figures (`bench/probe-worker.ts`). */
+interface Probe {
+  ms: number;
+  pairMs: number;
 }
 
 interface StartupRun {

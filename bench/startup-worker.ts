@@ -2,7 +2,7 @@
  * A service's start on a store that already holds papers, in a process of its own:
  *   node bench/startup-worker.js <storeUrl>
  * Opens the store and fills the search index from it on its own thread, as `paperboy run` does
- * (`src/service.ts`), then lets both threads' garbage go. Prints one JSON line: how long the
+ * (`src/service.ts`), then collects the main thread's garbage. Prints one JSON line: how long the
  * index took to fill, the process's peak RSS meanwhile, and its RSS once filled — what a
  * long-running service holds for its papers between cycles.
  */
