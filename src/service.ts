@@ -250,9 +250,12 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     if (at - lastSweep < SWEEP_EVERY_MS) return;
     try {
       const swept = await store.outbox.sweepUnlisted({ olderThanMs: UNLISTED_GRACE_MS, now: new Date(at) });
+      const expired = await store.purgeExpired();
       lastSweep = at;
       if (swept > 0)
         logger.info({ records: swept }, 'outbox: deleted records no index listed (left by a stopped pass)');
+      if (expired > 0)
+        logger.info({ deliveries: expired }, 'outbox: deleted settled deliveries past their retention');
     } catch (err) {
       logger.warn({ err }, 'outbox sweep failed; trying again next cycle');
     }

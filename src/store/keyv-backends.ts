@@ -86,6 +86,11 @@ export interface KeyvBackend {
   writeMany?(entries: readonly NamespacedEntry[]): Promise<void>;
   /** The live keys of `namespace` (as Keyv was given them), without reading values, when the backend can. */
   listKeys?(namespace: string): Promise<string[]>;
+  /**
+   * Deletes the expired entries of `namespace`; how many. Reads skip them already: this gives
+   * back their space, where the backend does not expire keys itself (Redis does).
+   */
+  purgeExpired?(namespace: string): Promise<number>;
 }
 
 export interface NamespacedEntry {
@@ -148,6 +153,7 @@ function openSqlite(path: string): KeyvBackend {
     writeMany: async (entries) => database.setMany(keyvRows(entries)),
     listKeys: async (namespace) =>
       database.keys(`${namespace}:`, Date.now()).map((key) => key.slice(namespace.length + 1)),
+    purgeExpired: async (namespace) => database.deleteExpired(Date.now(), `${namespace}:`),
   };
 }
 

@@ -195,6 +195,16 @@ export async function openPostgres(url: string, options: BackendOptions): Promis
     ping: async () => {
       await pool.query('SELECT 1');
     },
+    // Keyv keeps a TTL's expiry in the stored JSON (`{"value":…,"expires":<epoch ms>}`) and only
+    // deletes an expired row when it is read.
+    purgeExpired: async (namespace) => {
+      const { rows } = await pool.query(
+        `WITH gone AS (DELETE FROM ${QUALIFIED_TABLE} WHERE key LIKE $1 AND value LIKE '%"expires":%' ` +
+          `AND (value::jsonb ->> 'expires')::bigint <= $2 RETURNING 1) SELECT count(*)::int AS n FROM gone`,
+        [likePrefix(`${namespace}:`), Date.now()],
+      );
+      return Number(rows[0]?.n ?? 0);
+    },
     close,
   };
 }

@@ -47,7 +47,10 @@ export const LEGACY_PENDING_NAMESPACE = 'pending';
 /** Entries per `getMany`/`setMany` round trip: one transaction / one pipeline / one statement each. */
 export const STORE_BATCH_SIZE = 1000;
 
-export type OpenStoreOptions = BackendOptions;
+export type OpenStoreOptions = BackendOptions & {
+  /** How long settled deliveries are kept once unlisted (`SETTLED_RETENTION_MS`); for tests. */
+  settledRetentionMs?: number;
+};
 
 /** The store could not be opened: the URL is fine but the backend is not. */
 export class StoreOpenError extends Error {
@@ -86,6 +89,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   let closing: Promise<void> | undefined;
   const outbox = createKeyvOutboxStore(keyvs, {
     coordinator: backend.coordinator,
+    ...(opts.settledRetentionMs === undefined ? {} : { settledRetentionMs: opts.settledRetentionMs }),
     ...(backend.writeMany ? { writeMany: backend.writeMany.bind(backend) } : {}),
     ...(backend.listKeys ? { listKeys: backend.listKeys.bind(backend) } : {}),
   });
@@ -109,6 +113,10 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
     journal: createKeyvMatchJournal(keyvs.journal),
     coordination: backend.coordinator,
     ping: () => backend.ping(),
+    purgeExpired: async () =>
+      backend.purgeExpired && keyvs.deliveries.namespace !== undefined
+        ? backend.purgeExpired(keyvs.deliveries.namespace)
+        : 0,
     close: () => {
       closing ??= backend.close();
       return closing;

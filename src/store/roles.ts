@@ -67,9 +67,15 @@ async function readMany<V>(keyv: Keyv, keys: readonly string[]): Promise<Map<str
   return out;
 }
 
-async function writeMany(keyv: Keyv, items: ReadonlyArray<{ key: string; value: unknown }>, what: string) {
+async function writeMany(
+  keyv: Keyv,
+  items: ReadonlyArray<{ key: string; value: unknown; ttl?: number }>,
+  what: string,
+) {
   for (const chunk of chunks(items)) {
-    const ok = await keyv.setMany(chunk.map((e) => ({ key: enc(e.key), value: e.value })));
+    const ok = await keyv.setMany(
+      chunk.map((e) => ({ key: enc(e.key), value: e.value, ...(e.ttl === undefined ? {} : { ttl: e.ttl }) })),
+    );
     if (Array.isArray(ok) && ok.includes(false)) throw new Error(`store: writing ${what} failed`);
   }
 }
@@ -427,9 +433,19 @@ const targetOfDelivery = (id: string): string => id.slice(0, Math.max(0, id.inde
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * How long a settled delivery's state is kept once no queue record lists it: twice the longest
+ * backfill (`subscriptions.backfillHours`, at most 30 days), the only way a paper first seen that
+ * long ago could be planned for a target again. A replay after a crash plans again within a
+ * cycle or two; the outbox sweep deletes what a stopped pass left unlisted after a day.
+ */
+export const SETTLED_RETENTION_MS = 60 * 24 * 3_600_000;
+
 export interface OutboxStoreOptions {
   /** Serialises writers of the queue index (every process on the store shares it). */
   coordinator: Coordinator;
+  /** {@link SETTLED_RETENTION_MS}, for tests. */
+  settledRetentionMs?: number;
   /** How long a writer may hold the queue index. */
   indexLeaseMs?: number;
   /** Give up waiting for the queue index after this long. */
@@ -565,8 +581,42 @@ export function createKeyvOutboxStore(
         }
       }
     }
-    if (settledRecords.size > 0) await prune(settledRecords);
+    if (settledRecords.size > 0) {
+      await prune(settledRecords);
+      await expireSettled(index, records, states, settledRecords);
+    }
     return out;
+  };
+
+  /**
+   * Once their records are gone, the states of deliveries no record of their target lists any
+   * more expire after {@link SETTLED_RETENTION_MS}: until then they still stop a second plan.
+   * Never sooner: a record that still listed a delivery whose state had expired would show it
+   * pending again. A delivery's id names its target, and every record of these targets was read.
+   */
+  const expireSettled = async (
+    index: ReadonlyMap<string, readonly QueueEntry[]>,
+    records: ReadonlyMap<string, readonly Delivery[]>,
+    states: ReadonlyMap<string, Delivery>,
+    settled: ReadonlyMap<string, ReadonlySet<string>>,
+  ) => {
+    const listed = new Set<string>();
+    const freed = new Set<string>();
+    for (const [t, list] of index) {
+      const gone = settled.get(t);
+      for (const q of list) {
+        const into = gone?.has(q.e) ? freed : listed;
+        for (const d of records.get(recordKey(t, q)) ?? []) into.add(d.id);
+      }
+    }
+    const ttl = options.settledRetentionMs ?? SETTLED_RETENTION_MS;
+    const expiring: Array<{ key: string; value: Delivery; ttl: number }> = [];
+    for (const id of freed) {
+      const state = states.get(id);
+      if (state && state.state !== 'pending' && !listed.has(id))
+        expiring.push({ key: id, value: state, ttl });
+    }
+    await writeMany(deliveries, expiring, 'settled deliveries');
   };
 
   const prune = (settled: ReadonlyMap<string, ReadonlySet<string>>) =>

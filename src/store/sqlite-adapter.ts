@@ -315,9 +315,18 @@ export class SqliteKeyvDatabase {
     return rows as unknown as Row[];
   }
 
-  /** Deletes expired rows; returns how many. Reads never return them, this only reclaims space. */
-  deleteExpired(now: number): number {
-    return this.db_().run('DELETE FROM keyv WHERE expires IS NOT NULL AND expires <= ?', [now]).changes;
+  /**
+   * Deletes expired rows (those whose keys start with `prefix`, when given); returns how many.
+   * Reads never return them, this only reclaims space.
+   */
+  deleteExpired(now: number, prefix?: string): number {
+    if (prefix === undefined)
+      return this.db_().run('DELETE FROM keyv WHERE expires IS NOT NULL AND expires <= ?', [now]).changes;
+    const [from, to] = prefixRange(prefix);
+    return this.db_().run(
+      'DELETE FROM keyv WHERE expires IS NOT NULL AND expires <= ? AND key >= ? AND key < ?',
+      [now, from, to],
+    ).changes;
   }
 
   /** Round-trips the connection. */

@@ -191,5 +191,10 @@ export interface Store {
   readonly coordination: Coordinator;
   /** Round-trips the backend; throws when it is unreachable. */
   ping(): Promise<void>;
+  /**
+   * Deletes settled deliveries past their retention where the backend keeps expired entries
+   * until read (SQLite, Postgres; Redis expires them itself); how many.
+   */
+  purgeExpired(): Promise<number>;
   close(): Promise<void>;
 }

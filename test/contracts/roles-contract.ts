@@ -13,9 +13,11 @@ import {
   type Target,
   targetKey,
 } from '../../src/core/subscription.js';
+import type { OpenStoreOptions } from '../../src/store/keyv-store.js';
 import type { OutboxBatch, Store } from '../../src/store/types.js';
 import { withColumns } from '../helpers/plan-columns.js';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const channel = (id: string): Target => ({ kind: 'channel', channelId: id, guildId: '1' });
 const user = (id: string): Target => ({ kind: 'user', userId: id });
 
@@ -50,7 +52,7 @@ export function delivery(target: Target, paperId: string, score = 1): Delivery {
 
 export function runRolesContract(
   name: string,
-  open: () => Promise<Store>,
+  open: (opts?: OpenStoreOptions) => Promise<Store>,
   second?: (first: Store) => Promise<Store>,
 ): void {
   describe(`${name}: subscriptions, outbox and leases`, () => {
@@ -180,6 +182,36 @@ export function runRolesContract(
         state: 'sent',
       });
       expect(await store.outbox.enqueue(first)).toEqual([]);
+    });
+
+    it('keeps a settled delivery while a record lists it, then for its retention, then lets it go', async () => {
+      const retention = 1500;
+      const store = track(await open({ settledRetentionMs: retention }));
+      const t = channel('250');
+      const [sent, dropped, later] = [delivery(t, 'arxiv:1'), delivery(t, 'arxiv:2'), delivery(t, 'arxiv:3')];
+      if (!sent || !dropped || !later) throw new Error('deliveries');
+      await store.outbox.enqueue([sent, dropped], { fresh: true });
+      await store.outbox.enqueue([later], { fresh: true });
+      await store.outbox.markSent([sent.id], { messageId: 'm1', sentAt: '2026-11-22T12:00:00.000Z' });
+      await store.outbox.drop([dropped.id], 'paper gone');
+      const state = async (id: string) => (await store.outbox.get([id])).get(id)?.state;
+      // Not yet read since: their record is still listed, and so keeps its states past the retention.
+      await sleep(retention + 300);
+      expect(await state(sent.id)).toBe('sent');
+      // This read prunes their record; from now on they are kept for the retention only.
+      expect((await store.outbox.pending('channel:250')).map((d) => d.paperId)).toEqual(['arxiv:3']);
+      expect(await store.outbox.enqueue([sent, dropped])).toEqual([]);
+      expect(await state(dropped.id)).toBe('dropped');
+      await sleep(retention + 300);
+      // SQLite and Postgres give the expired rows' space back when purged; Redis expired them itself.
+      expect(await store.purgeExpired()).toBe(name === 'redis' ? 0 : 2);
+      expect(await store.purgeExpired()).toBe(0);
+      expect(await state(sent.id)).toBeUndefined();
+      expect(await state(dropped.id)).toBeUndefined();
+      // The pending one, in its own record, is untouched.
+      expect(await state(later.id)).toBe('pending');
+      // Past the retention a delivery could be planned again; nothing plans a paper that old.
+      expect(await store.outbox.enqueue([sent])).toEqual([sent.id]);
     });
 
     it('replays an enqueue under the same batch key without posting settled deliveries again', async () => {

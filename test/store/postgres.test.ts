@@ -29,7 +29,7 @@ describe.skipIf(url === undefined || binDir === undefined)('postgres', () => {
   runStoreContract('postgres', async () => openStore(await freshDatabase()), openStore);
   runRolesContract(
     'postgres',
-    async () => openStore(await freshDatabase()),
+    async (opts) => openStore(await freshDatabase(), opts),
     (first) => openStore(first.url),
   );
 

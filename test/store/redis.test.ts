@@ -27,9 +27,9 @@ describe.skipIf(url === undefined)('redis', () => {
   );
   runRolesContract(
     'redis',
-    async () => {
+    async (opts) => {
       await flush(redisUrl);
-      return openStore(redisUrl);
+      return openStore(redisUrl, opts);
     },
     (first) => openStore(first.url),
   );

@@ -19,7 +19,9 @@ runStoreContract(
 );
 runStoreContract('sqlite in memory', () => openStore('sqlite://:memory:'));
 
-runRolesContract('sqlite', () => openStore(`sqlite://${join(dir, String(++n), 'paperboy.sqlite')}`));
+runRolesContract('sqlite', (opts) =>
+  openStore(`sqlite://${join(dir, String(++n), 'paperboy.sqlite')}`, opts),
+);
 
 it('keeps subscriptions, pending deliveries and open batches across a restart', async () => {
   const url = `sqlite://${join(dir, String(++n), 'paperboy.sqlite')}`;
