@@ -441,11 +441,10 @@ async function paperCommand(interaction: ChatInputCommandInteraction, ctx: Comma
   if (sub === 'search') {
     const query = normalizeQueryText(interaction.options.getString('query', true));
     compileQuery(query);
-    const rendered = await withinDeadline(ctx, renderSearch(query, 0, ctx), () =>
+    const { content, components } = await withinDeadline(ctx, renderSearch(query, 0, ctx), () =>
       interaction.deferReply({ flags: EPHEMERAL }),
     );
-    if (interaction.deferred) await interaction.editReply({ ...rendered, allowedMentions: NO_PINGS });
-    else await interaction.reply({ ...rendered, flags: EPHEMERAL, allowedMentions: NO_PINGS });
+    await reply(interaction, content, { components });
     return;
   }
   const ref = interaction.options.getString(sub === 'show' ? 'id' : 'paper', true);

@@ -137,8 +137,17 @@ function indexedPaper(p: Paper): IndexedPaper {
   };
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+/** Papers `size` at a time, the last batch possibly shorter (and none for no papers). */
+async function* inBatches(papers: AsyncIterable<Paper>, size = 2000): AsyncGenerator<Paper[]> {
+  let batch: Paper[] = [];
+  for await (const p of papers) {
+    batch.push(p);
+    if (batch.length >= size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
 }
 
 /** The index on the calling thread: searches answer at once, indexing takes the caller's time. */
@@ -149,15 +158,7 @@ class LocalIndex implements IndexHost {
 
   async refresh(): Promise<void> {
     const next = new PagedIndex();
-    let batch: IndexedPaper[] = [];
-    for await (const p of this.reload()) {
-      batch.push(indexedPaper(p));
-      if (batch.length >= 2000) {
-        next.add(batch);
-        batch = [];
-      }
-    }
-    next.add(batch);
+    for await (const batch of inBatches(this.reload())) next.add(batch.map(indexedPaper));
     this.index = next;
   }
 
@@ -272,7 +273,9 @@ class WorkerIndex implements IndexHost {
         if (this.worker === worker) {
           this.worker = undefined;
           void worker.terminate();
-          const why = new Error(`the search index could not be filled: ${errorText(err)}`);
+          const why = new Error(
+            `the search index could not be filled: ${err instanceof Error ? err.message : String(err)}`,
+          );
           for (const w of this.waiting.values()) w.reject(why);
           this.waiting.clear();
         }
@@ -286,17 +289,10 @@ class WorkerIndex implements IndexHost {
   }
 
   private async fill(worker: Worker): Promise<void> {
-    let batch: IndexedPaper[] = [];
-    for await (const p of this.reload()) {
-      batch.push(indexedPaper(p));
-      if (batch.length >= 2000) {
-        if (this.worker !== worker) return;
-        worker.postMessage({ t: 'add', papers: batch } satisfies IndexMessage);
-        batch = [];
-      }
+    for await (const batch of inBatches(this.reload())) {
+      if (this.worker !== worker) return;
+      worker.postMessage({ t: 'add', papers: batch.map(indexedPaper) } satisfies IndexMessage);
     }
-    if (batch.length > 0 && this.worker === worker)
-      worker.postMessage({ t: 'add', papers: batch } satisfies IndexMessage);
   }
 
   /** How long the running thread has been busy, in ms (its event loop's active time, GC included). */
@@ -472,15 +468,7 @@ export class PaperLibrary {
         : new LocalIndex(reload);
     if (host instanceof WorkerIndex) host.start(true);
     const lib = new PaperLibrary(store, host);
-    let batch: Paper[] = [];
-    for await (const paper of reload()) {
-      batch.push(paper);
-      if (batch.length >= 2000) {
-        lib.add(batch);
-        batch = [];
-      }
-    }
-    lib.add(batch);
+    for await (const batch of inBatches(reload())) lib.add(batch);
     return lib;
   }
 

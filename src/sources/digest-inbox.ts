@@ -49,11 +49,11 @@ export async function readDigestSource(
       out.push({ file, hash, status: 'unchanged', papers: [] });
       continue;
     }
-    // A feed starts with markup or JSON (after any byte order mark); a digest is plain text.
-    const lenient = decodeBody(bytes);
-    const first = lenient.trimStart()[0];
+    // A feed starts with markup or JSON (after any byte order mark); a digest is plain text. Its
+    // first kilobyte tells which, decoded by the same rules as the whole.
+    const first = decodeBody(bytes.subarray(0, 1024)).trimStart()[0];
     if (first === '<' || first === '{' || first === '[') {
-      out.push(await readFeedFile(file, hash, lenient));
+      out.push(await readFeedFile(file, hash, decodeBody(bytes)));
       continue;
     }
     const text = decodeUtf8(bytes);
