@@ -24,6 +24,7 @@ import {
   type Matcher,
   type MatchHit,
   matchesQuery,
+  phraseTerm,
   positiveLeaves,
   scoreMatch,
   TITLE_WEIGHT,
@@ -394,6 +395,8 @@ export class QueryProgram {
   private sources: string[] = [];
   private paperFallback = false;
   private readonly acc: ScoreAcc = { score: 0, terms: [], n: 0 };
+  /** Each phrase node's {@link phraseTerm}, by its offset in the program. */
+  private readonly phraseTerms = new Map<number, string>();
   /** The score {@link scoreInto} computed last. */
   lastScore = 0;
   /** Hashes of the prefixes, by id. */
@@ -611,6 +614,7 @@ export class QueryProgram {
         this.push(MASKS[q.field]);
         this.push(q.words.length);
         for (const w of q.words) this.push(this.stemIds.get(w) as number);
+        this.phraseTerms.set(at, phraseTerm(q.words));
         break;
       case 'prefix':
         this.push(PREFIX);
@@ -839,7 +843,10 @@ export class QueryProgram {
         let found = false;
         for (let f = 0; f < 3; f++)
           if ((mask & (1 << f)) !== 0 && this.hasPhrase(this.fields[f] as FieldScan, pc + 4, n)) found = true;
-        if (found) for (let w = 0; w < n; w++) this.addStem(acc, code[pc + 4 + w] as number, mask);
+        if (!found) return;
+        // Scored word by word, highlighted as the phrase (as the interpreter does).
+        for (let w = 0; w < n; w++) this.addStem(acc, code[pc + 4 + w] as number, mask, false);
+        addTerm(acc, this.phraseTerms.get(pc) as string);
         return;
       }
       case PREFIX: {
@@ -872,7 +879,7 @@ export class QueryProgram {
     }
   }
 
-  private addStem(acc: ScoreAcc, id: number, mask: number): void {
+  private addStem(acc: ScoreAcc, id: number, mask: number, withTerms = true): void {
     const e = this.epoch;
     for (let f = 0; f < 3; f++) {
       if ((mask & (1 << f)) === 0) continue;
@@ -880,6 +887,7 @@ export class QueryProgram {
       if (fs.seen[id] !== e) continue;
       if (fs.surfStamp[id] !== e) this.weigh(f, fs, id);
       acc.score += fs.weight[id] as number;
+      if (!withTerms) continue;
       const surf = fs.surf[id] as string[];
       for (let j = 0; j < surf.length; j++) {
         const raw = surf[j] as string;

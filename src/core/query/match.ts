@@ -251,9 +251,17 @@ export function positiveLeaves(q: Query, out: Query[] = [], negated = false): Qu
 }
 
 /**
+ * The term a matched phrase is highlighted by: its stems with spaces, which `renderText` bolds
+ * where they stand together (as written, as a hyphen compound or joined into one word).
+ */
+export function phraseTerm(words: readonly string[]): string {
+  return words.join(' ');
+}
+
+/**
  * A BM25-style score over the positive terms that occur in the paper; title occurrences weigh
  * {@link TITLE_WEIGHT} times abstract ones. Also returns the words that matched, as they are
- * written in the paper (for highlighting).
+ * written in the paper, and each matched phrase as its {@link phraseTerm} (for highlighting).
  */
 export function scoreMatch(
   q: Query,
@@ -266,7 +274,7 @@ export function scoreMatch(
     const df = stats.df(stem);
     return Math.log(1 + (stats.papers - df + 0.5) / (df + 0.5));
   };
-  const addStem = (stem: string, weightFields: readonly TextField[]) => {
+  const addStem = (stem: string, weightFields: readonly TextField[], withTerms = true) => {
     const idf = idfOf(stem);
     for (const f of weightFields) {
       const field = doc[f];
@@ -274,7 +282,7 @@ export function scoreMatch(
       if (tf === 0) continue;
       const avg = f === 'title' ? stats.avgTitle : stats.avgAbstract;
       score += (f === 'title' ? TITLE_WEIGHT : 1) * bm25(tf, field.tokens.length, avg, idf);
-      for (const raw of surfacesOf(field).get(stem) ?? []) terms.add(raw);
+      if (withTerms) for (const raw of surfacesOf(field).get(stem) ?? []) terms.add(raw);
     }
   };
   for (const leaf of positiveLeaves(q)) {
@@ -284,7 +292,10 @@ export function scoreMatch(
         break;
       case 'phrase':
         if (fieldsOf(leaf.field).some((f) => phraseAt(doc[f].tokens, leaf.words) !== -1)) {
-          for (const w of leaf.words) addStem(w, fieldsOf(leaf.field));
+          // Scored word by word, highlighted as the phrase: its words alone elsewhere are not
+          // what matched ("task" in a paper that matched `multi-task`).
+          for (const w of leaf.words) addStem(w, fieldsOf(leaf.field), false);
+          terms.add(phraseTerm(leaf.words));
         }
         break;
       case 'prefix':

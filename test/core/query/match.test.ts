@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderText } from '../../../src/core/message.js';
 import type { Paper } from '../../../src/core/paper.js';
 import {
   type AnalyzedPaper,
@@ -582,6 +583,32 @@ describe('compiled matcher', () => {
     const m = compileMatcher([{ id: 's', query: q('agents') }]);
     expect((m.match(inTitle)[0]?.score ?? 0) > (m.match(inAbstract)[0]?.score ?? 0)).toBe(true);
     expect(m.match(inTitle)[0]?.terms).toEqual(['agents']);
+  });
+
+  it('highlights a matched phrase as the phrase, not its words wherever they stand alone', () => {
+    const doc = analyzePaper(
+      paper({
+        title: 'Multi-Task Learning at scale',
+        abstract: 'Each task gets its own head; the mixture of experts routes every task.',
+      }),
+    );
+    const subs = [
+      { id: 'compound', query: q('multi-task') },
+      { id: 'phrase', query: q('"mixture of experts"') },
+    ];
+    const hits = compileMatcher(subs).match(doc);
+    expect(hits).toEqual(interpreted(subs, doc));
+    const terms = (id: string) => hits.find((h) => h.subscriptionId === id)?.terms;
+    // The joined form is the compound's own word too (`multitask` in "Multi-Task").
+    expect(terms('compound')).toEqual(['multi task', 'multitask']);
+    expect(terms('phrase')).toEqual(['mixture of expert']);
+    // What a post shows: the compound and the phrase in bold, the lone "task" not.
+    expect(renderText(doc.abstract.text, [...(terms('compound') ?? []), ...(terms('phrase') ?? [])])).toBe(
+      'Each task gets its own head; the **mixture of experts** routes every task.',
+    );
+    expect(renderText('Multi-Task Learning at scale', terms('compound') ?? [])).toBe(
+      '**Multi-Task** Learning at scale',
+    );
   });
 });
 
