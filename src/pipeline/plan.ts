@@ -19,7 +19,6 @@ import {
   type DeliveryPlan,
   expandPlan,
   type PlanColumns,
-  type PlannedExtra,
   type PlannedGroup,
   type Subscription,
   type Target,
@@ -50,154 +49,142 @@ export function compileSubs<S extends PlanSubscription>(
   return { matcher: compileMatcher(valid), subs: new Map(subs.map((s) => [s.id, s])) };
 }
 
-/** A subscription as the planner needs it, made once per subscription set. */
-interface PlanSub {
-  id: string;
-  /** Its index in the set's order (see {@link planWire}). */
-  order: number;
-  notifyUpdates: boolean;
-  target: PlanTarget;
-  /** The plan this subscription was last added to its group's table in, and at which index. */
-  plan: number;
-  index: number;
+/** A subscription set as the planner needs it, made once per set. */
+interface PlanSet {
+  /** The set's targets, each once, in the order their first subscription comes. */
+  targets: Target[];
+  /** The set's subscription ids, in its order. */
+  ids: string[];
+  /** By id: the subscription's index in {@link ids}, its target's in {@link targets}, and whether it wants updates. */
+  byId: Map<string, { order: number; target: number; notifyUpdates: boolean }>;
+}
+
+const planSets = new WeakMap<ReadonlyMap<string, PlanSubscription>, PlanSet>();
+
+function planSet(subs: ReadonlyMap<string, PlanSubscription>): PlanSet {
+  let set = planSets.get(subs);
+  if (set) return set;
+  set = { targets: [], ids: [], byId: new Map() };
+  const targetIndex = new Map<string, number>();
+  for (const [id, sub] of subs) {
+    const key = targetKey(sub.target);
+    let target = targetIndex.get(key);
+    if (target === undefined) {
+      target = set.targets.length;
+      set.targets.push(sub.target);
+      targetIndex.set(key, target);
+    }
+    set.byId.set(id, { order: set.ids.length, target, notifyUpdates: sub.notifyUpdates });
+    set.ids.push(id);
+  }
+  planSets.set(subs, set);
+  return set;
 }
 
 /**
- * A target as the planner needs it, and scratch space reused by every plan, in which the plan's
- * group of this target is written as numbers. Kept from plan to plan (a few KB a target), it
- * holds no text between plans: grown by push, a step's groups of strings and arrays were most
- * of the search thread's garbage.
+ * Per matcher position (see `MatchHit` positions), its subscription as a set plans it: the
+ * target's index (-1: not in the set), the subscription's order and whether it wants updates.
+ * Typed arrays, so a hit costs no object to follow.
  */
-interface PlanTarget {
-  target: Target;
-  /** The plan the group's columns below belong to. */
-  plan: number;
-  /** This plan's rows: paper (index in the request) and best score. */
-  rowPaper: Int32Array;
-  rowScore: Float64Array;
-  nRows: number;
-  /** The rows' refs, as {@link PlannedGroup.refs}. */
-  refs: Int32Array;
-  nRefs: number;
-  /** The group's subscriptions, by their order in the set. */
-  subOrder: Int32Array;
-  nSubs: number;
-  /** The group's extra rows. */
-  extra: PlannedExtra[];
-  /**
-   * The group's words, by the plan's ids for them: open addressing over local index + 1, and
-   * per local index its plan id and the last row that named it (a row lists a word once).
-   */
-  table: Int32Array;
-  gids: Int32Array;
-  wordRow: Int32Array;
-  nWords: number;
-  /** The paper `subs`/`hits` were collected for: its first `n` hits on this target, best first. */
-  paper: number;
-  n: number;
-  subs: PlanSub[];
-  hits: MatchHit[];
+interface Positioned {
+  set: PlanSet;
+  target: Int32Array;
+  order: Int32Array;
+  updates: Uint8Array;
+}
+
+const positionedOf = new WeakMap<Matcher, Positioned>();
+
+function positioned(matcher: Matcher, set: PlanSet): Positioned {
+  const known = positionedOf.get(matcher);
+  if (known?.set === set) return known;
+  const n = matcher.ids.length;
+  const out: Positioned = {
+    set,
+    target: new Int32Array(n).fill(-1),
+    order: new Int32Array(n),
+    updates: new Uint8Array(n),
+  };
+  matcher.ids.forEach((id, pos) => {
+    const sub = set.byId.get(id);
+    if (!sub) return;
+    out.target[pos] = sub.target;
+    out.order[pos] = sub.order;
+    out.updates[pos] = sub.notifyUpdates ? 1 : 0;
+  });
+  positionedOf.set(matcher, out);
+  return out;
 }
 
 /** `a` with room for at least `need` elements, its first `used` kept. */
-function roomInt(a: Int32Array, used: number, need: number): Int32Array {
+function roomInt(a: Int32Array<ArrayBuffer>, used: number, need: number): Int32Array<ArrayBuffer> {
   if (need <= a.length) return a;
   const out = new Int32Array(Math.max(need, 2 * a.length));
   out.set(a.subarray(0, used));
   return out;
 }
 
-function roomFloat(a: Float64Array, used: number, need: number): Float64Array {
+function roomFloat(a: Float64Array<ArrayBuffer>, used: number, need: number): Float64Array<ArrayBuffer> {
   if (need <= a.length) return a;
   const out = new Float64Array(Math.max(need, 2 * a.length));
   out.set(a.subarray(0, used));
   return out;
 }
 
-/** Target `t`'s local index for plan word `gid`, added if new. */
-function localWord(t: PlanTarget, gid: number): number {
-  const mask = t.table.length - 1;
-  let slot = (Math.imul(gid, 0x9e3779b1) >>> 0) & mask;
-  for (let e = t.table[slot] as number; e !== 0; e = t.table[slot] as number) {
-    if (t.gids[e - 1] === gid) return e - 1;
-    slot = (slot + 1) & mask;
+/**
+ * The planner's scratch, kept from plan to plan: numbers only, so it holds no paper's text
+ * between plans.
+ */
+const scratch = {
+  /** Per hit, in match order: its target, paper, subscription (order) and score. */
+  hitTarget: new Int32Array(1024),
+  hitPaper: new Int32Array(1024),
+  hitSub: new Int32Array(1024),
+  hitScore: new Float64Array(1024),
+  /** Hit `h`'s words (plan word ids) are `termPool[hitTerms[h], hitTerms[h + 1])`. */
+  hitTerms: new Int32Array(1025),
+  termPool: new Int32Array(4096),
+  /** The hits, target by target (in the order targets were first hit), in match order. */
+  byTarget: new Int32Array(1024),
+  /** Per target: its hits in this plan, and where its run in {@link byTarget} goes. */
+  count: new Int32Array(64),
+  cursor: new Int32Array(64),
+  /** Per target, the plan that last counted its hits. */
+  countedIn: new Int32Array(64),
+  touched: new Int32Array(64),
+  /** The wire's columns, written group after group, before they are cut to size. */
+  rowPaper: new Int32Array(1024),
+  rowScore: new Float64Array(1024),
+  subs: new Int32Array(1024),
+  words: new Int32Array(1024),
+  refs: new Int32Array(4096),
+  /** Per subscription (by order) and per plan word: the group that last named it, and its index there. */
+  subGroup: new Int32Array(64),
+  subLocal: new Int32Array(64),
+  wordGroup: new Int32Array(1024),
+  wordLocal: new Int32Array(1024),
+  /** Per plan word, the row that last named it: a row lists a word once. */
+  wordRow: new Int32Array(1024),
+};
+
+/**
+ * Stamps for plans, groups and rows, never reused: compared with the stamps the scratch keeps,
+ * nothing needs clearing between plans. Restarted (with the stamp arrays cleared) long before
+ * they would overflow.
+ */
+let stamp = 0;
+
+function nextStamp(): number {
+  if (stamp >= 0x3fffffff) {
+    stamp = 0;
+    for (const a of [scratch.countedIn, scratch.subGroup, scratch.wordGroup, scratch.wordRow]) a.fill(0);
   }
-  const i = t.nWords++;
-  if (i === t.gids.length) {
-    t.gids = roomInt(t.gids, i, i + 1);
-    t.wordRow = roomInt(t.wordRow, i, i + 1);
-  }
-  t.gids[i] = gid;
-  t.wordRow[i] = -1;
-  if (2 * t.nWords <= t.table.length) {
-    t.table[slot] = i + 1;
-    return i;
-  }
-  // Half full: twice the slots, every word placed again.
-  const table = new Int32Array(2 * t.table.length);
-  const bigger = table.length - 1;
-  for (let k = 0; k < t.nWords; k++) {
-    let at = (Math.imul(t.gids[k] as number, 0x9e3779b1) >>> 0) & bigger;
-    while (table[at] !== 0) at = (at + 1) & bigger;
-    table[at] = k + 1;
-  }
-  t.table = table;
-  return i;
+  return ++stamp;
 }
 
-const planSubsOf = new WeakMap<ReadonlyMap<string, PlanSubscription>, Map<string, PlanSub>>();
-/** Per matcher, its subscriptions as planned, by their position in it (see `MatchHit` positions). */
-const bySubPosition = new WeakMap<
-  Matcher,
-  { info: Map<string, PlanSub>; subs: Array<PlanSub | undefined> }
->();
-
-/** `matcher`'s subscriptions as `info` plans them, by position: hits need no lookup by id. */
-function positionedSubs(matcher: Matcher, info: Map<string, PlanSub>): Array<PlanSub | undefined> {
-  const known = bySubPosition.get(matcher);
-  if (known?.info === info) return known.subs;
-  const subs = matcher.ids.map((id) => info.get(id));
-  bySubPosition.set(matcher, { info, subs });
-  return subs;
-}
-let planSerial = 0;
-let paperSerial = 0;
-
-function planSubs(subs: ReadonlyMap<string, PlanSubscription>): Map<string, PlanSub> {
-  let out = planSubsOf.get(subs);
-  if (out) return out;
-  out = new Map();
-  const targets = new Map<string, PlanTarget>();
-  for (const [id, sub] of subs) {
-    const key = targetKey(sub.target);
-    let target = targets.get(key);
-    if (!target) {
-      target = {
-        target: sub.target,
-        plan: 0,
-        rowPaper: new Int32Array(8),
-        rowScore: new Float64Array(8),
-        nRows: 0,
-        refs: new Int32Array(32),
-        nRefs: 0,
-        subOrder: new Int32Array(4),
-        nSubs: 0,
-        extra: [],
-        table: new Int32Array(16),
-        gids: new Int32Array(8),
-        wordRow: new Int32Array(8),
-        nWords: 0,
-        paper: 0,
-        n: 0,
-        subs: [],
-        hits: [],
-      };
-      targets.set(key, target);
-    }
-    out.set(id, { id, order: out.size, notifyUpdates: sub.notifyUpdates, target, plan: 0, index: 0 });
-  }
-  planSubsOf.set(subs, out);
-  return out;
+/** `a` with room for `need` stamps: a fresh array, as every old stamp is out of date anyway. */
+function roomStamps(a: Int32Array<ArrayBuffer>, need: number): Int32Array<ArrayBuffer> {
+  return need <= a.length ? a : new Int32Array(Math.max(need, 2 * a.length));
 }
 
 /**
@@ -221,9 +208,13 @@ export function planByTarget(
 
 /**
  * {@link planByTarget} in its wire form (see {@link WirePlan}), as the search thread sends it:
- * papers by their index in `papers`, subscriptions by their index in `subs`' order. Every
- * target's group is written as numbers into that target's scratch, then copied once into the
- * wire's columns.
+ * papers by their index in `papers`, subscriptions by their index in `subs`' order.
+ *
+ * In three passes over flat arrays, because a step's ~50k hits land on targets at random: the
+ * hits are written down as numbers in match order, sorted by target (a counting sort that keeps
+ * that order), then each target's group is written out, row after row, straight into the wire's
+ * columns. Written target by target as the hits came, every hit touched its target's own
+ * arrays and the planner spent most of its time waiting on memory (ADR 9, stop 17 addendum).
  */
 export function planWire(
   papers: ReadonlyArray<{ paper: PlanPaper; kind: 'new' | 'update' }>,
@@ -232,155 +223,196 @@ export function planWire(
   now: Date,
 ): { wire: WirePlan; transfer: ArrayBuffer[] } {
   const createdAt = now.toISOString();
-  const info = planSubs(subs);
-  const byPosition = positionedSubs(matcher, info);
-  const serial = ++planSerial;
-  // Scratch arrays keep their length (setting it to 0 per paper let V8 reallocate them).
-  const touched: PlanTarget[] = [];
-  const planned: PlanTarget[] = [];
-  // The plan's words, each once: the targets' tables refer to them by id.
+  const set = planSet(subs);
+  const pos = positioned(matcher, set);
+  const nTargets = set.targets.length;
+  const x = scratch;
+  if (x.count.length < nTargets) {
+    x.count = new Int32Array(nTargets);
+    x.cursor = new Int32Array(nTargets);
+    x.countedIn = new Int32Array(nTargets);
+    x.touched = new Int32Array(nTargets);
+  }
+  x.subGroup = roomStamps(x.subGroup, set.ids.length);
+  if (x.subLocal.length < x.subGroup.length) x.subLocal = new Int32Array(x.subGroup.length);
+  const plan = nextStamp();
+  // The plan's words, each once: the groups refer to them by id.
   const wordIds = new Map<string, number>();
   const wordList: string[] = [];
-  let count = 0;
+
+  // 1. The hits, as numbers.
+  let nh = 0;
+  let nt = 0;
+  let nTouched = 0;
+  x.hitTerms[0] = 0;
   for (let p = 0; p < papers.length; p++) {
     const { paper, kind } = papers[p] as { paper: PlanPaper; kind: 'new' | 'update' };
-    // Reused hit objects: this paper's are read (and kept in the targets' scratch) only until
-    // the next paper's match.
-    const { hits, n: nHits, positions } = matcher.matchReused(analyzePaper(paper));
-    if (nHits === 0) continue;
+    // Reused hit objects: read only until the next paper's match.
+    const { hits, n, positions } = matcher.matchReused(analyzePaper(paper));
+    if (n === 0) continue;
     const update = kind === 'update';
-    const current = ++paperSerial;
-    let nTouched = 0;
-    for (let k = 0; k < nHits; k++) {
-      const hit = hits[k] as MatchHit;
-      const sub = byPosition[positions[k] as number];
-      if (sub === undefined || (update && !sub.notifyUpdates)) continue;
-      const t = sub.target;
-      if (t.paper !== current) {
-        t.paper = current;
-        t.n = 0;
-        touched[nTouched++] = t;
-      }
-      // Hits come best first; this keeps a target's hits so (stably) whatever the matcher does.
-      let at = t.n++;
-      while (at > 0 && (t.hits[at - 1] as MatchHit).score < hit.score) {
-        t.hits[at] = t.hits[at - 1] as MatchHit;
-        t.subs[at] = t.subs[at - 1] as PlanSub;
-        at--;
-      }
-      t.hits[at] = hit;
-      t.subs[at] = sub;
+    if (nh + n > x.hitTarget.length) {
+      x.hitTarget = roomInt(x.hitTarget, nh, nh + n);
+      x.hitPaper = roomInt(x.hitPaper, nh, nh + n);
+      x.hitSub = roomInt(x.hitSub, nh, nh + n);
+      x.hitScore = roomFloat(x.hitScore, nh, nh + n);
     }
-    for (let k = 0; k < nTouched; k++) {
-      const t = touched[k] as PlanTarget;
-      if (t.plan !== serial) {
-        t.plan = serial;
-        t.nRows = t.nRefs = t.nSubs = t.nWords = 0;
-        t.extra = [];
-        t.table.fill(0);
-        planned.push(t);
-      }
-      const row = t.nRows++;
-      if (row === t.rowPaper.length) {
-        t.rowPaper = roomInt(t.rowPaper, row, row + 1);
-        t.rowScore = roomFloat(t.rowScore, row, row + 1);
-      }
-      t.rowPaper[row] = p;
-      t.rowScore[row] = (t.hits[0] as MatchHit).score;
-      const n = t.n;
-      // At most: the count, n subscriptions, the words' count (words are checked as they come).
-      let refs = roomInt(t.refs, t.nRefs, t.nRefs + n + 2);
-      let r = t.nRefs;
-      refs[r++] = n;
-      for (let h = 0; h < n; h++) {
-        const sub = t.subs[h] as PlanSub;
-        if (sub.plan !== serial) {
-          sub.plan = serial;
-          sub.index = t.nSubs;
-          if (t.nSubs === t.subOrder.length) t.subOrder = roomInt(t.subOrder, t.nSubs, t.nSubs + 1);
-          t.subOrder[t.nSubs++] = sub.order;
+    // Checked on its own: one longer than the others, it does not grow in step with them.
+    if (nh + n + 1 > x.hitTerms.length) x.hitTerms = roomInt(x.hitTerms, nh + 1, nh + n + 1);
+    for (let k = 0; k < n; k++) {
+      const at = positions[k] as number;
+      const t = pos.target[at] as number;
+      if (t < 0 || (update && pos.updates[at] === 0)) continue;
+      const hit = hits[k] as MatchHit;
+      x.hitTarget[nh] = t;
+      x.hitPaper[nh] = p;
+      x.hitSub[nh] = pos.order[at] as number;
+      x.hitScore[nh] = hit.score;
+      // Indexed, not for…of: the iterator's results were ~20 MB of this thread's garbage.
+      const terms = hit.terms;
+      if (nt + terms.length > x.termPool.length) x.termPool = roomInt(x.termPool, nt, nt + terms.length);
+      for (let j = 0; j < terms.length; j++) {
+        const w = terms[j] as string;
+        let gid = wordIds.get(w);
+        if (gid === undefined) {
+          gid = wordList.length;
+          wordList.push(w);
+          wordIds.set(w, gid);
         }
-        refs[r++] = sub.index;
+        x.termPool[nt++] = gid;
       }
-      const countAt = r++;
-      let words = 0;
-      for (let h = 0; h < n; h++) {
-        // Indexed, not for…of: the iterator's results were ~20 MB of this thread's garbage.
-        const terms = (t.hits[h] as MatchHit).terms;
-        for (let k = 0; k < terms.length; k++) {
-          const w = terms[k] as string;
-          let gid = wordIds.get(w);
-          if (gid === undefined) {
-            gid = wordList.length;
-            wordList.push(w);
-            wordIds.set(w, gid);
-          }
-          const i = localWord(t, gid);
-          if (t.wordRow[i] !== row) {
-            t.wordRow[i] = row;
-            if (r === refs.length) refs = roomInt(refs, r, r + 1);
-            refs[r++] = i;
-            words++;
-          }
-        }
+      x.hitTerms[++nh] = nt;
+      if (x.countedIn[t] !== plan) {
+        x.countedIn[t] = plan;
+        x.count[t] = 0;
+        x.touched[nTouched++] = t;
       }
-      refs[countAt] = words;
-      t.refs = refs;
-      t.nRefs = r;
-      if (update) t.extra.push([row, 'update', '', `|u:${paper.updatedAt ?? createdAt}`]);
-      count++;
+      x.count[t] = (x.count[t] as number) + 1;
     }
   }
-  // The scratch lets go of this plan: kept, the targets' last hits (and the matcher's last
-  // paper) would hold the batch's text, and the feed document it was cut from, until the next
-  // plan.
+  // The scratch holds no text: kept, the matcher's last paper would hold the batch's text, and
+  // the feed document it was cut from, until the next plan.
   matcher.release();
-  const n = planned.length;
+
+  // 2. The hits by target: targets in the order they were first hit, each one's hits in match
+  // order (so by paper).
+  if (nh > x.byTarget.length) x.byTarget = new Int32Array(Math.max(nh, 2 * x.byTarget.length));
+  let run = 0;
+  for (let g = 0; g < nTouched; g++) {
+    const t = x.touched[g] as number;
+    x.cursor[t] = run;
+    run += x.count[t] as number;
+  }
+  for (let h = 0; h < nh; h++) {
+    const t = x.hitTarget[h] as number;
+    const c = x.cursor[t] as number;
+    x.byTarget[c] = h;
+    x.cursor[t] = c + 1;
+  }
+
+  // 3. Each target's group, row after row. At most a row, a subscription and two refs a hit,
+  // and a ref a word.
+  const nWordIds = wordList.length;
+  x.wordGroup = roomStamps(x.wordGroup, nWordIds);
+  x.wordRow = roomStamps(x.wordRow, nWordIds);
+  if (x.wordLocal.length < x.wordGroup.length) x.wordLocal = new Int32Array(x.wordGroup.length);
+  if (nh > x.rowPaper.length) {
+    x.rowPaper = new Int32Array(Math.max(nh, 2 * x.rowPaper.length));
+    x.rowScore = new Float64Array(x.rowPaper.length);
+    x.subs = new Int32Array(x.rowPaper.length);
+  }
+  if (nt > x.words.length) x.words = new Int32Array(Math.max(nt, 2 * x.words.length));
+  if (3 * nh + nt > x.refs.length) x.refs = new Int32Array(Math.max(3 * nh + nt, 2 * x.refs.length));
+  const { byTarget, hitPaper, hitSub, hitScore, hitTerms, termPool, rowPaper, rowScore, refs } = x;
+  const targets: Target[] = [];
+  const rowStart = new Int32Array(nTouched + 1);
+  const subStart = new Int32Array(nTouched + 1);
+  const wordStart = new Int32Array(nTouched + 1);
+  const refStart = new Int32Array(nTouched + 1);
+  const extra: WirePlan['extra'] = [];
   let rows = 0;
   let nSubs = 0;
   let nWords = 0;
-  let nRefs = 0;
-  for (const t of planned) {
-    rows += t.nRows;
-    nSubs += t.nSubs;
-    nWords += t.nWords;
-    nRefs += t.nRefs;
+  let r = 0;
+  let i = 0;
+  for (let g = 0; g < nTouched; g++) {
+    targets.push(set.targets[x.touched[g] as number] as Target);
+    const group = nextStamp();
+    const end = i + (x.count[x.touched[g] as number] as number);
+    const firstRow = rows;
+    const firstSub = nSubs;
+    const firstWord = nWords;
+    while (i < end) {
+      const p = hitPaper[byTarget[i] as number] as number;
+      let j = i + 1;
+      while (j < end && hitPaper[byTarget[j] as number] === p) j++;
+      // This paper's hits on this target, best first; stable, whatever order the matcher gave.
+      for (let a = i + 1; a < j; a++) {
+        const h = byTarget[a] as number;
+        let b = a;
+        while (b > i && (hitScore[byTarget[b - 1] as number] as number) < (hitScore[h] as number)) {
+          byTarget[b] = byTarget[b - 1] as number;
+          b--;
+        }
+        byTarget[b] = h;
+      }
+      const row = rows++;
+      rowPaper[row] = p;
+      rowScore[row] = hitScore[byTarget[i] as number] as number;
+      refs[r++] = j - i;
+      for (let a = i; a < j; a++) {
+        const order = hitSub[byTarget[a] as number] as number;
+        if (x.subGroup[order] !== group) {
+          x.subGroup[order] = group;
+          x.subLocal[order] = nSubs - firstSub;
+          x.subs[nSubs++] = order;
+        }
+        refs[r++] = x.subLocal[order] as number;
+      }
+      const countAt = r++;
+      const rowStamp = nextStamp();
+      for (let a = i; a < j; a++) {
+        const h = byTarget[a] as number;
+        for (let k = hitTerms[h] as number, kEnd = hitTerms[h + 1] as number; k < kEnd; k++) {
+          const gid = termPool[k] as number;
+          if (x.wordRow[gid] === rowStamp) continue;
+          x.wordRow[gid] = rowStamp;
+          if (x.wordGroup[gid] !== group) {
+            x.wordGroup[gid] = group;
+            x.wordLocal[gid] = nWords - firstWord;
+            x.words[nWords++] = gid;
+          }
+          refs[r++] = x.wordLocal[gid] as number;
+        }
+      }
+      refs[countAt] = r - countAt - 1;
+      const { paper, kind } = papers[p] as { paper: PlanPaper; kind: 'new' | 'update' };
+      if (kind === 'update')
+        extra.push([g, row - firstRow, 'update', '', `|u:${paper.updatedAt ?? createdAt}`]);
+      i = j;
+    }
+    rowStart[g + 1] = rows;
+    subStart[g + 1] = nSubs;
+    wordStart[g + 1] = nWords;
+    refStart[g + 1] = r;
   }
+  // The columns cut to size: copies, as the scratch stays here and the wire's buffers move.
   const wire: WirePlan = {
     createdAt,
-    count,
-    targets: planned.map((t) => t.target),
-    rowStart: new Int32Array(n + 1),
-    rowPaper: new Int32Array(rows),
-    rowScore: new Float64Array(rows),
-    subStart: new Int32Array(n + 1),
-    subs: new Int32Array(nSubs),
-    wordStart: new Int32Array(n + 1),
-    words: new Int32Array(nWords),
+    count: rows,
+    targets,
+    rowStart,
+    rowPaper: rowPaper.slice(0, rows),
+    rowScore: rowScore.slice(0, rows),
+    subStart,
+    subs: x.subs.slice(0, nSubs),
+    wordStart,
+    words: x.words.slice(0, nWords),
     wordList,
-    refStart: new Int32Array(n + 1),
-    refs: new Int32Array(nRefs),
-    extra: [],
+    refStart,
+    refs: refs.slice(0, r),
+    extra,
   };
-  rows = nSubs = nWords = nRefs = 0;
-  for (let g = 0; g < n; g++) {
-    const t = planned[g] as PlanTarget;
-    // Copied by hand: a `subarray` view per column and target was ~60 MB of a 100k-paper
-    // cycle's garbage on this thread (sampling heap profiler).
-    copyInto(wire.rowPaper, rows, t.rowPaper, t.nRows);
-    copyInto(wire.rowScore, rows, t.rowScore, t.nRows);
-    copyInto(wire.subs, nSubs, t.subOrder, t.nSubs);
-    copyInto(wire.words, nWords, t.gids, t.nWords);
-    copyInto(wire.refs, nRefs, t.refs, t.nRefs);
-    for (const x of t.extra) wire.extra.push([g, ...x]);
-    wire.rowStart[g + 1] = rows += t.nRows;
-    wire.subStart[g + 1] = nSubs += t.nSubs;
-    wire.wordStart[g + 1] = nWords += t.nWords;
-    wire.refStart[g + 1] = nRefs += t.nRefs;
-    t.extra = [];
-    t.hits.length = 0;
-    t.subs.length = 0;
-  }
   const transfer = [
     wire.rowStart,
     wire.rowPaper,
@@ -393,11 +425,6 @@ export function planWire(
     wire.refs,
   ].map((a) => a.buffer as ArrayBuffer);
   return { wire, transfer };
-}
-
-/** The first `n` of `from` into `to` at `at`. */
-function copyInto<A extends Int32Array | Float64Array>(to: A, at: number, from: A, n: number): void {
-  for (let k = 0; k < n; k++) to[at + k] = from[k] as number;
 }
 
 /** {@link planByTarget} as `Delivery` objects, target by target. */

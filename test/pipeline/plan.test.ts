@@ -202,3 +202,47 @@ describe("a target's words", () => {
     }
   });
 });
+
+describe('a large step', () => {
+  it('plans as one delivery at a time does while the planner’s scratch grows, step after step', () => {
+    // 40 targets, each with subscriptions that share words: a paper hits ~a dozen of them, with
+    // one to a few words each, and its targets come in no order.
+    const words = ['agent', 'robot', 'vision', 'language', 'graph', 'policy', 'reward', 'memory'];
+    const subs = Array.from({ length: 160 }, (_, i) => {
+      const a = words[i % words.length] as string;
+      const b = words[(i * 3 + 1) % words.length] as string;
+      const text = [a, `${a} OR ${b}`, `"${a} ${b}"`, `${a.slice(0, 3)}* -${b}`][i % 4] as string;
+      const target: Target =
+        i % 5 === 0
+          ? { kind: 'user', userId: String(i % 40) }
+          : { kind: 'channel', channelId: String(i % 40) };
+      return sub(target, text, i % 3 === 0);
+    });
+    const matcher = compileMatcher(subs.map((s) => ({ id: s.id, query: q(s.query) })));
+    const byId = new Map(subs.map((s) => [s.id, s]));
+    let seed = 7;
+    const rnd = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const text = (n: number) =>
+      Array.from({ length: n }, () => words[Math.floor(rnd() * words.length)]).join(' ');
+    const step = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        paper: { ...paper, id: `test:${from + i}`, title: text(4), abstract: `${text(12)} robots.` },
+        kind: (i % 7 === 0 ? 'update' : 'new') as 'new' | 'update',
+      }));
+    const now = new Date('2026-11-22T01:00:00Z');
+    let from = 0;
+    // Steps of growing size: every array of the scratch outgrows what it had, each at its own time.
+    for (const n of [50, 700, 2500, 4000, 300]) {
+      const papers = step(from, n);
+      from += n;
+      const want = referencePlan(papers, matcher, byId, now.toISOString());
+      expect(want.length).toBeGreaterThan(5 * n);
+      const plan = planByTarget(papers, matcher, byId, now);
+      expect(plan.count).toBe(want.length);
+      expect(byDeliveryId(expandPlan(plan))).toEqual(byDeliveryId(want));
+    }
+  });
+});
