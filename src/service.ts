@@ -127,6 +127,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   let lastSweep = Number.NEGATIVE_INFINITY;
   let running: Promise<CycleReport | undefined> | undefined;
   let stopping = false;
+  /** Aborted by `stop` once its wait is over: posts still in flight are handed back. */
+  const handBack = new AbortController();
   let bot: Bot | undefined;
   let scheduler: Scheduler | undefined;
 
@@ -142,6 +144,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const deliverOpts = (): DeliverOptions => ({
     ...deliveryOptions(config, store, port, instanceId),
     logger,
+    signal: handBack.signal,
     onPaused: (target, reason) => {
       metrics.deliveryFailure('refused');
       logger.warn({ target: targetKey(target), reason }, 'target paused');
@@ -413,6 +416,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       commands: commandContext,
       onInvalidRequest: (status) => metrics.invalidRequest(status),
       onUnauthorized: (reason) => opts.onFatal?.(reason),
+      signal: handBack.signal,
     });
     try {
       await bot.start();
@@ -480,8 +484,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       if (stopping) return;
       stopping = true;
       logger.info({ reason }, 'stopping');
-      await scheduler?.stop(8_000);
-      await Promise.race([running, new Promise((r) => setTimeout(r, 8_000))]);
+      // The running cycle and its deliveries get until the deadline; then the posts still in
+      // flight are handed back (their batches stay open and go out first at the next start).
+      const work = Promise.all([scheduler?.stop(STOP_WAIT_MS), running]);
+      if (!(await settlesWithin(work, STOP_WAIT_MS))) {
+        logger.warn('stopping: posts still in flight are handed back to the next start');
+        handBack.abort();
+        await settlesWithin(work, HAND_BACK_WAIT_MS);
+      }
       await bot?.stop();
       await health.close();
       await fetcher?.close();
@@ -490,6 +500,33 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       logger.info('stopped');
     },
   };
+}
+
+/**
+ * How long a stop waits for the running cycle and its posts, then for the posts it hands back
+ * to give up: with the gateway and the store closed after them, the process exits within 10 s
+ * of SIGTERM (the hard stop in {@link runServiceUntilStopped}).
+ */
+const STOP_WAIT_MS = 6_000;
+const HAND_BACK_WAIT_MS = 1_000;
+
+/** Whether `p` settles within `ms` (its rejection counts as settling); the timer does not outlive it. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** How long `/digest now` waits for another instance that holds the channel's claim. */

@@ -37,6 +37,8 @@ export interface BotOptions {
   /** Shard options when the process runs several shards (see README). */
   shards?: number | number[] | 'auto';
   shardCount?: number;
+  /** Aborts the delivery port's posts in flight or queued (the service's stop). */
+  signal?: AbortSignal;
 }
 
 export interface Bot {
@@ -114,7 +116,7 @@ export function createBot(opts: BotOptions): Bot {
   return {
     client,
     rest: client.rest,
-    port: createRestPort(client.rest),
+    port: createRestPort(client.rest, opts.signal),
     async start() {
       const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
       try {

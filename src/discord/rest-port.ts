@@ -16,18 +16,25 @@ const REFUSED_CODES = new Set([
 /** A thread has already been created for this message. */
 const THREAD_EXISTS = 160004;
 
-export function createRestPort(rest: REST): DiscordPort {
+/**
+ * `signal`, when given, aborts every call in flight or queued once it fires (the service's
+ * stop: see `DeliverOptions.signal`).
+ */
+export function createRestPort(rest: REST, signal?: AbortSignal): DiscordPort {
   const dms = new Map<string, string>();
+  const opts = signal ? { signal } : {};
   return {
     async send(channelId, body) {
-      const msg = (await call(() => rest.post(Routes.channelMessages(channelId), { body }))) as APIMessage;
+      const msg = (await call(() =>
+        rest.post(Routes.channelMessages(channelId), { body, ...opts }),
+      )) as APIMessage;
       return { id: msg.id };
     },
     async openDm(userId) {
       const known = dms.get(userId);
       if (known) return known;
       const channel = (await call(() =>
-        rest.post(Routes.userChannels(), { body: { recipient_id: userId } }),
+        rest.post(Routes.userChannels(), { body: { recipient_id: userId }, ...opts }),
       )) as APIChannel;
       dms.set(userId, channel.id);
       return channel.id;
@@ -37,6 +44,7 @@ export function createRestPort(rest: REST): DiscordPort {
         const thread = (await call(() =>
           rest.post(Routes.threads(channelId, messageId), {
             body: { name, auto_archive_duration: 1440 } satisfies MessageBody,
+            ...opts,
           }),
         )) as APIChannel;
         return thread.id;

@@ -80,6 +80,13 @@ export interface DeliverOptions {
   /** Called for each refused target (403/404) after its subscriptions were paused. */
   onPaused?: (target: Target, reason: string) => void;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Aborted when the service stops: no further message is sent and a post in flight is given
+   * up on (the port aborts it with the same signal). Its digest's batches stay open, and the
+   * next start sends them again with their nonces, so nothing is lost and nothing posted twice;
+   * nothing counts as a failed attempt.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TargetDeliveryReport {
@@ -94,8 +101,14 @@ export interface TargetDeliveryReport {
   dropped: number;
   /** Still pending after this call. */
   pending: number;
-  outcome: 'delivered' | 'nothing' | 'paused' | 'claimed-elsewhere' | 'failed';
+  /** `stopped`: the service stopped mid-digest; the rest goes out at the next start. */
+  outcome: 'delivered' | 'nothing' | 'paused' | 'claimed-elsewhere' | 'failed' | 'stopped';
   error?: string;
+}
+
+/** Thrown inside a delivery run once its {@link DeliverOptions.signal} is aborted. */
+class StoppedError extends Error {
+  override readonly name = 'StoppedError';
 }
 
 /** Thrown when Discord says the token is invalid: the caller must stop the bot. */
@@ -153,7 +166,13 @@ export async function deliverTarget(
     if (report.outcome === 'nothing' && report.messages > 0) report.outcome = 'delivered';
   } catch (err) {
     if (err instanceof UnauthorizedError) throw err;
-    if (err instanceof DeliveryError && err.kind === 'refused') {
+    if (err instanceof StoppedError) {
+      report.outcome = 'stopped';
+      opts.logger?.info(
+        { target: key },
+        'delivery stopped: the service is stopping; the rest goes out at the next start',
+      );
+    } else if (err instanceof DeliveryError && err.kind === 'refused') {
       const reason = `${err.message}${err.code ? ` (code ${err.code})` : ''}`;
       const at = now().toISOString();
       const subs = await store.subscriptions.listByTarget(key);
@@ -232,6 +251,7 @@ class Sender {
   private async sendAll(batches: readonly OutboxBatch[]): Promise<void> {
     const threads = new Map<string, string>();
     for (const batch of batches) {
+      this.checkStopped();
       const deliveries = await this.opts.store.outbox.get(batch.deliveryIds);
       const unsent = batch.deliveryIds.filter((id) => deliveries.get(id)?.state === 'pending');
       if (batch.deliveryIds.length > 0 && unsent.length === 0) {
@@ -256,6 +276,8 @@ class Sender {
     try {
       sent = await this.withRetries(() => this.opts.discord.send(channel, body));
     } catch (err) {
+      // Given up on for the stop, not failed: the open batch is sent again, same nonce.
+      if (err instanceof StoppedError) throw err;
       if (err instanceof DeliveryError && err.kind === 'refused') {
         // Nothing of this digest can be posted: forget its batches so the deliveries are
         // packed afresh once the channel works again.
@@ -316,12 +338,19 @@ class Sender {
     this.opts.logger?.error({ target: this.key, err: err.message }, 'Discord rejected a digest message');
   }
 
+  private checkStopped(): void {
+    if (this.opts.signal?.aborted) throw new StoppedError('the service is stopping');
+  }
+
   private async withRetries<T>(fn: () => Promise<T>): Promise<T> {
     const sleep = this.opts.sleep ?? sleepMs;
     for (let attempt = 0; ; attempt++) {
+      this.checkStopped();
       try {
         return await fn();
       } catch (err) {
+        // Whatever the aborted call threw, it was the stop.
+        this.checkStopped();
         if (err instanceof DeliveryError && err.kind === 'unauthorized') {
           throw new UnauthorizedError(`Discord rejected the bot token (401): ${err.message}`, { cause: err });
         }
