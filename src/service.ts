@@ -562,9 +562,10 @@ export async function runServiceUntilStopped(config: Config, version: string): P
   });
   const service: Service = await startService({ config, version, onFatal });
   const reason = await Promise.race([done, fatalSignal]);
+  // Left armed after the stop too (unref'd: it keeps nothing alive): should anything still hold
+  // the event loop once everything is closed, the process exits all the same.
   const hardStop = setTimeout(() => process.exit(fatal ? 1 : 0), 10_000);
   hardStop.unref();
   await service.stop(reason);
-  clearTimeout(hardStop);
   return fatal ? 1 : 0;
 }
