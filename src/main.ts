@@ -166,7 +166,7 @@ export function cycleSummary(c: CycleReport) {
     startedAt: c.startedAt,
     durationMs: c.durationMs,
     sources: {
-      read: statuses.filter((s) => s !== 'failed' && s !== 'backing-off').length,
+      read: statuses.filter((s) => s !== 'failed' && s !== 'backing-off' && s !== 'stopped').length,
       failed: statuses.filter((s) => s === 'failed' || s === 'backing-off').length,
       noAnnouncement: statuses.filter((s) => s === 'no-announcement').length,
       stale: c.stale.length,

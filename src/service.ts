@@ -127,6 +127,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   let lastSweep = Number.NEGATIVE_INFINITY;
   let running: Promise<CycleReport | undefined> | undefined;
   let stopping = false;
+  /** Aborted as `stop` begins: the running cycle reads no further source (see `IngestOptions.signal`). */
+  const stopIngest = new AbortController();
   /** Aborted by `stop` once its wait is over: posts still in flight are handed back. */
   const handBack = new AbortController();
   let bot: Bot | undefined;
@@ -197,6 +199,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       ...(fetcher ? { fetcher } : {}),
       ...config.ingest,
       now,
+      signal: stopIngest.signal,
     });
     const targets = await immediateTargets(report.match.targets);
     const deliveries = await deliver(targets);
@@ -484,6 +487,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       if (stopping) return;
       stopping = true;
       logger.info({ reason }, 'stopping');
+      stopIngest.abort();
       // The running cycle and its deliveries get until the deadline; then the posts still in
       // flight are handed back (their batches stay open and go out first at the next start).
       const work = Promise.all([scheduler?.stop(STOP_WAIT_MS), running]);

@@ -18,7 +18,15 @@ export type SourceSpec =
   | { name: string; type: 'digest'; path: string }
   | { name: string; type: 'feed'; url: string };
 
-export type SourceStatus = 'ok' | 'unchanged' | 'not-modified' | 'no-announcement' | 'failed' | 'backing-off';
+/** `stopped`: the service stopped before the source was read, or part way through it (see `IngestOptions.signal`). */
+export type SourceStatus =
+  | 'ok'
+  | 'unchanged'
+  | 'not-modified'
+  | 'no-announcement'
+  | 'failed'
+  | 'backing-off'
+  | 'stopped';
 
 export interface Counts {
   parsed: number;
@@ -69,6 +77,13 @@ export interface IngestOptions {
   /** Called once a unit's papers (a feed, a digest file) are stored, and journaled. */
   onMerged?: () => Promise<void> | undefined;
   onProgress?: (message: string) => void;
+  /**
+   * Aborted when the service stops: no further source is read and no further unit (a feed, a
+   * digest file) merged. A source cut short keeps its old state, so it is read again in full
+   * next time (what was merged of it then counts as duplicates); what was merged is stored and
+   * journaled, so its matches are planned by the next cycle.
+   */
+  signal?: AbortSignal;
 }
 
 interface Unit {
@@ -139,6 +154,7 @@ export async function ingest(sources: readonly SourceSpec[], opts: IngestOptions
         error: `failing since ${prev.failingSince ?? '?'} (${prev.consecutiveFailures} failures in a row), next attempt after ${prev.nextAttemptAt}: ${prev.lastError ?? 'unknown error'}`,
       };
     }
+    if (opts.signal?.aborted) return { ...base, status: 'stopped' };
     let read: SourceRead;
     try {
       read = await readSource(spec, prev, opts, now);
@@ -158,6 +174,7 @@ export async function ingest(sources: readonly SourceSpec[], opts: IngestOptions
     return exclusive(async () => {
       const counts: Counts = { parsed: 0, new: 0, updated: 0, duplicates: 0 };
       for (const unit of read.units) {
+        if (opts.signal?.aborted) return { ...base, ...counts, status: 'stopped', details: read.details };
         opts.onProgress?.(`${spec.name}: merging ${unit.papers.length} papers from ${unit.label}`);
         const c = await mergeSightings(opts.store, unit.papers, spec.name, now().toISOString(), {
           batchSize: opts.batchSize ?? MERGE_BATCH,

@@ -144,6 +144,36 @@ describe('the match journal', () => {
     expect(await store.journal.list()).toEqual([]);
   });
 
+  it('reads a source cut short by a stop again in full: every match pending once', async () => {
+    const library = await PaperLibrary.load(store);
+    const stop = new AbortController();
+    let units = 0;
+    // Aborted as the second digest file starts merging: it is merged, the other two are not.
+    const first = await runCycle({
+      ...options(store),
+      library,
+      sources: seeds,
+      signal: stop.signal,
+      onProgress: () => {
+        if (++units === 2) stop.abort();
+      },
+    });
+    expect(first.ingest.sources[0]?.status).toBe('stopped');
+    expect(first.ingest.new).toBeGreaterThan(0);
+    expect(first.ingest.new).toBeLessThan(544);
+    expect(await store.journal.list()).toEqual([]);
+    const again = await runCycle({ ...options(store), library, sources: seeds });
+    // Every file is read again: what the first pass merged is known, the rest is new.
+    expect(again.ingest.sources[0]?.status).toBe('ok');
+    expect(first.ingest.new + again.ingest.new).toBe(544);
+    expect(first.match.enqueued + again.match.enqueued).toBe(143);
+    expect(await store.outbox.pending('channel:1')).toHaveLength(143);
+    const third = await runCycle({ ...options(store), library, sources: seeds });
+    expect(third.ingest.sources[0]?.status).toBe('unchanged');
+    expect(third.match.enqueued).toBe(0);
+    await library.close();
+  });
+
   it('keeps an entry whose papers are not stored yet (a cycle still writing), until it is an hour old', async () => {
     const library = await PaperLibrary.load(store);
     const at = '2026-11-22T12:00:00.000Z';
