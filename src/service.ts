@@ -487,7 +487,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       if (stopping) return;
       stopping = true;
       logger.info({ reason }, 'stopping');
+      // No further source is read, and a feed still downloading is given up on.
       stopIngest.abort();
+      const fetcherClosed = fetcher?.close();
       // The running cycle and its deliveries get until the deadline; then the posts still in
       // flight are handed back (their batches stay open and go out first at the next start).
       const work = Promise.all([scheduler?.stop(STOP_WAIT_MS), running]);
@@ -498,7 +500,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       }
       await bot?.stop();
       await health.close();
-      await fetcher?.close();
+      await fetcherClosed;
       await library.close();
       await store.close();
       logger.info('stopped');

@@ -159,6 +159,8 @@ export async function ingest(sources: readonly SourceSpec[], opts: IngestOptions
     try {
       read = await readSource(spec, prev, opts, now);
     } catch (err) {
+      // A fetch the stop cut short says nothing about the source.
+      if (opts.signal?.aborted) return { ...base, status: 'stopped' };
       const error = describeError(err);
       const state = failedState(prev, error, now(), opts);
       await opts.store.sources.set(spec.name, state);

@@ -147,7 +147,18 @@ const ACCEPT =
  * and hand it to all sources.
  */
 export function createFetcher(opts: Partial<HttpOptions> & FetcherDeps = {}): Fetcher {
-  const { dispatcher: injected, now = Date.now, sleep = delay, random = Math.random, ...overrides } = opts;
+  const {
+    dispatcher: injected,
+    now = Date.now,
+    sleep: injectedSleep,
+    random = Math.random,
+    ...overrides
+  } = opts;
+  // Closing ends what is in flight: requests are aborted and waits (spacing, backoff) cut short,
+  // so a stopping service does not wait on a stalled server or a backoff of minutes.
+  const closer = new AbortController();
+  const sleep = (ms: number): Promise<void> =>
+    injectedSleep ? untilAborted(injectedSleep(ms), closer.signal) : delay(ms, closer.signal);
   const o: HttpOptions = { ...DEFAULT_HTTP_OPTIONS, ...overrides };
   const dispatcher =
     injected ??
@@ -156,7 +167,7 @@ export function createFetcher(opts: Partial<HttpOptions> & FetcherDeps = {}): Fe
       headersTimeout: o.headersTimeoutMs,
       bodyTimeout: o.bodyTimeoutMs,
     });
-  const limiter = createHostLimiter(o.perHostIntervalMs, now, sleep);
+  const limiter = createHostLimiter(o.perHostIntervalMs, now, sleep, closer.signal);
 
   async function fetchFeed(url: string, validators: Validators = {}): Promise<FetchOutcome> {
     let current = parseHttpUrl(url);
@@ -226,13 +237,14 @@ export function createFetcher(opts: Partial<HttpOptions> & FetcherDeps = {}): Fe
     try {
       res = await request(url, {
         dispatcher,
+        signal: closer.signal,
         method: 'GET',
         headers,
         headersTimeout: o.headersTimeoutMs,
         bodyTimeout: o.bodyTimeoutMs,
       });
     } catch (err) {
-      return describeError(err, o);
+      return closer.signal.aborted ? closedFailure(err) : describeError(err, o);
     }
     const { statusCode: status, headers: h, body } = res;
 
@@ -305,6 +317,7 @@ export function createFetcher(opts: Partial<HttpOptions> & FetcherDeps = {}): Fe
   return {
     fetch: fetchFeed,
     close() {
+      closer.abort();
       // Idempotent: shutdown paths tend to close twice, and undici rejects a second close.
       closing ??= injected === undefined ? dispatcher.close() : Promise.resolve();
       return closing;
@@ -336,7 +349,12 @@ class BodyTooLarge extends Error {}
  * Reserves start slots per host:port. The reservation is taken synchronously, before any await,
  * so concurrent callers line up in call order instead of all waking at the same instant.
  */
-function createHostLimiter(intervalMs: number, now: () => number, sleep: (ms: number) => Promise<void>) {
+function createHostLimiter(
+  intervalMs: number,
+  now: () => number,
+  sleep: (ms: number) => Promise<void>,
+  closed: AbortSignal,
+) {
   // One entry per host ever fetched: bounded by the configured sources, so never pruned.
   const nextStart = new Map<string, number>();
   return {
@@ -345,7 +363,7 @@ function createHostLimiter(intervalMs: number, now: () => number, sleep: (ms: nu
       const at = Math.max(t, nextStart.get(key) ?? t);
       nextStart.set(key, at + intervalMs);
       // Timers may fire a little early against the wall clock; never start before the slot.
-      while (t < at) {
+      while (t < at && !closed.aborted) {
         await sleep(at - t);
         t = now();
       }
@@ -487,13 +505,7 @@ function describeError(err: unknown, o: HttpOptions): Failure {
       return timeout(`timed out reading the body (no data for ${o.bodyTimeoutMs} ms)`);
     case 'UND_ERR_CLOSED':
     case 'UND_ERR_DESTROYED':
-      return {
-        kind: 'failed',
-        reason: 'network',
-        retryable: false,
-        detail: 'the fetcher is closed',
-        cause: err,
-      };
+      return closedFailure(err);
     case 'UND_ERR_INVALID_ARG':
       // Our own request was malformed (say, a control character in the User-Agent): a bug, not weather.
       throw err;
@@ -567,6 +579,40 @@ function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or at once when `signal` aborts (its timer then cleared). */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
+
+/** `p`, or nothing as soon as `signal` aborts. */
+function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const done = () => resolve();
+    signal.addEventListener('abort', done, { once: true });
+    p.then(
+      () => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', done);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** A request made, or cut short, after {@link Fetcher.close}: not worth retrying. */
+function closedFailure(err: unknown): Failure {
+  return { kind: 'failed', reason: 'network', retryable: false, detail: 'the fetcher is closed', cause: err };
 }

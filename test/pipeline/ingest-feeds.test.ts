@@ -165,3 +165,31 @@ describe('one ingest pass over good and bad feeds', () => {
     expect((await store.sources.get('arxiv-cs-lg'))?.consecutiveFailures).toBe(0);
   });
 });
+
+describe('a stop while a feed downloads', () => {
+  it('gives the fetch up and leaves the source as it was: not failing, read again next time', async () => {
+    const own = createFetcher({ userAgent: 'paperboy/test', headersTimeoutMs: 30_000, perHostIntervalMs: 0 });
+    const stop = new AbortController();
+    const spec: SourceSpec = { name: 'stopped-mid-fetch', type: 'feed', url: `${server.url}/hang` };
+    const before = (await store.sources.getAll()).get(spec.name);
+    const pass = ingest([spec], {
+      store,
+      fetcher: own,
+      failingAfter: 1,
+      failingBackoffMinutes: 30,
+      failingBackoffMaxMinutes: 60,
+      concurrency: 1,
+      signal: stop.signal,
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    // As the service stops: ingest told, then the fetcher closed.
+    const started = performance.now();
+    stop.abort();
+    await own.close();
+    const report = await pass;
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(report.sources[0]).toMatchObject({ source: spec.name, status: 'stopped' });
+    expect(report.failedSources).toEqual([]);
+    expect((await store.sources.getAll()).get(spec.name)).toEqual(before);
+  });
+});

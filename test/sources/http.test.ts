@@ -524,6 +524,46 @@ describe('lifecycle', () => {
   });
 });
 
+describe('closing while a fetch is in flight', () => {
+  // Real timers: what is cut short here is the real waiting a stopping service would do.
+  const realFetcher = (opts: Partial<HttpOptions> = {}) => {
+    const fetcher = createFetcher({ userAgent: 'paperboy-test/1.0', perHostIntervalMs: 0, ...opts });
+    fetchers.push(fetcher);
+    return fetcher;
+  };
+
+  it('aborts a request to a server that never answers, at once', async () => {
+    const server = await startServer(() => {
+      // Never answer.
+    });
+    const fetcher = realFetcher({ headersTimeoutMs: 30_000 });
+    const pending = failure(fetcher.fetch(server.url()));
+    await expect.poll(() => server.hits.length).toBe(1);
+    const started = performance.now();
+    await fetcher.close();
+    const err = await pending;
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(err).toMatchObject({ reason: 'network', attempts: 1 });
+    expect(err.message).toMatch(/the fetcher is closed/);
+  });
+
+  it('cuts a backoff wait short and makes no further attempt', async () => {
+    const server = await startServer((_req, res) => {
+      res.writeHead(503, { 'retry-after': '30' });
+      res.end();
+    });
+    const fetcher = realFetcher({ maxRetryAfterMs: 60_000 });
+    const pending = failure(fetcher.fetch(server.url()));
+    await expect.poll(() => server.hits.length).toBe(1);
+    const started = performance.now();
+    await fetcher.close();
+    const err = await pending;
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(err.message).toMatch(/the fetcher is closed/);
+    expect(server.hits).toHaveLength(1);
+  });
+});
+
 describe('URLs', () => {
   it.each(['ftp://example.org/feed', 'file:///etc/passwd', 'not a url', ''])('rejects %j', async (url) => {
     const { fetcher } = testFetcher();
