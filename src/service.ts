@@ -37,6 +37,27 @@ export interface ServiceOptions {
   onFatal?: (reason: string) => void;
   /** Slash-command answers slower than this are deferred first (default `DEFER_AFTER_MS`). */
   deferRepliesAfterMs?: number;
+  /**
+   * Aborted when a signal comes before the service is up: connecting to Discord is given up
+   * on, what was opened is closed, and `startService` rejects with {@link StoppedDuringStart}.
+   */
+  signal?: AbortSignal;
+}
+
+/** What {@link startService} rejects with when its `signal` aborted the start. */
+export class StoppedDuringStart extends Error {
+  override readonly name = 'StoppedDuringStart';
+}
+
+/** `p`, unless `signal` aborts first: then a {@link StoppedDuringStart}. */
+function unlessStopped<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new StoppedDuringStart('stopped while starting'));
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => reject(new StoppedDuringStart('stopped while starting'));
+    signal.addEventListener('abort', stop, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
 }
 
 export interface LastCycle {
@@ -422,13 +443,17 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       signal: handBack.signal,
     });
     try {
-      await bot.start();
+      // Logging in can take long (Discord slow, or unreachable: its REST calls time out after
+      // 15 s each); a SIGTERM meanwhile stops the start.
+      await unlessStopped(bot.start(), opts.signal);
     } catch (err) {
       // Nothing can run without Discord once a token was given: give everything back and say why.
+      stopping = true;
       await bot.stop().catch(() => undefined);
       await fetcher?.close();
       await library.close();
       await store.close();
+      if (err instanceof StoppedDuringStart) logger.info('stopped while connecting to Discord');
       throw err;
     }
   } else {
@@ -516,6 +541,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 const STOP_WAIT_MS = 6_000;
 const HAND_BACK_WAIT_MS = 1_000;
 
+/** How long a stopped service's process may take to end by itself before it is made to. */
+const EXIT_GRACE_MS = 500;
+
 /** Whether `p` settles within `ms` (its rejection counts as settling); the timer does not outlive it. */
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -566,12 +594,33 @@ export async function runServiceUntilStopped(config: Config, version: string): P
       resolve('fatal');
     };
   });
-  const service: Service = await startService({ config, version, onFatal });
+  // Armed at the signal, start-up included, and left armed after the stop (unref'd: it keeps
+  // nothing alive): should anything still hold the event loop once everything is closed, the
+  // process exits all the same.
+  let hardStop: NodeJS.Timeout | undefined;
+  const armHardStop = () => {
+    hardStop ??= setTimeout(() => process.exit(fatal ? 1 : 0), 10_000).unref();
+  };
+  const starting = new AbortController();
+  void done.then(() => {
+    armHardStop();
+    starting.abort();
+  });
+  // Once everything is closed, what a library left open must not hold the process (discord.js
+  // cannot abort the REST call of a login in progress, which waits out its 15 s timeout).
+  const exitSoon = (code: number) => {
+    setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
+    return code;
+  };
+  let service: Service;
+  try {
+    service = await startService({ config, version, onFatal, signal: starting.signal });
+  } catch (err) {
+    if (err instanceof StoppedDuringStart) return exitSoon(0);
+    throw err;
+  }
   const reason = await Promise.race([done, fatalSignal]);
-  // Left armed after the stop too (unref'd: it keeps nothing alive): should anything still hold
-  // the event loop once everything is closed, the process exits all the same.
-  const hardStop = setTimeout(() => process.exit(fatal ? 1 : 0), 10_000);
-  hardStop.unref();
+  armHardStop();
   await service.stop(reason);
-  return fatal ? 1 : 0;
+  return exitSoon(fatal ? 1 : 0);
 }

@@ -5,7 +5,10 @@
  * once), and an idle service exits at once rather than when some timer runs out.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,8 +56,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** `paperboy run` as a child; resolves once it listens (the gateway is up by then). */
-async function startRun(childEnv: NodeJS.ProcessEnv) {
+/** `paperboy run` as a child; resolves once it logs `ready` (by default: it listens, so the gateway is up). */
+async function startRun(childEnv: NodeJS.ProcessEnv, ready = 'health and metrics listening') {
   const child: ChildProcess = spawn(process.execPath, [BIN, 'run'], {
     cwd: ROOT,
     env: childEnv,
@@ -68,9 +71,7 @@ async function startRun(childEnv: NodeJS.ProcessEnv) {
     log += b.toString();
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  await expect
-    .poll(() => log.includes('health and metrics listening'), { timeout: 30_000, interval: 50 })
-    .toBe(true);
+  await expect.poll(() => log.includes(ready), { timeout: 30_000, interval: 50 }).toBe(true);
   return {
     child,
     exited,
@@ -140,6 +141,30 @@ describe('paperboy run on SIGTERM', () => {
       expect(ms).toBeLessThan(3_000);
     } finally {
       if (service.child.exitCode === null) service.child.kill('SIGKILL');
+    }
+  }, 60_000);
+});
+
+describe('paperboy run on SIGTERM while it connects to Discord', () => {
+  it('gives the login up and exits at once, though Discord never answers', async () => {
+    // Accepts the connection, never answers: discord.js's login waits out 15 s a try.
+    const silent = createServer(() => undefined);
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const { port } = silent.address() as AddressInfo;
+    const service = await startRun(
+      { ...env(false), DISCORD_API_URL: `http://127.0.0.1:${port}/api` },
+      'store opened',
+    );
+    try {
+      const { code, ms } = await service.stop();
+      expect(code).toBe(0);
+      expect(ms).toBeLessThan(3_000);
+      expect(service.log()).toContain('stopped while connecting to Discord');
+    } finally {
+      if (service.child.exitCode === null) service.child.kill('SIGKILL');
+      silent.closeAllConnections();
+      silent.close();
     }
   }, 60_000);
 });
