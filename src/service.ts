@@ -515,8 +515,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       // No further source is read, and a feed still downloading is given up on.
       stopIngest.abort();
       const fetcherClosed = fetcher?.close();
-      // The running cycle and its deliveries get until the deadline; then the posts still in
-      // flight are handed back (their batches stay open and go out first at the next start).
+      // The running cycle and its deliveries get STOP_WAIT_MS; then the posts still in flight
+      // are handed back (their batches stay open and go out first at the next start).
       const work = Promise.all([scheduler?.stop(STOP_WAIT_MS), running]);
       if (!(await settlesWithin(work, STOP_WAIT_MS))) {
         logger.warn('stopping: posts still in flight are handed back to the next start');
