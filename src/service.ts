@@ -116,8 +116,17 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     opts.logger ?? createLogger({ level: config.service.logLevel, pretty: process.stdout.isTTY === true });
   const metrics = createMetrics();
   const instanceId = `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const store = await openStore(config.store.url, {
+  // A store slow to answer (Redis or Postgres starting) does not hold up a SIGTERM: the start
+  // gives up, and the store is closed once it does open.
+  const opening = openStore(config.store.url, {
     onError: (err) => logger.warn({ err }, 'store connection problem'),
+  });
+  const store = await unlessStopped(opening, opts.signal).catch((err: unknown) => {
+    if (err instanceof StoppedDuringStart) {
+      logger.info('stopped while opening the store');
+      opening.then((s) => s.close()).catch(() => undefined);
+    }
+    throw err;
   });
   // The search index on its own thread: a cycle's indexing overlaps its matching and writing.
   const library = await PaperLibrary.load(store, {

@@ -8,7 +8,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -56,8 +56,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** `paperboy run` as a child; resolves once it logs `ready` (by default: it listens, so the gateway is up). */
-async function startRun(childEnv: NodeJS.ProcessEnv, ready = 'health and metrics listening') {
+/**
+ * `paperboy run` as a child; resolves once it logs `ready` (by default: it listens, so the
+ * gateway is up), or, given a number, that many milliseconds after it started.
+ */
+async function startRun(
+  childEnv: NodeJS.ProcessEnv,
+  ready: string | number = 'health and metrics listening',
+) {
   const child: ChildProcess = spawn(process.execPath, [BIN, 'run'], {
     cwd: ROOT,
     env: childEnv,
@@ -71,7 +77,8 @@ async function startRun(childEnv: NodeJS.ProcessEnv, ready = 'health and metrics
     log += b.toString();
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  await expect.poll(() => log.includes(ready), { timeout: 30_000, interval: 50 }).toBe(true);
+  if (typeof ready === 'number') await new Promise((r) => setTimeout(r, ready));
+  else await expect.poll(() => log.includes(ready), { timeout: 30_000, interval: 50 }).toBe(true);
   return {
     child,
     exited,
@@ -165,6 +172,30 @@ describe('paperboy run on SIGTERM while it connects to Discord', () => {
       if (service.child.exitCode === null) service.child.kill('SIGKILL');
       silent.closeAllConnections();
       silent.close();
+    }
+  }, 60_000);
+});
+
+describe('paperboy run on SIGTERM while its store does not answer', () => {
+  it('gives the store up and exits at once', async () => {
+    // A Redis that takes the connection and never replies (a server still starting, say).
+    const mute = createTcpServer(() => undefined);
+    mute.listen(0, '127.0.0.1');
+    await once(mute, 'listening');
+    const { port } = mute.address() as AddressInfo;
+    const childEnv = { ...env(false), PAPERBOY_STORE_URL: `redis://127.0.0.1:${port}` };
+    delete childEnv.DISCORD_TOKEN;
+    // It logs nothing until the store is open: given time to be waiting on it.
+    const service = await startRun(childEnv, 1_500);
+    try {
+      const { code, ms } = await service.stop();
+      expect(code).toBe(0);
+      // The hard stop would end it at 10 s; giving the store up ends it in well under one.
+      expect(ms).toBeLessThan(3_000);
+      expect(service.log()).toContain('stopped while opening the store');
+    } finally {
+      if (service.child.exitCode === null) service.child.kill('SIGKILL');
+      mute.close();
     }
   }, 60_000);
 });
