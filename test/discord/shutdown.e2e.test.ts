@@ -183,7 +183,7 @@ describe('paperboy run on SIGTERM while its store does not answer', () => {
     mute.listen(0, '127.0.0.1');
     await once(mute, 'listening');
     const { port } = mute.address() as AddressInfo;
-    const childEnv = { ...env(false), PAPERBOY_STORE_URL: `redis://127.0.0.1:${port}` };
+    const childEnv: NodeJS.ProcessEnv = { ...env(false), PAPERBOY_STORE_URL: `redis://127.0.0.1:${port}` };
     delete childEnv.DISCORD_TOKEN;
     // It logs nothing until the store is open: given time to be waiting on it.
     const service = await startRun(childEnv, 1_500);
