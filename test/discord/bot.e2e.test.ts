@@ -97,6 +97,36 @@ describe('paperboy on Discord (emulated)', () => {
     expect(identify.length).toBeGreaterThan(0);
   });
 
+  it('resumes its session when Discord drops the gateway, and is healthy and answering again', async () => {
+    const channel = emulator.channelIds[0] as string;
+    const health = async () => (await fetch(`${service.health.url}/healthz`)).status;
+    expect(await health()).toBe(200);
+    const identifies = emulator.identifies.length;
+    emulator.dropGateway(4000);
+    // Resumed, not identified anew: Discord limits identifies a day, and a resume loses no events.
+    await expect.poll(() => emulator.resumes.filter((r) => r.resumed).length, { timeout: 20_000 }).toBe(1);
+    await expect.poll(() => service.bot?.connected(), { timeout: 10_000 }).toBe(true);
+    expect(emulator.identifies.length).toBe(identifies);
+    expect(await health()).toBe(200);
+    const search = await emulator
+      .command('paper', { subcommand: 'search', options: { query: 'multi-task' }, channelId: channel })
+      .reply();
+    expect(search.data?.content).toMatch(/^\*\*143\*\* papers match `multi-task`/);
+  });
+
+  it('identifies anew when Discord cannot resume its session', async () => {
+    const identifies = emulator.identifies.length;
+    const refused = emulator.resumes.filter((r) => !r.resumed).length;
+    emulator.dropGateway(4000, { forgetSessions: true });
+    await expect
+      .poll(() => emulator.resumes.filter((r) => !r.resumed).length, { timeout: 20_000 })
+      .toBe(refused + 1);
+    // discord.js waits 1–5 s after an Invalid Session before it identifies, as Discord asks.
+    await expect.poll(() => emulator.identifies.length, { timeout: 20_000 }).toBe(identifies + 1);
+    await expect.poll(() => service.bot?.connected(), { timeout: 10_000 }).toBe(true);
+    expect((await fetch(`${service.health.url}/healthz`)).status).toBe(200);
+  }, 40_000);
+
   it('refuses a channel subscription without Manage Channels, and explains a bad filter', async () => {
     const channel = emulator.channelIds[0] as string;
     const denied = await emulator

@@ -160,6 +160,10 @@ export class DiscordEmulator extends EventEmitter {
   /** Every READY, GUILD_CREATE and INTERACTION_CREATE sent, with the socket's shard. */
   readonly dispatches: RecordedDispatch[] = [];
   private readonly identified = new Map<WebSocket, [number, number]>();
+  /** Sessions a RESUME may take up again: id → its shard. */
+  private readonly sessions = new Map<string, [number, number]>();
+  /** Every RESUME, in order, and whether it took its session up again. */
+  readonly resumes: Array<{ sessionId: string; resumed: boolean }> = [];
   private readonly guildChannels = new Map<string, string[]>();
   apiBase = '';
   private readonly http = createServer((req, res) => void this.handle(req, res));
@@ -651,7 +655,37 @@ export class DiscordEmulator extends EventEmitter {
       const msg = JSON.parse(String(data)) as { op: number; d: Record<string, unknown> };
       if (msg.op === 1) send({ op: 11, d: null, s: null, t: null });
       if (msg.op === 2) this.identify(ws, msg.d);
+      if (msg.op === 6) this.resume(ws, msg.d);
     });
+  }
+
+  /**
+   * Closes every gateway connection as Discord does when it restarts a gateway node (close code
+   * 4000, which a client may resume from): the client reconnects to `resume_gateway_url` and
+   * sends RESUME.
+   */
+  dropGateway(code = 4000, opts: { forgetSessions?: boolean } = {}): void {
+    // Forgotten, a session's RESUME gets Invalid Session, as after Discord lost it.
+    if (opts.forgetSessions) this.sessions.clear();
+    for (const ws of this.sockets) ws.close(code, 'Unknown error.');
+  }
+
+  /**
+   * RESUME as Discord answers it: a known session with the right token is taken up again
+   * (RESUMED; nothing was dispatched meanwhile to replay); anything else gets Invalid Session
+   * (op 9, not resumable), and the client identifies anew.
+   */
+  private resume(ws: WebSocket, d: Record<string, unknown>): void {
+    const sessionId = String(d.session_id);
+    const shard = this.sessions.get(sessionId);
+    const ok = d.token === this.token && shard !== undefined;
+    this.resumes.push({ sessionId, resumed: ok });
+    if (!ok) {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ op: 9, d: false, s: null, t: null }));
+      return;
+    }
+    this.identified.set(ws, shard);
+    this.dispatch(ws, 'RESUMED', {});
   }
 
   /**
@@ -696,11 +730,13 @@ export class DiscordEmulator extends EventEmitter {
     record.guilds = guilds;
     this.identified.set(ws, [id, count]);
     const { port } = this.http.address() as AddressInfo;
+    const sessionId = `session-${nextId()}`;
+    this.sessions.set(sessionId, [id, count]);
     this.dispatch(ws, 'READY', {
       v: 10,
       user: this.botUser,
       guilds: guilds.map((g) => ({ id: g, unavailable: true })),
-      session_id: `session-${nextId()}`,
+      session_id: sessionId,
       resume_gateway_url: `ws://127.0.0.1:${port}/gateway`,
       shard: [id, count],
       application: { id: this.applicationId, flags: 0 },
