@@ -127,6 +127,24 @@ describe('paperboy on Discord (emulated)', () => {
     expect((await fetch(`${service.health.url}/healthz`)).status).toBe(200);
   }, 40_000);
 
+  it('answers 503 on /healthz while the gateway is down, and 200 once it is back', async () => {
+    const health = async () => {
+      const res = await fetch(`${service.health.url}/healthz`);
+      return { status: res.status, body: (await res.json()) as { gateway?: string; problems?: string[] } };
+    };
+    emulator.refuseGateway(true);
+    emulator.dropGateway(4000);
+    try {
+      await expect.poll(async () => (await health()).status, { timeout: 10_000 }).toBe(503);
+      const down = await health();
+      expect(down.body.problems?.join(' ')).toMatch(/gateway/i);
+    } finally {
+      emulator.refuseGateway(false);
+    }
+    await expect.poll(async () => (await health()).status, { timeout: 30_000, interval: 200 }).toBe(200);
+    expect(service.bot?.connected()).toBe(true);
+  }, 60_000);
+
   it('refuses a channel subscription without Manage Channels, and explains a bad filter', async () => {
     const channel = emulator.channelIds[0] as string;
     const denied = await emulator

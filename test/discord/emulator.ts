@@ -160,6 +160,8 @@ export class DiscordEmulator extends EventEmitter {
   /** Every READY, GUILD_CREATE and INTERACTION_CREATE sent, with the socket's shard. */
   readonly dispatches: RecordedDispatch[] = [];
   private readonly identified = new Map<WebSocket, [number, number]>();
+  /** While set, gateway connections are cut as they come (Discord's gateway down). */
+  private gatewayRefused = false;
   /** Sessions a RESUME may take up again: id → its shard. */
   private readonly sessions = new Map<string, [number, number]>();
   /** Every RESUME, in order, and whether it took its session up again. */
@@ -225,6 +227,10 @@ export class DiscordEmulator extends EventEmitter {
     for (let i = 0; i < this.opts.channels; i++) this.addChannel();
     for (const g of this.guildIds.slice(1)) this.addChannel(g);
     this.http.on('upgrade', (req, socket, head) => {
+      if (this.gatewayRefused) {
+        socket.destroy();
+        return;
+      }
       this.wss.handleUpgrade(req, socket, head, (ws) => this.gateway(ws));
     });
   }
@@ -664,6 +670,11 @@ export class DiscordEmulator extends EventEmitter {
    * 4000, which a client may resume from): the client reconnects to `resume_gateway_url` and
    * sends RESUME.
    */
+  /** Refuses gateway connections (or takes them again), as while Discord's gateway is down. */
+  refuseGateway(refused: boolean): void {
+    this.gatewayRefused = refused;
+  }
+
   dropGateway(code = 4000, opts: { forgetSessions?: boolean } = {}): void {
     // Forgotten, a session's RESUME gets Invalid Session, as after Discord lost it.
     if (opts.forgetSessions) this.sessions.clear();
