@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/keyv-store.js';
 import { type DiscordEmulator, startDiscordEmulator } from './emulator.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -126,6 +127,17 @@ describe('paperboy run on SIGTERM', () => {
     const before = titlesIn(channel).length;
     expect(before).toBeGreaterThan(0);
     expect(before).toBeLessThan(143);
+    // Handed back, not failed: the digest's batches are still open, and no delivery counts an attempt.
+    const store = await openStore(env(false).PAPERBOY_STORE_URL as string);
+    try {
+      const key = `channel:${channel}`;
+      expect((await store.outbox.openBatches(key)).length).toBeGreaterThan(0);
+      const pending = await store.outbox.pending(key);
+      expect(pending.length).toBe(143 - before);
+      expect(pending.filter((d) => d.attempts > 0 || d.lastError !== undefined)).toEqual([]);
+    } finally {
+      await store.close();
+    }
 
     emulator.clearInjections();
     const again = await run(process.execPath, [BIN, 'once', '--json'], { cwd: ROOT, env: env(false) });
