@@ -606,9 +606,11 @@ export async function runServiceUntilStopped(config: Config, version: string): P
   // Armed at the signal, start-up included, and left armed after the stop (unref'd: it keeps
   // nothing alive): should anything still hold the event loop once everything is closed, the
   // process exits all the same.
-  let hardStop: NodeJS.Timeout | undefined;
+  let armed = false;
   const armHardStop = () => {
-    hardStop ??= setTimeout(() => process.exit(fatal ? 1 : 0), 10_000).unref();
+    if (armed) return;
+    armed = true;
+    setTimeout(() => process.exit(fatal ? 1 : 0), 10_000).unref();
   };
   const starting = new AbortController();
   void done.then(() => {

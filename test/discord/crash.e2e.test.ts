@@ -47,15 +47,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function titlesIn(channelId: string): string[] {
-  const out: string[] = [];
-  for (const m of emulator.messages(channelId)) {
-    for (const e of m.embeds) out.push(String(e.title));
-    if (m.thread) out.push(...titlesIn(m.thread.id));
-  }
-  return out;
-}
-
 describe('a crash in the middle of a digest', () => {
   it('posts every match exactly once after a restart', async () => {
     const channel = emulator.channelIds[0] as string;
@@ -77,7 +68,7 @@ describe('a crash in the middle of a digest', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    const before = titlesIn(channel).length;
+    const before = emulator.titles(channel).length;
     expect(before).toBeGreaterThan(0);
     expect(before).toBeLessThan(143);
 
@@ -86,7 +77,7 @@ describe('a crash in the middle of a digest', () => {
     const report = JSON.parse(again.stdout) as { deliveries: Array<{ outcome: string; pending: number }> };
     expect(report.deliveries.every((d) => d.pending === 0)).toBe(true);
 
-    const titles = titlesIn(channel);
+    const titles = emulator.titles(channel);
     expect(titles).toHaveLength(143);
     expect(new Set(titles).size).toBe(143);
     // The post whose answer was lost was sent again with its nonce: Discord returned the first one.
@@ -95,6 +86,6 @@ describe('a crash in the middle of a digest', () => {
 
     const third = await run(process.execPath, [BIN, 'once', '--json'], { cwd: ROOT, env });
     expect(JSON.parse(third.stdout).deliveries).toEqual([]);
-    expect(titlesIn(channel)).toHaveLength(143);
+    expect(emulator.titles(channel)).toHaveLength(143);
   }, 90_000);
 });

@@ -286,6 +286,16 @@ export class DiscordEmulator extends EventEmitter {
     return this.channelMessages.get(channelId) ?? [];
   }
 
+  /** Every embed title posted in `channelId` and in the threads opened from its messages, in order. */
+  titles(channelId: string): string[] {
+    const out: string[] = [];
+    for (const m of this.messages(channelId)) {
+      for (const e of m.embeds) out.push(String(e.title));
+      if (m.thread) out.push(...this.titles(m.thread.id));
+    }
+    return out;
+  }
+
   allMessages(): EmulatedMessage[] {
     return [...this.channelMessages.values()].flat();
   }

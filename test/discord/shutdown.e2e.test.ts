@@ -2,18 +2,19 @@
  * `paperboy run` stopped as `docker stop` stops it: SIGTERM to the process, which runs against
  * the emulator with the unmodified discord.js client (REST and gateway). It exits within 10 s
  * even while a post hangs, with nothing half-posted (a later run posts every match exactly
- * once), and an idle service exits at once rather than when some timer runs out.
+ * once); an idle service exits at once rather than when some timer runs out, and so does one
+ * still starting while Discord or its store does not answer (ADR 10).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/keyv-store.js';
+import { freePort } from '../helpers/http-server.js';
 import { type DiscordEmulator, startDiscordEmulator } from './emulator.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -94,15 +95,6 @@ async function startRun(
   };
 }
 
-function titlesIn(channelId: string): string[] {
-  const out: string[] = [];
-  for (const m of emulator.messages(channelId)) {
-    for (const e of m.embeds) out.push(String(e.title));
-    if (m.thread) out.push(...titlesIn(m.thread.id));
-  }
-  return out;
-}
-
 describe('paperboy run on SIGTERM', () => {
   it('exits within 10 s while a post hangs, and a later run posts every match exactly once', async () => {
     const channel = emulator.channelIds[0] as string;
@@ -124,7 +116,7 @@ describe('paperboy run on SIGTERM', () => {
     } finally {
       if (service.child.exitCode === null) service.child.kill('SIGKILL');
     }
-    const before = titlesIn(channel).length;
+    const before = emulator.titles(channel).length;
     expect(before).toBeGreaterThan(0);
     expect(before).toBeLessThan(143);
     // Handed back, not failed: the digest's batches are still open, and no delivery counts an attempt.
@@ -143,7 +135,7 @@ describe('paperboy run on SIGTERM', () => {
     const again = await run(process.execPath, [BIN, 'once', '--json'], { cwd: ROOT, env: env(false) });
     const report = JSON.parse(again.stdout) as { deliveries: Array<{ pending: number }> };
     expect(report.deliveries.every((d) => d.pending === 0)).toBe(true);
-    const titles = titlesIn(channel);
+    const titles = emulator.titles(channel);
     expect(titles).toHaveLength(143);
     expect(new Set(titles).size).toBe(143);
     const nonces = emulator.allMessages().map((m) => m.nonce);
@@ -164,50 +156,58 @@ describe('paperboy run on SIGTERM', () => {
   }, 60_000);
 });
 
-describe('paperboy run on SIGTERM while it connects to Discord', () => {
-  it('gives the login up and exits at once, though Discord never answers', async () => {
-    // Accepts the connection, never answers: discord.js's login waits out 15 s a try.
-    const silent = createServer(() => undefined);
-    silent.listen(0, '127.0.0.1');
-    await once(silent, 'listening');
-    const { port } = silent.address() as AddressInfo;
-    const service = await startRun(
-      { ...env(false), DISCORD_API_URL: `http://127.0.0.1:${port}/api` },
-      'store opened',
-    );
-    try {
-      const { code, ms } = await service.stop();
-      expect(code).toBe(0);
-      expect(ms).toBeLessThan(3_000);
-      expect(service.log()).toContain('stopped while connecting to Discord');
-    } finally {
-      if (service.child.exitCode === null) service.child.kill('SIGKILL');
-      silent.closeAllConnections();
-      silent.close();
-    }
-  }, 60_000);
-});
+/**
+ * `paperboy run` started with `childEnv` against a peer that takes connections and never
+ * answers, stopped with SIGTERM once it waits on that peer: it must give the peer up, log
+ * `said`, and exit at once (the hard stop alone would end it at 10 s).
+ */
+async function expectPromptStop(
+  listen: (port: number) => { close(): void; closeAllConnections?: () => void },
+  childEnv: (port: number) => NodeJS.ProcessEnv,
+  ready: string | number,
+  said: string,
+): Promise<void> {
+  const port = await freePort();
+  const peer = listen(port);
+  const service = await startRun(childEnv(port), ready);
+  try {
+    const { code, ms } = await service.stop();
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(3_000);
+    expect(service.log()).toContain(said);
+  } finally {
+    if (service.child.exitCode === null) service.child.kill('SIGKILL');
+    peer.closeAllConnections?.();
+    peer.close();
+  }
+}
 
-describe('paperboy run on SIGTERM while its store does not answer', () => {
-  it('gives the store up and exits at once', async () => {
+describe('paperboy run on SIGTERM while it starts', () => {
+  it('gives the login up and exits at once, though Discord never answers', async () => {
+    // An HTTP server that never answers: discord.js's login waits out 15 s a try.
+    await expectPromptStop(
+      (port) => createServer(() => undefined).listen(port, '127.0.0.1'),
+      (port) => ({ ...env(false), DISCORD_API_URL: `http://127.0.0.1:${port}/api` }),
+      'store opened',
+      'stopped while connecting to Discord',
+    );
+  }, 60_000);
+
+  it('gives the store up and exits at once, though it does not answer', async () => {
     // A Redis that takes the connection and never replies (a server still starting, say).
-    const mute = createTcpServer(() => undefined);
-    mute.listen(0, '127.0.0.1');
-    await once(mute, 'listening');
-    const { port } = mute.address() as AddressInfo;
-    const childEnv: NodeJS.ProcessEnv = { ...env(false), PAPERBOY_STORE_URL: `redis://127.0.0.1:${port}` };
-    delete childEnv.DISCORD_TOKEN;
-    // It logs nothing until the store is open: given time to be waiting on it.
-    const service = await startRun(childEnv, 1_500);
-    try {
-      const { code, ms } = await service.stop();
-      expect(code).toBe(0);
-      // The hard stop would end it at 10 s; giving the store up ends it in well under one.
-      expect(ms).toBeLessThan(3_000);
-      expect(service.log()).toContain('stopped while opening the store');
-    } finally {
-      if (service.child.exitCode === null) service.child.kill('SIGKILL');
-      mute.close();
-    }
+    await expectPromptStop(
+      (port) => createTcpServer(() => undefined).listen(port, '127.0.0.1'),
+      (port) => {
+        const childEnv: NodeJS.ProcessEnv = {
+          ...env(false),
+          PAPERBOY_STORE_URL: `redis://127.0.0.1:${port}`,
+        };
+        delete childEnv.DISCORD_TOKEN;
+        return childEnv;
+      },
+      // It logs nothing until the store is open: given time to be waiting on it.
+      1_500,
+      'stopped while opening the store',
+    );
   }, 60_000);
 });

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -40,4 +41,15 @@ export async function startServer(routes: Record<string, Handler>): Promise<Test
         server.close(() => resolve());
       }),
   };
+}
+
+/** A loopback port nothing listens on (just now): connections to it are refused. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
 }

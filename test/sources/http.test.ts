@@ -12,6 +12,7 @@ import {
   type HttpOptions,
   parseRetryAfter,
 } from '../../src/sources/http.js';
+import { freePort } from '../helpers/http-server.js';
 
 const MB = 1024 * 1024;
 const FEED = '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>';
@@ -124,16 +125,6 @@ async function streamChunks(res: ServerResponse, chunk: Buffer, total: number): 
   }
   if (!res.destroyed) res.end();
   return written;
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 describe('conditional GET', () => {
@@ -274,7 +265,7 @@ describe('retries', () => {
   });
 
   it('reports a refused connection as a network error after all retries', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const { fetcher, sleeps } = testFetcher({ retries: 2 });
     const url = `http://127.0.0.1:${port}/feed`;
     const err = await failure(fetcher.fetch(url));
@@ -525,40 +516,38 @@ describe('lifecycle', () => {
 });
 
 describe('closing while a fetch is in flight', () => {
-  // Real timers: what is cut short here is the real waiting a stopping service would do.
-  const realFetcher = (opts: Partial<HttpOptions> = {}) => {
+  /**
+   * Starts a fetch from `handler`'s server on a fetcher with real timers (what is cut short is
+   * the real waiting a stopping service would do), closes the fetcher once the server saw the
+   * request, and returns how the fetch failed and how long it took after the close.
+   */
+  async function closeMidFetch(handler: Handler, opts: Partial<HttpOptions>) {
+    const server = await startServer(handler);
     const fetcher = createFetcher({ userAgent: 'paperboy-test/1.0', perHostIntervalMs: 0, ...opts });
     fetchers.push(fetcher);
-    return fetcher;
-  };
-
-  it('aborts a request to a server that never answers, at once', async () => {
-    const server = await startServer(() => {
-      // Never answer.
-    });
-    const fetcher = realFetcher({ headersTimeoutMs: 30_000 });
     const pending = failure(fetcher.fetch(server.url()));
     await expect.poll(() => server.hits.length).toBe(1);
     const started = performance.now();
     await fetcher.close();
     const err = await pending;
-    expect(performance.now() - started).toBeLessThan(1_000);
+    return { err, ms: performance.now() - started, server };
+  }
+
+  it('aborts a request to a server that never answers, at once', async () => {
+    // The server never answers.
+    const { err, ms } = await closeMidFetch(() => undefined, { headersTimeoutMs: 30_000 });
+    expect(ms).toBeLessThan(1_000);
     expect(err).toMatchObject({ reason: 'network', attempts: 1 });
     expect(err.message).toMatch(/the fetcher is closed/);
   });
 
   it('cuts a backoff wait short and makes no further attempt', async () => {
-    const server = await startServer((_req, res) => {
+    const unavailable: Handler = (_req, res) => {
       res.writeHead(503, { 'retry-after': '30' });
       res.end();
-    });
-    const fetcher = realFetcher({ maxRetryAfterMs: 60_000 });
-    const pending = failure(fetcher.fetch(server.url()));
-    await expect.poll(() => server.hits.length).toBe(1);
-    const started = performance.now();
-    await fetcher.close();
-    const err = await pending;
-    expect(performance.now() - started).toBeLessThan(1_000);
+    };
+    const { err, ms, server } = await closeMidFetch(unavailable, { maxRetryAfterMs: 60_000 });
+    expect(ms).toBeLessThan(1_000);
     expect(err.message).toMatch(/the fetcher is closed/);
     expect(server.hits).toHaveLength(1);
   });
