@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 import type { SourceSpec } from './pipeline/ingest.js';
 
@@ -176,7 +177,18 @@ const ConfigFields = z.strictObject({
   schedule: z
     .strictObject({
       /** When sources are read (cron, 5 or 6 fields). Default: hourly, on the hour. */
-      ingestCron: z.string().min(9).default('0 * * * *'),
+      ingestCron: z
+        .string()
+        .superRefine((expr, ctx) => {
+          const check = validateDetailed(expr);
+          if (check.valid) return;
+          const why = check.errors.map((e) => e.message).join('; ');
+          ctx.addIssue({
+            code: 'custom',
+            message: `not a cron expression: ${why} (e.g. "0 * * * *" for hourly)`,
+          });
+        })
+        .default('0 * * * *'),
       /** Timezone of ingestCron. */
       timezone: z
         .string()

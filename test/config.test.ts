@@ -96,6 +96,17 @@ describe('config', () => {
     expect(found).toHaveLength(7);
   });
 
+  it('checks the ingest schedule as node-cron reads it, before anything starts', () => {
+    expect(problems({ schedule: { ingestCron: 'every hour' } })).toEqual([
+      'schedule.ingestCron: not a cron expression: expected 5 or 6 fields but got 2 (e.g. "0 * * * *" for hourly)',
+    ]);
+    expect(problems({ schedule: { ingestCron: '61 * * * *' } })[0]).toMatch(
+      /^schedule\.ingestCron: not a cron expression: 61 is a invalid expression for minute/,
+    );
+    for (const ok of ['0 * * * *', '*/15 * * * *', '0 9 * * mon-fri', '30 0 */2 * * *'])
+      expect(parseConfig({ schedule: { ingestCron: ok } }, {}).schedule.ingestCron).toBe(ok);
+  });
+
   it('reports a file that is not JSON with its path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'paperboy-config-'));
     const file = join(dir, 'bad.jsonc');
