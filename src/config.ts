@@ -4,6 +4,7 @@
  * {@link loadConfig} (cli.ts / main.ts), which passes it in.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
@@ -32,6 +33,9 @@ const FeedSource = z.strictObject({
   url: httpUrl,
   enabled: z.boolean().default(true),
 });
+
+/** A DNS host name: dot-separated labels of letters, digits and inner hyphens. */
+const HOST_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 export const SourceSchema = z.discriminatedUnion('type', [DigestSource, FeedSource], {
   error: (issue) =>
@@ -211,7 +215,12 @@ const ConfigFields = z.strictObject({
   service: z
     .strictObject({
       /** /healthz and /metrics; PAPERBOY_HTTP_HOST. Loopback unless you mean otherwise. */
-      host: z.string().min(1).default('127.0.0.1'),
+      host: z
+        .string()
+        .refine((h) => isIP(h) !== 0 || HOST_NAME.test(h), {
+          message: 'must be an IP address or a host name, such as 127.0.0.1, 0.0.0.0, ::1 or localhost',
+        })
+        .default('127.0.0.1'),
       /** PAPERBOY_HTTP_PORT; 0 picks a free port. */
       port: z.number().int().min(0).max(65_535).default(8080),
       /** PAPERBOY_LOG_LEVEL. */

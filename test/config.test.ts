@@ -107,6 +107,15 @@ describe('config', () => {
       expect(parseConfig({ schedule: { ingestCron: ok } }, {}).schedule.ingestCron).toBe(ok);
   });
 
+  it('takes an IP address or a host name to listen on, and names anything else', () => {
+    for (const host of ['127.0.0.1', '0.0.0.0', '::1', '::', 'localhost', 'paperboy.internal'])
+      expect(parseConfig({ service: { host } }, {}).service.host).toBe(host);
+    for (const host of ['not a host!!', '', 'http://127.0.0.1', '-bad.example'])
+      expect(problems({ service: { host } })).toEqual([
+        'service.host: must be an IP address or a host name, such as 127.0.0.1, 0.0.0.0, ::1 or localhost',
+      ]);
+  });
+
   it('reports a file that is not JSON with its path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'paperboy-config-'));
     const file = join(dir, 'bad.jsonc');
