@@ -59,7 +59,15 @@ const ConfigFields = z.strictObject({
   http: z
     .strictObject({
       /** Who to contact about this instance's traffic; sent in the User-Agent (arXiv asks for it). */
-      contact: z.string().min(3).default('https://github.com/paperboy-bot/paperboy'),
+      contact: z
+        .string()
+        .min(3)
+        // Printable ASCII: it goes into an HTTP header, where anything else is refused or mangled.
+        .regex(
+          /^[\x20-\x7e]+$/,
+          'must be printable ASCII (a URL or mailto:), as it goes into the User-Agent header',
+        )
+        .default('https://github.com/paperboy-bot/paperboy'),
       connectTimeoutMs: z.number().int().positive().default(10_000),
       headersTimeoutMs: z.number().int().positive().default(30_000),
       bodyTimeoutMs: z.number().int().positive().default(60_000),

@@ -116,6 +116,16 @@ describe('config', () => {
       ]);
   });
 
+  it('keeps the contact fit for the User-Agent header', () => {
+    expect(parseConfig({}, { PAPERBOY_CONTACT: 'mailto:ops@example.org' }).http.contact).toBe(
+      'mailto:ops@example.org',
+    );
+    for (const contact of ['ops@example.org\r\nX-Evil: 1', 'José <jose@example.org>'])
+      expect(problems({ http: { contact } })).toEqual([
+        'http.contact: must be printable ASCII (a URL or mailto:), as it goes into the User-Agent header',
+      ]);
+  });
+
   it('reports a file that is not JSON with its path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'paperboy-config-'));
     const file = join(dir, 'bad.jsonc');
