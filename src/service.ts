@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { type Config, enabledSources } from './config.js';
+import { ABORTED, untilAborted } from './core/abort.js';
 import { type Target, type TargetSettings, targetKey } from './core/subscription.js';
 import { type Bot, createBot } from './discord/bot.js';
 import type { CommandContext } from './discord/commands.js';
@@ -50,14 +51,11 @@ export class StoppedDuringStart extends Error {
 }
 
 /** `p`, unless `signal` aborts first: then a {@link StoppedDuringStart}. */
-function unlessStopped<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+async function unlessStopped<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return p;
-  if (signal.aborted) return Promise.reject(new StoppedDuringStart('stopped while starting'));
-  return new Promise<T>((resolve, reject) => {
-    const stop = () => reject(new StoppedDuringStart('stopped while starting'));
-    signal.addEventListener('abort', stop, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
-  });
+  const r = await untilAborted(p, signal);
+  if (r === ABORTED) throw new StoppedDuringStart('stopped while starting');
+  return r;
 }
 
 export interface LastCycle {

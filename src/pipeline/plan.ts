@@ -53,9 +53,7 @@ export function compileSubs<S extends PlanSubscription>(
 interface PlanSet {
   /** The set's targets, each once, in the order their first subscription comes. */
   targets: Target[];
-  /** The set's subscription ids, in its order. */
-  ids: string[];
-  /** By id: the subscription's index in {@link ids}, its target's in {@link targets}, and whether it wants updates. */
+  /** By id, in the set's order: the subscription's index in it, its target's in {@link targets}, and whether it wants updates. */
   byId: Map<string, { order: number; target: number; notifyUpdates: boolean }>;
 }
 
@@ -64,7 +62,7 @@ const planSets = new WeakMap<ReadonlyMap<string, PlanSubscription>, PlanSet>();
 function planSet(subs: ReadonlyMap<string, PlanSubscription>): PlanSet {
   let set = planSets.get(subs);
   if (set) return set;
-  set = { targets: [], ids: [], byId: new Map() };
+  set = { targets: [], byId: new Map() };
   const targetIndex = new Map<string, number>();
   for (const [id, sub] of subs) {
     const key = targetKey(sub.target);
@@ -74,8 +72,7 @@ function planSet(subs: ReadonlyMap<string, PlanSubscription>): PlanSet {
       set.targets.push(sub.target);
       targetIndex.set(key, target);
     }
-    set.byId.set(id, { order: set.ids.length, target, notifyUpdates: sub.notifyUpdates });
-    set.ids.push(id);
+    set.byId.set(id, { order: set.byId.size, target, notifyUpdates: sub.notifyUpdates });
   }
   planSets.set(subs, set);
   return set;
@@ -233,7 +230,7 @@ export function planWire(
     x.countedIn = new Int32Array(nTargets);
     x.touched = new Int32Array(nTargets);
   }
-  x.subGroup = roomStamps(x.subGroup, set.ids.length);
+  x.subGroup = roomStamps(x.subGroup, set.byId.size);
   if (x.subLocal.length < x.subGroup.length) x.subLocal = new Int32Array(x.subGroup.length);
   const plan = nextStamp();
   // The plan's words, each once: the groups refer to them by id.

@@ -8,8 +8,10 @@
 import { STATUS_CODES } from 'node:http';
 import { type Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
 import { Agent, type Dispatcher, request } from 'undici';
+import { untilAborted } from '../core/abort.js';
 
 /** Tuning for {@link createFetcher}; paperboy's config `http` section maps onto it one to one. */
 export interface HttpOptions {
@@ -157,8 +159,16 @@ export function createFetcher(opts: Partial<HttpOptions> & FetcherDeps = {}): Fe
   // Closing ends what is in flight: requests are aborted and waits (spacing, backoff) cut short,
   // so a stopping service does not wait on a stalled server or a backoff of minutes.
   const closer = new AbortController();
-  const sleep = (ms: number): Promise<void> =>
-    injectedSleep ? untilAborted(injectedSleep(ms), closer.signal) : delay(ms, closer.signal);
+  const sleep = async (ms: number): Promise<void> => {
+    if (injectedSleep) {
+      await untilAborted(injectedSleep(ms), closer.signal);
+      return;
+    }
+    // Node's timer rejects when the signal aborts (its timer cleared): that is the wait cut short.
+    await delay(ms, undefined, { signal: closer.signal }).catch((err: unknown) => {
+      if (!closer.signal.aborted) throw err;
+    });
+  };
   const o: HttpOptions = { ...DEFAULT_HTTP_OPTIONS, ...overrides };
   const dispatcher =
     injected ??
@@ -577,39 +587,6 @@ function formatBytes(n: number): string {
 
 function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))} s`;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts (its timer then cleared). */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
-}
-
-/** `p`, or nothing as soon as `signal` aborts. */
-function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise<void>((resolve, reject) => {
-    const done = () => resolve();
-    signal.addEventListener('abort', done, { once: true });
-    p.then(
-      () => {
-        signal.removeEventListener('abort', done);
-        resolve();
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', done);
-        reject(err);
-      },
-    );
-  });
 }
 
 /** A request made, or cut short, after {@link Fetcher.close}: not worth retrying. */

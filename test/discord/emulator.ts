@@ -10,6 +10,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 
+/** The path of a message post, as `inject` and `requests` take it. */
+export const MESSAGE_POSTS = /^\/channels\/\d+\/messages$/;
+
 export interface RecordedRequest {
   method: string;
   path: string;
@@ -284,6 +287,11 @@ export class DiscordEmulator extends EventEmitter {
 
   messages(channelId: string): EmulatedMessage[] {
     return this.channelMessages.get(channelId) ?? [];
+  }
+
+  /** Message posts (`POST /channels/:id/messages`) requested so far, answered or not. */
+  postsRequested(): number {
+    return this.requests({ method: 'POST', path: MESSAGE_POSTS }).length;
   }
 
   /** Every embed title posted in `channelId` and in the threads opened from its messages, in order. */

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/keyv-store.js';
 import { freePort } from '../helpers/http-server.js';
-import { type DiscordEmulator, startDiscordEmulator } from './emulator.js';
+import { type DiscordEmulator, MESSAGE_POSTS, startDiscordEmulator } from './emulator.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/paperboy.js');
@@ -98,16 +98,12 @@ async function startRun(
 describe('paperboy run on SIGTERM', () => {
   it('exits within 10 s while a post hangs, and a later run posts every match exactly once', async () => {
     const channel = emulator.channelIds[0] as string;
-    const posts = /^\/channels\/\d+\/messages$/;
     // From the 4th post on, Discord never answers.
-    emulator.inject({ method: 'POST', path: posts, action: 'hang', after: 3 });
+    emulator.inject({ method: 'POST', path: MESSAGE_POSTS, action: 'hang', after: 3 });
     const service = await startRun(env(true));
     try {
       await expect
-        .poll(() => emulator.requests({ method: 'POST', path: posts }).length, {
-          timeout: 30_000,
-          interval: 50,
-        })
+        .poll(() => emulator.postsRequested(), { timeout: 30_000, interval: 50 })
         .toBeGreaterThanOrEqual(4);
       const { code, ms } = await service.stop();
       expect(code).toBe(0);

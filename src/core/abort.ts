@@ -1,0 +1,20 @@
+/**
+ * Waiting on a promise until a signal says to stop waiting. Pure: the promise goes on, only the
+ * wait ends (the caller decides what becomes of it).
+ */
+
+/** What {@link untilAborted} resolves with when the signal came first. */
+export const ABORTED: unique symbol = Symbol('aborted');
+
+/**
+ * `p`'s value, or {@link ABORTED} as soon as `signal` aborts (at once if it already has); a
+ * rejection of `p` before that rejects. The listener does not outlive the wait.
+ */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | typeof ABORTED> {
+  if (signal.aborted) return Promise.resolve(ABORTED);
+  return new Promise<T | typeof ABORTED>((resolve, reject) => {
+    const abort = () => resolve(ABORTED);
+    signal.addEventListener('abort', abort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
