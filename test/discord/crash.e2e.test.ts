@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DiscordEmulator, MESSAGE_POSTS, startDiscordEmulator } from './emulator.js';
+import { expectPostedOnce } from './posted-once.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/paperboy.js');
@@ -73,12 +74,8 @@ describe('a crash in the middle of a digest', () => {
     const report = JSON.parse(again.stdout) as { deliveries: Array<{ outcome: string; pending: number }> };
     expect(report.deliveries.every((d) => d.pending === 0)).toBe(true);
 
-    const titles = emulator.titles(channel);
-    expect(titles).toHaveLength(143);
-    expect(new Set(titles).size).toBe(143);
     // The post whose answer was lost was sent again with its nonce: Discord returned the first one.
-    const nonces = emulator.allMessages().map((m) => m.nonce);
-    expect(new Set(nonces).size).toBe(nonces.length);
+    expectPostedOnce(emulator, channel, 143);
 
     const third = await run(process.execPath, [BIN, 'once', '--json'], { cwd: ROOT, env });
     expect(JSON.parse(third.stdout).deliveries).toEqual([]);

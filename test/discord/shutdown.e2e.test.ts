@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/keyv-store.js';
 import { freePort } from '../helpers/http-server.js';
 import { type DiscordEmulator, MESSAGE_POSTS, startDiscordEmulator } from './emulator.js';
+import { expectPostedOnce } from './posted-once.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/paperboy.js');
@@ -131,11 +132,7 @@ describe('paperboy run on SIGTERM', () => {
     const again = await run(process.execPath, [BIN, 'once', '--json'], { cwd: ROOT, env: env(false) });
     const report = JSON.parse(again.stdout) as { deliveries: Array<{ pending: number }> };
     expect(report.deliveries.every((d) => d.pending === 0)).toBe(true);
-    const titles = emulator.titles(channel);
-    expect(titles).toHaveLength(143);
-    expect(new Set(titles).size).toBe(143);
-    const nonces = emulator.allMessages().map((m) => m.nonce);
-    expect(new Set(nonces).size).toBe(nonces.length);
+    expectPostedOnce(emulator, channel, 143);
   }, 90_000);
 
   it('exits at once when nothing is in flight', async () => {
