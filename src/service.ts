@@ -528,7 +528,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       if (!(await settlesWithin(work, STOP_WAIT_MS))) {
         logger.warn('stopping: posts still in flight are handed back to the next start');
         handBack.abort();
-        await settlesWithin(work, HAND_BACK_WAIT_MS);
+        if (!(await settlesWithin(work, HAND_BACK_WAIT_MS)))
+          logger.warn('stopping: the cycle did not hand back in time; closing around it');
       }
       await bot?.stop();
       await health.close();

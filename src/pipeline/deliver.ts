@@ -13,6 +13,7 @@
  * a dry-run printer, or anything else that can send a message.
  */
 import type { Logger } from 'pino';
+import { sleepUnlessAborted } from '../core/abort.js';
 import { digestHeader, moreNotice, packDigest } from '../core/message.js';
 import { hash64, type Paper, type PaperId } from '../core/paper.js';
 import type { Delivery, Target } from '../core/subscription.js';
@@ -81,8 +82,8 @@ export interface DeliverOptions {
   onPaused?: (target: Target, reason: string) => void;
   sleep?: (ms: number) => Promise<void>;
   /**
-   * Aborted when the service stops: no further message is sent and a post in flight is given
-   * up on (the port aborts it with the same signal). Its digest's batches stay open, and the
+   * Aborted when the service stops: no further message is sent, a post in flight is given up on
+   * (the port aborts it with the same signal) and a wait between retries is cut short. Its digest's batches stay open, and the
    * next start sends them again with their nonces, so nothing is lost and nothing posted twice;
    * nothing counts as a failed attempt.
    */
@@ -115,8 +116,6 @@ class StoppedError extends Error {
 export class UnauthorizedError extends Error {
   override readonly name = 'UnauthorizedError';
 }
-
-const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Sends what is pending for `target`. Never throws for a delivery problem except a 401
@@ -343,7 +342,7 @@ class Sender {
   }
 
   private async withRetries<T>(fn: () => Promise<T>): Promise<T> {
-    const sleep = this.opts.sleep ?? sleepMs;
+    const { signal, sleep } = this.opts;
     for (let attempt = 0; ; attempt++) {
       this.checkStopped();
       try {
@@ -357,7 +356,7 @@ class Sender {
         const transient = !(err instanceof DeliveryError) || err.kind === 'transient';
         if (!transient || attempt >= this.opts.retries) throw err;
         const delay = this.opts.backoffBaseMs * 2 ** attempt;
-        await sleep(delay / 2 + Math.random() * (delay / 2));
+        await sleepUnlessAborted(delay / 2 + Math.random() * (delay / 2), signal, sleep);
       }
     }
   }

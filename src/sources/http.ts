@@ -8,10 +8,9 @@
 import { STATUS_CODES } from 'node:http';
 import { type Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { setTimeout as delay } from 'node:timers/promises';
 import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
 import { Agent, type Dispatcher, request } from 'undici';
-import { untilAborted } from '../core/abort.js';
+import { sleepUnlessAborted } from '../core/abort.js';
 
 /** Tuning for {@link createFetcher}; paperboy's config `http` section maps onto it one to one. */
 export interface HttpOptions {
@@ -159,16 +158,7 @@ export function createFetcher(opts: Partial<HttpOptions> & FetcherDeps = {}): Fe
   // Closing ends what is in flight: requests are aborted and waits (spacing, backoff) cut short,
   // so a stopping service does not wait on a stalled server or a backoff of minutes.
   const closer = new AbortController();
-  const sleep = async (ms: number): Promise<void> => {
-    if (injectedSleep) {
-      await untilAborted(injectedSleep(ms), closer.signal);
-      return;
-    }
-    // Node's timer rejects when the signal aborts (its timer cleared): that is the wait cut short.
-    await delay(ms, undefined, { signal: closer.signal }).catch((err: unknown) => {
-      if (!closer.signal.aborted) throw err;
-    });
-  };
+  const sleep = (ms: number) => sleepUnlessAborted(ms, closer.signal, injectedSleep);
   const o: HttpOptions = { ...DEFAULT_HTTP_OPTIONS, ...overrides };
   const dispatcher =
     injected ??

@@ -24,13 +24,16 @@ const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'paperboy-shutdown-'));
 let emulator: DiscordEmulator;
 
-function env(runAtStart: boolean): NodeJS.ProcessEnv {
-  const configFile = join(dir, `paperboy-${runAtStart}.jsonc`);
+function env(
+  runAtStart: boolean,
+  { store = 'shutdown', backoffBaseMs = 20 }: { store?: string; backoffBaseMs?: number } = {},
+): NodeJS.ProcessEnv {
+  const configFile = join(dir, `paperboy-${store}-${runAtStart}.jsonc`);
   writeFileSync(
     configFile,
     JSON.stringify({
       sources: [{ name: 'seeds', type: 'digest', path: join(ROOT, 'seeds') }],
-      delivery: { threadThreshold: 10, maxPerDigest: 200, retries: 1, backoffBaseMs: 20 },
+      delivery: { threadThreshold: 10, maxPerDigest: 200, retries: 1, backoffBaseMs },
       // The cycle at start only: no tick of its own in the test's minutes.
       schedule: { runAtStart, ingestCron: '0 0 1 1 *' },
       service: { port: 0 },
@@ -39,7 +42,7 @@ function env(runAtStart: boolean): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
     PAPERBOY_CONFIG: configFile,
-    PAPERBOY_STORE_URL: `sqlite://${join(dir, 'shutdown.sqlite')}`,
+    PAPERBOY_STORE_URL: `sqlite://${join(dir, `${store}.sqlite`)}`,
     DISCORD_TOKEN: emulator.token,
     DISCORD_API_URL: emulator.apiBase,
   };
@@ -133,6 +136,43 @@ describe('paperboy run on SIGTERM', () => {
     const report = JSON.parse(again.stdout) as { deliveries: Array<{ pending: number }> };
     expect(report.deliveries.every((d) => d.pending === 0)).toBe(true);
     expectPostedOnce(emulator, channel, 143);
+  }, 90_000);
+
+  it('cuts a wait between retries short: the digest is handed back, not left behind', async () => {
+    // Its own store and channel: the 143 matches of the seeds are new to it.
+    const channel = emulator.addChannel();
+    const childEnv = env(true, { store: 'backoff', backoffBaseMs: 120_000 });
+    await run(process.execPath, [BIN, 'subs', 'add', `channel:${channel}`, 'multi-task'], {
+      cwd: ROOT,
+      env: childEnv,
+    });
+    // From the 4th post on, Discord answers 503: the delivery waits a minute or two to retry.
+    emulator.inject({ method: 'POST', path: MESSAGE_POSTS, status: 503, after: 3 });
+    const service = await startRun(childEnv);
+    try {
+      await expect
+        .poll(() => emulator.postsRequested(), { timeout: 30_000, interval: 50 })
+        .toBeGreaterThanOrEqual(4);
+      const { code, ms } = await service.stop();
+      expect(code).toBe(0);
+      expect(ms).toBeLessThan(10_000);
+      // The wait ended with the hand-back, so the cycle settled before the store was closed.
+      expect(service.log()).toContain('posts still in flight are handed back');
+      expect(service.log()).not.toContain('did not hand back in time');
+    } finally {
+      if (service.child.exitCode === null) service.child.kill('SIGKILL');
+      emulator.clearInjections();
+    }
+    const store = await openStore(childEnv.PAPERBOY_STORE_URL as string);
+    try {
+      const key = `channel:${channel}`;
+      expect((await store.outbox.openBatches(key)).length).toBeGreaterThan(0);
+      const pending = await store.outbox.pending(key);
+      expect(pending.length).toBe(143 - emulator.titles(channel).length);
+      expect(pending.filter((d) => d.attempts > 0 || d.lastError !== undefined)).toEqual([]);
+    } finally {
+      await store.close();
+    }
   }, 90_000);
 
   it('exits at once when nothing is in flight', async () => {
