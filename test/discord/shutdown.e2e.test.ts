@@ -99,37 +99,54 @@ async function startRun(
   };
 }
 
+/**
+ * `paperboy run` stopped with SIGTERM once its 4th post was asked for: it must exit 0 within
+ * 10 s, saying it stopped. Returns its log.
+ */
+async function stopDuringPosts(childEnv: NodeJS.ProcessEnv): Promise<string> {
+  const service = await startRun(childEnv);
+  try {
+    await expect
+      .poll(() => emulator.postsRequested(), { timeout: 30_000, interval: 50 })
+      .toBeGreaterThanOrEqual(4);
+    const { code, ms } = await service.stop();
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(10_000);
+    expect(service.log()).toContain('"msg":"stopped"');
+    return service.log();
+  } finally {
+    if (service.child.exitCode === null) service.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * The channel's digest was handed back, not failed: its batches are still open, what was not
+ * posted is pending, and no delivery counts an attempt. Returns how many were posted.
+ */
+async function expectHandedBack(childEnv: NodeJS.ProcessEnv, channel: string): Promise<number> {
+  const posted = emulator.titles(channel).length;
+  const store = await openStore(childEnv.PAPERBOY_STORE_URL as string);
+  try {
+    const key = `channel:${channel}`;
+    expect((await store.outbox.openBatches(key)).length).toBeGreaterThan(0);
+    const pending = await store.outbox.pending(key);
+    expect(pending.length).toBe(143 - posted);
+    expect(pending.filter((d) => d.attempts > 0 || d.lastError !== undefined)).toEqual([]);
+  } finally {
+    await store.close();
+  }
+  return posted;
+}
+
 describe('paperboy run on SIGTERM', () => {
   it('exits within 10 s while a post hangs, and a later run posts every match exactly once', async () => {
     const channel = emulator.channelIds[0] as string;
     // From the 4th post on, Discord never answers.
     emulator.inject({ method: 'POST', path: MESSAGE_POSTS, action: 'hang', after: 3 });
-    const service = await startRun(env(true));
-    try {
-      await expect
-        .poll(() => emulator.postsRequested(), { timeout: 30_000, interval: 50 })
-        .toBeGreaterThanOrEqual(4);
-      const { code, ms } = await service.stop();
-      expect(code).toBe(0);
-      expect(ms).toBeLessThan(10_000);
-      expect(service.log()).toContain('"msg":"stopped"');
-    } finally {
-      if (service.child.exitCode === null) service.child.kill('SIGKILL');
-    }
-    const before = emulator.titles(channel).length;
+    await stopDuringPosts(env(true));
+    const before = await expectHandedBack(env(false), channel);
     expect(before).toBeGreaterThan(0);
     expect(before).toBeLessThan(143);
-    // Handed back, not failed: the digest's batches are still open, and no delivery counts an attempt.
-    const store = await openStore(env(false).PAPERBOY_STORE_URL as string);
-    try {
-      const key = `channel:${channel}`;
-      expect((await store.outbox.openBatches(key)).length).toBeGreaterThan(0);
-      const pending = await store.outbox.pending(key);
-      expect(pending.length).toBe(143 - before);
-      expect(pending.filter((d) => d.attempts > 0 || d.lastError !== undefined)).toEqual([]);
-    } finally {
-      await store.close();
-    }
 
     emulator.clearInjections();
     const again = await run(process.execPath, [BIN, 'once', '--json'], { cwd: ROOT, env: env(false) });
@@ -148,31 +165,11 @@ describe('paperboy run on SIGTERM', () => {
     });
     // From the 4th post on, Discord answers 503: the delivery waits a minute or two to retry.
     emulator.inject({ method: 'POST', path: MESSAGE_POSTS, status: 503, after: 3 });
-    const service = await startRun(childEnv);
-    try {
-      await expect
-        .poll(() => emulator.postsRequested(), { timeout: 30_000, interval: 50 })
-        .toBeGreaterThanOrEqual(4);
-      const { code, ms } = await service.stop();
-      expect(code).toBe(0);
-      expect(ms).toBeLessThan(10_000);
-      // The wait ended with the hand-back, so the cycle settled before the store was closed.
-      expect(service.log()).toContain('posts still in flight are handed back');
-      expect(service.log()).not.toContain('did not hand back in time');
-    } finally {
-      if (service.child.exitCode === null) service.child.kill('SIGKILL');
-      emulator.clearInjections();
-    }
-    const store = await openStore(childEnv.PAPERBOY_STORE_URL as string);
-    try {
-      const key = `channel:${channel}`;
-      expect((await store.outbox.openBatches(key)).length).toBeGreaterThan(0);
-      const pending = await store.outbox.pending(key);
-      expect(pending.length).toBe(143 - emulator.titles(channel).length);
-      expect(pending.filter((d) => d.attempts > 0 || d.lastError !== undefined)).toEqual([]);
-    } finally {
-      await store.close();
-    }
+    const log = await stopDuringPosts(childEnv).finally(() => emulator.clearInjections());
+    // The wait ended with the hand-back, so the cycle settled before the store was closed.
+    expect(log).toContain('posts still in flight are handed back');
+    expect(log).not.toContain('did not hand back in time');
+    await expectHandedBack(childEnv, channel);
   }, 90_000);
 
   it('exits at once when nothing is in flight', async () => {
