@@ -21,9 +21,9 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T |
 }
 
 /**
- * Waits `ms`, or less once `signal` (if any) aborts (then it resolves, and the caller looks at the signal).
- * Node's own timer is cleared on abort, so a cut wait holds no process alive; an injected `sleep`
- * (a test's clock) is only stopped waiting on.
+ * Waits `ms`, or less once `signal` (if any) aborts: then it resolves, and the caller looks at
+ * the signal. Node's own timer is cleared on abort, so a cut wait holds no process alive; an
+ * injected `sleep` (a test's clock) is only stopped waiting on.
  */
 export async function sleepUnlessAborted(
   ms: number,

@@ -83,9 +83,9 @@ export interface DeliverOptions {
   sleep?: (ms: number) => Promise<void>;
   /**
    * Aborted when the service stops: no further message is sent, a post in flight is given up on
-   * (the port aborts it with the same signal) and a wait between retries is cut short. Its digest's batches stay open, and the
-   * next start sends them again with their nonces, so nothing is lost and nothing posted twice;
-   * nothing counts as a failed attempt.
+   * (the port aborts it with the same signal) and a wait between retries is cut short. Its
+   * digest's batches stay open, and the next start sends them again with their nonces, so
+   * nothing is lost and nothing posted twice; nothing counts as a failed attempt.
    */
   signal?: AbortSignal;
 }
