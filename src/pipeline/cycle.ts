@@ -4,7 +4,7 @@
  * message is sent, so a crash after this point loses nothing.
  */
 import { hash64, type Paper, type PaperId } from '../core/paper.js';
-import { parseTarget, type Subscription, type Target } from '../core/subscription.js';
+import { type DeliveryPlan, parseTarget, type Subscription, type Target } from '../core/subscription.js';
 import type { MatchJournalEntry, SourceState, Store, UnlistedRecords } from '../store/types.js';
 import { type IngestOptions, type IngestReport, ingest, type SourceSpec } from './ingest.js';
 import { compileQuery, type PaperLibrary, planDeliveries } from './library.js';
@@ -96,15 +96,18 @@ export const MATCH_BACKLOG = 2000;
 export const LIST_EVERY = 40_000;
 
 /**
- * Matching that follows ingest: `kick` after papers are stored queues a {@link matchNewPapers}
- * call behind the one running (one waiting call is enough: it reads the whole journal when it
- * starts), and `done` waits for them, matches what is left and returns the sum. When more than
- * {@link MATCH_BACKLOG} staged papers wait, `kick` returns the running call to wait on, so a
- * fast ingest does not pile up papers (and the feed documents they are cut from) in memory.
- * The calls write their outbox records unlisted; they are listed, and their journal entries
- * removed, every `listEvery` papers ({@link LIST_EVERY}) and by `done`. A failed call stops the
- * chain; `done` lists what was written before it, throws its error, and the journal keeps what
- * it had not matched for the next cycle.
+ * Matching that follows ingest: `kick` after papers are stored queues a read of the journal
+ * behind the one running (one waiting read is enough: it takes every entry not planned yet),
+ * which sends its steps to be planned; each step is written once planned, in order, after the
+ * one before. A step is planned while the one before it is written: with the library's search
+ * thread, that thread has the next step waiting when it is done with one (ADR 9, stop 18).
+ * `done` waits for them, matches what is left and returns the sum. When two steps are in
+ * flight, or more than {@link MATCH_BACKLOG} staged papers wait, `kick` returns the oldest
+ * write to wait on, so a fast ingest does not pile up papers (and the feed documents they are
+ * cut from) in memory. The steps write their outbox records unlisted; they are listed, and
+ * their journal entries removed, every `listEvery` papers ({@link LIST_EVERY}) and by `done`.
+ * A failure stops the rest; `done` lists what was written before it, throws its error, and
+ * the journal keeps what was not written for the next cycle.
  */
 export function matchBehind(
   store: Store,
@@ -137,18 +140,48 @@ export function matchBehind(
     unlisted.entries.clear();
     unlisted.papers = 0;
   };
-  let tail: Promise<void> = Promise.resolve();
-  /** The call running now (settled when none is). */
-  let running: Promise<void> = Promise.resolve();
-  let waiting = false;
   let failure: { error: unknown } | undefined;
-  const step = async () => {
-    if (failure) return;
-    try {
-      add(await matchNewPapers(store, library, now(), { staged, firstSeen, onlyComplete: true, unlisted }));
-      if (unlisted.papers >= listEvery) await list();
-    } catch (error) {
-      failure = { error };
+  const fail = (error: unknown) => {
+    failure ??= { error };
+  };
+  /** Entries of steps planned and not written yet: the next read of the journal skips them. */
+  const inFlight = new Set<string>();
+  /** The writes of the steps planned and not written yet, oldest first (each settles, never rejects). */
+  const writing: Array<Promise<void>> = [];
+  let writes: Promise<void> = Promise.resolve();
+  /** Reads of the journal, one at a time; each sends its steps to be planned. */
+  let reads: Promise<void> = Promise.resolve();
+  let waiting = false;
+  /** Reads the journal and sends its new steps to be planned, each written in turn after the last. */
+  const read = async () => {
+    const { steps, ...pass } = await journalSteps(store, {
+      staged,
+      firstSeen,
+      onlyComplete: true,
+      unlisted,
+      inFlight,
+    });
+    for (const step of steps) {
+      // A long journal (a killed process's entries) is planned two steps ahead, not all at once.
+      while (writing.length >= 2) await writing[0];
+      if (failure) return;
+      for (const e of step.entries) inFlight.add(e.id);
+      const planned = planStep(step, pass, library, now(), { staged, onlyComplete: true });
+      planned.catch(() => undefined);
+      const written = writes.then(async () => {
+        try {
+          if (failure) return;
+          await writeStep(store, now(), await planned, unlisted, total);
+          if (unlisted.papers >= listEvery) await list();
+        } catch (error) {
+          fail(error);
+        } finally {
+          for (const e of step.entries) inFlight.delete(e.id);
+          writing.shift();
+        }
+      });
+      writing.push(written);
+      writes = written;
     }
   };
   return {
@@ -156,23 +189,25 @@ export function matchBehind(
       if (failure) return undefined;
       if (!waiting) {
         waiting = true;
-        tail = tail.then(() => {
+        reads = reads.then(() => {
           waiting = false;
-          running = step();
-          return running;
+          return failure ? undefined : read().catch(fail);
         });
       }
-      // Ingest waits for the running call only: the one queued behind it then takes what is
-      // staged, so the search thread has the next step while this thread merges.
-      return staged.size > MATCH_BACKLOG ? running : undefined;
+      // Two steps ahead at most: one being planned and one waiting for it, so the search thread
+      // always has the next while this thread writes the last and merges the next source. Past
+      // that, or past MATCH_BACKLOG staged papers, ingest waits for the oldest write.
+      if (writing.length >= 2) return writing[0];
+      return staged.size > MATCH_BACKLOG ? (writing[0] ?? reads) : undefined;
     },
     done: async () => {
-      await tail;
+      await reads;
+      await writes;
       if (!failure)
         try {
           add(await matchNewPapers(store, library, now(), { staged, firstSeen, unlisted }));
         } catch (error) {
-          failure = { error };
+          fail(error);
         }
       // What was written before a failure is listed all the same: less to replay.
       await list();
@@ -223,34 +258,74 @@ export async function matchNewPapers(
   store: Store,
   library: PaperLibrary,
   now: Date,
-  opts: {
-    staged?: Map<PaperId, Paper>;
-    stepSize?: number;
-    /** Papers first seen in this pass, by earlier calls of it (see {@link matchBehind}); added to. */
-    firstSeen?: Set<PaperId>;
-    /**
-     * Leaves entries whose papers are not all stored yet for a later call: during ingest, the
-     * entry of the source being merged is written before its papers.
-     */
-    onlyComplete?: boolean;
-    /**
-     * Writes each step's records without listing them, and leaves its journal entries for the
-     * caller to remove once it has listed them: collected here. Entries already here are
-     * skipped. The report's `targets` is then empty: the caller reads them after listing.
-     */
-    unlisted?: UnlistedSteps;
-  } = {},
+  opts: MatchOptions = {},
 ): Promise<MatchReport> {
+  const { steps, ...pass } = await journalSteps(store, opts);
+  const out: MatchReport = { papers: 0, matched: 0, enqueued: 0, targets: [] };
+  // One step ahead: the next is planned (on the search thread) while this one is written.
+  let next = steps[0] && planStep(steps[0], pass, library, now, opts);
+  for (let k = 0; k < steps.length; k++) {
+    const current = await (next as Promise<PlannedStep>);
+    const after = steps[k + 1];
+    next = after && planStep(after, pass, library, now, opts);
+    // A failed write leaves the step planned ahead unwritten: its entries stay in the journal.
+    next?.catch(() => undefined);
+    await writeStep(store, now, current, opts.unlisted, out);
+  }
+  if (!opts.unlisted) out.targets = await pendingTargets(store);
+  return out;
+}
+
+export interface MatchOptions {
+  staged?: Map<PaperId, Paper>;
+  stepSize?: number;
+  /** Papers first seen in this pass, by earlier calls of it (see {@link matchBehind}); added to. */
+  firstSeen?: Set<PaperId>;
+  /**
+   * Leaves entries whose papers are not all stored yet for a later call: during ingest, the
+   * entry of the source being merged is written before its papers.
+   */
+  onlyComplete?: boolean;
+  /**
+   * Writes each step's records without listing them, and leaves its journal entries for the
+   * caller to remove once it has listed them: collected here. Entries already here are
+   * skipped. The report's `targets` is then empty: the caller reads them after listing.
+   */
+  unlisted?: UnlistedSteps;
+  /** Entries an earlier call has planned and not written yet ({@link matchBehind}): skipped too. */
+  inFlight?: ReadonlySet<string>;
+}
+
+/** A step of the journal: its entries, and the papers they name to match as new or as changed. */
+interface JournalStep {
+  entries: MatchJournalEntry[];
+  newIds: string[];
+  updatedIds: string[];
+}
+
+/** What the steps of one pass over the journal are matched with. */
+interface PassContext {
+  subs: Subscription[];
+  /** Papers first seen in this pass (see {@link MatchOptions.firstSeen}). */
+  firstSeen: Set<PaperId>;
+}
+
+/** The journal's entries not done yet, in steps of about `stepSize` papers. */
+async function journalSteps(
+  store: Store,
+  opts: MatchOptions,
+): Promise<PassContext & { steps: JournalStep[] }> {
   const stepSize = opts.stepSize ?? MATCH_CHUNK;
   const subs = await store.subscriptions.list();
-  const out: MatchReport = { papers: 0, matched: 0, enqueued: 0, targets: [] };
-  const unlisted = opts.unlisted;
-  const journal = (await store.journal.list()).filter((e) => !unlisted?.entries.has(e.id));
+  const { unlisted, inFlight } = opts;
+  const journal = (await store.journal.list()).filter(
+    (e) => !unlisted?.entries.has(e.id) && !inFlight?.has(e.id),
+  );
   // A paper first seen and then changed in the same pass is posted once, as new.
   const firstSeen = opts.firstSeen ?? new Set<string>();
   for (const e of journal) for (const id of e.newIds) firstSeen.add(id);
-  const steps: Array<{ entries: MatchJournalEntry[]; newIds: string[]; updatedIds: string[] }> = [];
-  let step: (typeof steps)[number] | undefined;
+  const steps: JournalStep[] = [];
+  let step: JournalStep | undefined;
   for (const e of journal) {
     if (!step || step.newIds.length + step.updatedIds.length >= stepSize) {
       step = { entries: [], newIds: [], updatedIds: [] };
@@ -260,58 +335,95 @@ export async function matchNewPapers(
     step.newIds.push(...e.newIds);
     step.updatedIds.push(...e.updatedIds.filter((id) => !firstSeen.has(id)));
   }
-  // Every paper an entry names, also changes left out as first seen in this pass: whether an
-  // entry's papers are all stored decides when it is done.
-  const named = (e: MatchJournalEntry) => [...e.newIds, ...e.updatedIds];
-  for (const s of steps) {
-    const loaded = await papersOf([...new Set(s.entries.flatMap(named))], library, opts.staged);
-    const stored = new Set(loaded.map((p) => p.id));
-    if (opts.onlyComplete) {
-      const complete = s.entries.filter((e) => named(e).every((id) => stored.has(id)));
-      if (complete.length < s.entries.length) {
-        s.entries = complete;
-        s.newIds = complete.flatMap((e) => e.newIds);
-        s.updatedIds = complete.flatMap((e) => e.updatedIds.filter((id) => !firstSeen.has(id)));
-      }
-    }
-    const wanted = new Set([...s.newIds, ...s.updatedIds]);
-    const papers = loaded.filter((p) => wanted.has(p.id));
-    const newIds = new Set(s.newIds);
-    // Matched now: a later change stages the paper again.
-    if (opts.staged) for (const e of s.entries) for (const id of named(e)) opts.staged.delete(id);
-    out.papers += papers.length;
-    if (subs.length === 0 || papers.length === 0) library.add(papers);
-    else {
-      const planned = await library.plan(
-        papers.map((paper) => ({ paper, kind: newIds.has(paper.id) ? 'new' : 'update' })),
-        subs,
-        now,
-      );
-      out.matched += planned.count;
-      // Papers first seen (or changed) in this pass: no delivery of theirs was planned before.
-      const batch = hash64(s.entries.map((e) => e.id).join('\n'));
-      if (!unlisted) out.enqueued += await store.outbox.enqueuePlan(planned, { fresh: true, batch });
-      else {
-        const written = await store.outbox.writePlan(planned, { batch });
-        if (written) unlisted.records.push(written);
-        out.enqueued += planned.count;
-      }
-    }
-    // An entry naming papers not in the store yet may belong to a cycle still writing them
-    // (another instance's): it stays until they are there, or until it is too old to be that.
-    const done = s.entries.filter(
-      (e) => now.getTime() - Date.parse(e.at) > UNWRITTEN_GRACE_MS || named(e).every((id) => stored.has(id)),
-    );
-    if (unlisted)
-      for (const e of done) {
-        unlisted.entries.add(e.id);
-        unlisted.papers += e.newIds.length + e.updatedIds.length;
-      }
-    else if (done.length > 0) await store.journal.remove(done.map((e) => e.id));
-  }
-  if (!unlisted) out.targets = await pendingTargets(store);
-  return out;
+  return { subs, firstSeen, steps };
 }
+
+/** A step whose plan was asked for ({@link planStep}), for {@link writeStep}. */
+interface PlannedStep {
+  entries: MatchJournalEntry[];
+  /** Papers of the step that were matched. */
+  papers: number;
+  /** Papers its entries name that were in the store. */
+  stored: Set<PaperId>;
+  plan: DeliveryPlan | undefined;
+}
+
+/**
+ * Loads a step's papers and has them planned. With the library's search thread, the plan is
+ * made there; the step's papers leave `staged` (a later change stages a paper again).
+ */
+async function planStep(
+  s: JournalStep,
+  { subs, firstSeen }: PassContext,
+  library: PaperLibrary,
+  now: Date,
+  opts: MatchOptions,
+): Promise<PlannedStep> {
+  const loaded = await papersOf([...new Set(s.entries.flatMap(named))], library, opts.staged);
+  const stored = new Set(loaded.map((p) => p.id));
+  let { entries, newIds, updatedIds } = s;
+  if (opts.onlyComplete) {
+    const complete = entries.filter((e) => named(e).every((id) => stored.has(id)));
+    if (complete.length < entries.length) {
+      entries = complete;
+      newIds = complete.flatMap((e) => e.newIds);
+      updatedIds = complete.flatMap((e) => e.updatedIds.filter((id) => !firstSeen.has(id)));
+    }
+  }
+  const wanted = new Set([...newIds, ...updatedIds]);
+  const papers = loaded.filter((p) => wanted.has(p.id));
+  const isNew = new Set(newIds);
+  if (opts.staged) for (const e of entries) for (const id of named(e)) opts.staged.delete(id);
+  if (subs.length === 0 || papers.length === 0) {
+    library.add(papers);
+    return { entries, papers: papers.length, stored, plan: undefined };
+  }
+  const plan = await library.plan(
+    papers.map((paper) => ({ paper, kind: isNew.has(paper.id) ? 'new' : 'update' })),
+    subs,
+    now,
+  );
+  return { entries, papers: papers.length, stored, plan };
+}
+
+/**
+ * Writes a planned step's deliveries to the outbox and lets its journal entries go (into
+ * `unlisted`, when given, for the caller to remove once listed); adds to `out`.
+ */
+async function writeStep(
+  store: Store,
+  now: Date,
+  s: PlannedStep,
+  unlisted: UnlistedSteps | undefined,
+  out: MatchReport,
+): Promise<void> {
+  out.papers += s.papers;
+  if (s.plan) {
+    out.matched += s.plan.count;
+    // Papers first seen (or changed) in this pass: no delivery of theirs was planned before.
+    const batch = hash64(s.entries.map((e) => e.id).join('\n'));
+    if (!unlisted) out.enqueued += await store.outbox.enqueuePlan(s.plan, { fresh: true, batch });
+    else {
+      const written = await store.outbox.writePlan(s.plan, { batch });
+      if (written) unlisted.records.push(written);
+      out.enqueued += s.plan.count;
+    }
+  }
+  // An entry naming papers not in the store yet may belong to a cycle still writing them
+  // (another instance's): it stays until they are there, or until it is too old to be that.
+  const done = s.entries.filter(
+    (e) => now.getTime() - Date.parse(e.at) > UNWRITTEN_GRACE_MS || named(e).every((id) => s.stored.has(id)),
+  );
+  if (unlisted)
+    for (const e of done) {
+      unlisted.entries.add(e.id);
+      unlisted.papers += e.newIds.length + e.updatedIds.length;
+    }
+  else if (done.length > 0) await store.journal.remove(done.map((e) => e.id));
+}
+
+/** Every paper an entry names, also changes left out as first seen in this pass. */
+const named = (e: MatchJournalEntry) => [...e.newIds, ...e.updatedIds];
 
 /** Targets with pending deliveries. */
 async function pendingTargets(store: Store): Promise<Target[]> {

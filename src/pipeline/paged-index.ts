@@ -7,6 +7,7 @@ import type { PaperId } from '../core/paper.js';
 import {
   createSearchIndex,
   type MatchablePaper,
+  type PaperWords,
   type Query,
   type SearchIndex,
   type SearchIndexOptions,
@@ -67,25 +68,31 @@ export class PagedIndex {
 
   /** Adds new papers and re-indexes changed ones. */
   add(papers: readonly IndexedPaper[]): void {
-    // A cycle's papers mostly share one first-seen time: read each run of them once.
-    let lastText: string | undefined;
-    let lastMs = Number.NaN;
-    for (const p of papers) {
-      const n = this.index.add(p);
-      if (n >= this.firstSeen.length) {
-        const next = new Float64Array(Math.max(n + 1, this.firstSeen.length * 2));
-        next.set(this.firstSeen);
-        this.firstSeen = next;
-      }
-      if (p.firstSeen !== lastText) {
-        lastText = p.firstSeen;
-        lastMs = typeof lastText === 'string' ? isoMs(lastText) : Number.NaN;
-      }
-      const ms = lastMs;
-      this.firstSeen[n] = ms;
-      if (Number.isNaN(ms)) this.oddFirstSeen.set(n, p.firstSeen);
-    }
+    for (const p of papers) this.addPaper(p);
   }
+
+  /**
+   * Adds one paper (or re-indexes it); with `words`, leaves there the words of its title and
+   * abstract as the index read them, for matching the paper without reading its text again.
+   */
+  addPaper(p: IndexedPaper, words?: PaperWords): void {
+    const n = this.index.add(p, words);
+    if (n >= this.firstSeen.length) {
+      const next = new Float64Array(Math.max(n + 1, this.firstSeen.length * 2));
+      next.set(this.firstSeen);
+      this.firstSeen = next;
+    }
+    // A cycle's papers mostly share one first-seen time: each run of them is read once.
+    if (p.firstSeen !== this.lastFirstSeen) {
+      this.lastFirstSeen = p.firstSeen;
+      this.lastFirstSeenMs = typeof p.firstSeen === 'string' ? isoMs(p.firstSeen) : Number.NaN;
+    }
+    const ms = this.lastFirstSeenMs;
+    this.firstSeen[n] = ms;
+    if (Number.isNaN(ms)) this.oddFirstSeen.set(n, p.firstSeen);
+  }
+  private lastFirstSeen: string | undefined;
+  private lastFirstSeenMs = Number.NaN;
 
   search(query: Query, opts: PageOptions): SearchResult {
     const since = opts.since;

@@ -11,6 +11,7 @@ import {
   type MatchablePaper,
   type Matcher,
   type MatchHit,
+  type PaperWords,
   parseQuery,
   type Query,
 } from '../core/query/index.js';
@@ -218,6 +219,11 @@ export function planWire(
   matcher: Matcher,
   subs: ReadonlyMap<string, PlanSubscription>,
   now: Date,
+  /**
+   * Called for each paper just before it is matched: the search thread indexes it there, and
+   * returns the words the index read, which the matcher then need not read again.
+   */
+  before?: (p: number) => PaperWords | undefined,
 ): { wire: WirePlan; transfer: ArrayBuffer[] } {
   const createdAt = now.toISOString();
   const set = planSet(subs);
@@ -245,7 +251,7 @@ export function planWire(
   for (let p = 0; p < papers.length; p++) {
     const { paper, kind } = papers[p] as { paper: PlanPaper; kind: 'new' | 'update' };
     // Reused hit objects: read only until the next paper's match.
-    const { hits, n, positions } = matcher.matchReused(analyzePaper(paper));
+    const { hits, n, positions } = matcher.matchReused(analyzePaper(paper), before?.(p));
     if (n === 0) continue;
     const update = kind === 'update';
     if (nh + n > x.hitTarget.length) {

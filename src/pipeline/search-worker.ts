@@ -3,13 +3,15 @@
  * indexing and matching a cycle's papers cost more CPU than the rest of the cycle, and here they
  * run beside it instead of in it. A search sent after an `add` or a `plan` sees those papers.
  *
- * Plans come first: the cycle waits for each, and for nothing the index does. Papers to index
- * wait in {@link pending} and are indexed a slice at a time between messages, all of them
- * before a search or a sync is answered, and the oldest at once when more than
- * {@link MAX_PENDING} wait (they are whole records on this heap until indexed).
+ * A plan's papers are indexed as it is made, and then matched from the words the index read
+ * in them: each paper's text is read once for both (ADR 9, stop 18 addendum). The cycle sends
+ * its next step before it writes the last, so a plan is waiting when this thread is done with
+ * one. Papers sent by `add` wait in {@link pending} and are indexed a slice at a time between
+ * messages, all of them before a plan, a search or a sync is answered, and the oldest at once
+ * when more than {@link MAX_PENDING} wait (they are whole records on this heap until indexed).
  */
 import { parentPort } from 'node:worker_threads';
-import type { Matcher, Query } from '../core/query/index.js';
+import { type Matcher, PaperWords, type Query, WordPool } from '../core/query/index.js';
 import { reviveQuery } from '../core/query/parse.js';
 import type { IndexMessage, IndexReply } from './library.js';
 import { type IndexedPaper, PagedIndex } from './paged-index.js';
@@ -75,6 +77,9 @@ function indexLater(papers: IndexedPaper[]): void {
   if (pendingCount > MAX_PENDING) indexPending(pendingCount - MAX_PENDING);
   schedule();
 }
+/** The words of a plan's papers, as the index read them (see the `plan` message). */
+const pool = new WordPool();
+const words: PaperWords[] = [];
 /** The subscription set plans are made against (the last one sent). */
 let planning: { key: string; matcher: Matcher; subs: Map<string, PlanSubscription> } | undefined;
 
@@ -88,14 +93,23 @@ port.on('message', (m: IndexMessage) => {
     return;
   }
   if (m.t === 'plan') {
-    // The plan goes back first: the cycle waits for it, not for the index.
+    // The step's papers are indexed first, then matched: the words the index reads in their
+    // titles and abstracts are the words the matcher looks up, read once for both. (Paper by
+    // paper, the index's and the matcher's tables took turns in the cache.) Papers waiting
+    // from before go first, so the index numbers papers in the order they came.
+    indexPending(pendingCount);
+    const papers = m.papers;
+    pool.reset();
+    while (words.length < papers.length) words.push(new PaperWords(pool));
     try {
+      for (let p = 0; p < papers.length; p++) index.addPaper(papers[p] as IndexedPaper, words[p]);
       if (planning?.key !== m.key) throw new Error(`no subscription set ${m.key} on this thread`);
       const { wire, transfer } = planWire(
-        m.papers.map((paper) => ({ paper, kind: paper.kind })),
+        papers.map((paper) => ({ paper, kind: paper.kind })),
         planning.matcher,
         planning.subs,
         new Date(m.now),
+        (p) => words[p],
       );
       port.postMessage({ id: m.id, plan: wire } satisfies IndexReply, transfer);
     } catch (err) {
@@ -103,8 +117,9 @@ port.on('message', (m: IndexMessage) => {
         id: m.id,
         error: err instanceof Error ? err.message : String(err),
       } satisfies IndexReply);
+    } finally {
+      for (let p = 0; p < papers.length; p++) (words[p] as PaperWords).clear();
     }
-    indexLater(m.papers);
     return;
   }
   indexPending(pendingCount);

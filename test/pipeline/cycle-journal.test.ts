@@ -322,6 +322,60 @@ describe('matching behind ingest', () => {
     }
   });
 
+  it('plans a step while the one before it is written, and no more than two steps ahead', async () => {
+    const { readdirSync } = await import('node:fs');
+    const sources: SourceSpec[] = readdirSync(SEEDS)
+      .sort()
+      .map((f) => ({ name: f, type: 'digest', path: join(SEEDS, f) }));
+    const library = await PaperLibrary.load(store, { searchThread: 'worker' });
+    try {
+      const events: string[] = [];
+      let plans = 0;
+      let secondPlanned: () => void = () => undefined;
+      const second = new Promise<void>((r) => {
+        secondPlanned = r;
+      });
+      const plan = library.plan.bind(library);
+      library.plan = (...args) => {
+        events.push(`plan ${++plans}`);
+        if (plans === 2) secondPlanned();
+        return plan(...args);
+      };
+      let writes = 0;
+      const writePlan = store.outbox.writePlan.bind(store.outbox);
+      store.outbox.writePlan = async (p, o) => {
+        const k = ++writes;
+        // The first write waits for the second step's plan to be asked for (or gives up after
+        // 3 s): one pass at a time would only ask once this write is done.
+        if (k === 1) await Promise.race([second, new Promise((r) => setTimeout(r, 3000))]);
+        const written = await writePlan(p, o);
+        events.push(`written ${k}`);
+        return written;
+      };
+      const staged = stagePapers();
+      const behind = matchBehind(store, library, () => new Date('2026-11-22T12:00:00Z'), staged.papers);
+      for (const source of sources) {
+        await ingest([source], { ...options(store), journal: true, onStored: staged.add });
+        behind.kick();
+      }
+      const report = await behind.done();
+      expect(events.indexOf('plan 2')).toBeGreaterThan(0);
+      expect(events.indexOf('plan 2')).toBeLessThan(events.indexOf('written 1'));
+      let ahead = 0;
+      let most = 0;
+      for (const e of events) {
+        ahead += e.startsWith('plan') ? 1 : -1;
+        most = Math.max(most, ahead);
+      }
+      expect(most).toBeLessThanOrEqual(2);
+      expect(report.matched).toBe(143);
+      expect(await store.outbox.pending('channel:1')).toHaveLength(143);
+      expect(await store.journal.list()).toEqual([]);
+    } finally {
+      await library.close();
+    }
+  });
+
   it('stops at a failed step: done throws its error, and the journal keeps what was not matched', async () => {
     await ingest(seeds, { ...options(store), journal: true });
     const entries = (await store.journal.list()).length;

@@ -30,6 +30,7 @@ import {
   TITLE_WEIGHT,
 } from './match.js';
 import type { Field, Query } from './parse.js';
+import type { FieldWords, PaperWords, TextCodec } from './text-codec.js';
 
 const TITLE = 0;
 const ABSTRACT = 1;
@@ -1060,11 +1061,15 @@ export class QueryProgram {
     this.sources.length = 0;
   }
 
-  /** Scans a paper: afterwards {@link test} and {@link score} answer for it. */
-  scan(p: MatchablePaper): void {
+  /**
+   * Scans a paper: afterwards {@link test} and {@link score} answer for it. With `words` (the
+   * search index's reading of this paper's title and abstract), those fields' plain words are
+   * taken from there instead of read from the text again.
+   */
+  scan(p: MatchablePaper, words?: PaperWords): void {
     this.begin(p);
-    this.scanField(TITLE, p.title);
-    this.scanField(ABSTRACT, p.abstract);
+    this.scanField(TITLE, p.title, words?.title);
+    this.scanField(ABSTRACT, p.abstract, words?.abstract);
     this.scanAuthors(p.authors);
     this.categories = this.foldCodes(p.categories, this.categories);
     this.sources = this.foldCodes(p.sources, this.sources);
@@ -1082,11 +1087,152 @@ export class QueryProgram {
     return fs.ascii;
   }
 
-  private scanField(f: number, text: string): void {
+  private scanField(f: number, text: string, words: FieldWords | undefined): void {
     const fs = this.fields[f] as FieldScan;
     fs.text = text;
-    if (this.encode(fs, text)) this.scanAscii(f, fs, 0, text.length);
-    else this.scanTokens(f, fs, text);
+    if (!this.encode(fs, text)) this.scanTokens(f, fs, text);
+    else if (words?.text === text && words.codec) this.scanWords(f, fs, words, words.codec);
+    else this.scanAscii(f, fs, 0, text.length);
+  }
+
+  /**
+   * Per word id of the codec that {@link scanWords} was last given words of: what
+   * {@link scanAscii} works out for that word, worked out once. `wordStem` is the stem id + 2
+   * (0: not known yet); the word's prefix candidates are `wordCandN` (hash, length) pairs from
+   * `wordCandAt` in `candH` and `candK`.
+   */
+  private wordCodec: TextCodec | undefined;
+  private wordStem = new Int32Array(0);
+  private wordCandAt = new Int32Array(0);
+  private wordCandN = new Int32Array(0);
+  private candH = new Int32Array(256);
+  private candK = new Int32Array(256);
+  private nCand = 0;
+
+  /** Room for the words of `codec` in the per-word columns (emptied for another codec). */
+  private roomForWords(codec: TextCodec): void {
+    const size = codec.words.length;
+    if (this.wordCodec !== codec) {
+      this.wordCodec = codec;
+      const room = Math.max(size, 1024);
+      this.wordStem = new Int32Array(room);
+      this.wordCandAt = new Int32Array(room);
+      this.wordCandN = new Int32Array(room);
+      this.nCand = 0;
+    } else if (size > this.wordStem.length) {
+      const room = Math.max(size, 2 * this.wordStem.length);
+      const grow = (a: Int32Array) => {
+        const next = new Int32Array(room);
+        next.set(a);
+        return next;
+      };
+      this.wordStem = grow(this.wordStem);
+      this.wordCandAt = grow(this.wordCandAt);
+      this.wordCandN = grow(this.wordCandN);
+    }
+  }
+
+  /**
+   * Works out word `sid` (the field's bytes from `start` to `end`) as {@link scanAscii} does:
+   * its prefix candidates and its stem id; returns the stem id + 2.
+   */
+  private learnWord(sid: number, b: Uint8Array, start: number, end: number): number {
+    const prefixLen = this.prefixLen;
+    const maxPrefix = prefixLen.length - 1;
+    const lengths = this.prefixLengthBits;
+    const prefixFilter = this.prefixes.filter;
+    const from = this.nCand;
+    let h = FNV_BASIS;
+    let len = 0;
+    for (let i = start; i < end; i++) {
+      h = Math.imul(h ^ ((b[i] as number) | 32), FNV_PRIME);
+      len++;
+      if (((lengths >>> len) & 1) !== 0 && len <= maxPrefix && prefixLen[len] === 1) {
+        const top = h >>> 16;
+        if ((((prefixFilter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0) {
+          if (this.nCand === this.candH.length) {
+            this.candH = growInt(this.candH);
+            this.candK = growInt(this.candK);
+          }
+          this.candH[this.nCand] = h;
+          this.candK[this.nCand++] = len;
+        }
+      }
+    }
+    const e = this.stemAt(b, start, end, len, h) + 2;
+    this.wordStem[sid] = e;
+    this.wordCandAt[sid] = from;
+    this.wordCandN[sid] = this.nCand - from;
+    return e;
+  }
+
+  /**
+   * {@link scanAscii} over a field whose words the search index found ({@link FieldWords}): the
+   * same positions, records and candidates, each word's looked up by its id instead of being
+   * read and hashed. Hyphen compounds are scanned from the bytes, as there. Returns the plain
+   * words.
+   */
+  private scanWords(f: number, fs: FieldScan, w: FieldWords, codec: TextCodec): number {
+    this.roomForWords(codec);
+    const b = fs.bytes;
+    const n = (fs.text as string).length;
+    const { ids, starts, ends, hyphenAfter } = w.pool;
+    const last = w.from + w.count;
+    const wordStem = this.wordStem;
+    const epoch = this.epoch;
+    let plain = 0;
+    for (let k = w.from; k < last; k++) {
+      const start = starts[k] as number;
+      if (hyphenAfter[k] === 1) {
+        const end = this.scanCompoundAscii(f, fs, start, n);
+        plain += this.compoundParts;
+        // Its parts were the words up to its end.
+        while (k + 1 < last && (starts[k + 1] as number) < end) k++;
+        continue;
+      }
+      const sid = ids[k] as number;
+      const end = ends[k] as number;
+      let e = wordStem[sid] as number;
+      if (e === 0) e = this.learnWord(sid, b, start, end);
+      const nc = this.wordCandN[sid] as number;
+      if (nc > 0) {
+        const firstCandidate = fs.nq;
+        const at = this.wordCandAt[sid] as number;
+        for (let c = at; c < at + nc; c++)
+          fs.pushCandidate(this.candH[c] as number, this.candK[c] as number, start, 0, -1, undefined);
+        fs.endCandidates(firstCandidate, end);
+      }
+      const id = e - 2;
+      fs.len++;
+      plain++;
+      fs.pushPos(id, epoch);
+      if (id >= 0) this.commitStem(f, fs, id, start, end, undefined);
+    }
+    return plain;
+  }
+
+  /**
+   * The stem id (-1: no query uses it) of the ASCII word of `len` bytes of `b` from `start` to
+   * `end`, whose folded characters hash to `h`.
+   */
+  private stemAt(b: Uint8Array, start: number, end: number, len: number, h: number): number {
+    const stems = this.stems;
+    const stemFilter = stems.filter;
+    const c1 = (b[end - 1] as number) | 32;
+    if (c1 !== 115 || len < 2) {
+      const top = h >>> 16;
+      return (((stemFilter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0
+        ? stems.find(h, b, start, len, -1)
+        : -1;
+    }
+    // Ends in s: undo the last characters' hash steps to get the shorter prefixes' hashes.
+    const c2 = (b[end - 2] as number) | 32;
+    const c3 = len > 2 ? (b[end - 3] as number) | 32 : 0;
+    const c4 = len > 3 ? (b[end - 4] as number) | 32 : 0;
+    const h1 = Math.imul(h, FNV_INVERSE) ^ c1;
+    const h3 = len > 2 ? Math.imul(Math.imul(h1, FNV_INVERSE) ^ c2, FNV_INVERSE) ^ c3 : 0;
+    hashStem(h, h1, h3, len, c1, c2, c3, c4);
+    return hasFilterBit(stemFilter, stemH) ? stems.find(stemH, b, start, stemL, stemT) : -1;
   }
 
   /** Folded codes in `into` (reused from paper to paper); the few distinct codes are folded once. */
@@ -1369,22 +1515,7 @@ export class QueryProgram {
         continue;
       }
       if (fs.nq !== firstCandidate) fs.endCandidates(firstCandidate, i);
-      let id = -1;
-      const c1 = (b[i - 1] as number) | 32;
-      if (c1 !== 115 || len < 2) {
-        const top = h >>> 16;
-        if ((((stemFilter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0)
-          id = stems.find(h, b, start, len, -1);
-      } else {
-        // Ends in s: undo the last characters' hash steps to get the shorter prefixes' hashes.
-        const c2 = (b[i - 2] as number) | 32;
-        const c3 = len > 2 ? (b[i - 3] as number) | 32 : 0;
-        const c4 = len > 3 ? (b[i - 4] as number) | 32 : 0;
-        const h1 = Math.imul(h, FNV_INVERSE) ^ c1;
-        const h3 = len > 2 ? Math.imul(Math.imul(h1, FNV_INVERSE) ^ c2, FNV_INVERSE) ^ c3 : 0;
-        hashStem(h, h1, h3, len, c1, c2, c3, c4);
-        if (hasFilterBit(stemFilter, stemH)) id = stems.find(stemH, b, start, stemL, stemT);
-      }
+      const id = this.stemAt(b, start, i, len, h);
       tokens++;
       plain++;
       if (npos === pos.length) {
@@ -1664,8 +1795,8 @@ export function compileMatcher(
    * The paper's hits into `hits`, best first; returns how many. With `reuse`, the objects (and
    * term arrays) already in `hits` are filled again: `hits` is the pool.
    */
-  const run = (doc: AnalyzedPaper, hits: MatchHit[], reuse: boolean): number => {
-    program.scan(doc.source);
+  const run = (doc: AnalyzedPaper, hits: MatchHit[], reuse: boolean, words?: PaperWords): number => {
+    program.scan(doc.source, words);
     if (program.fallback) {
       const found = interpret(doc);
       if (found.length > hitPos.length) hitPos = new Int32Array(Math.max(found.length, 2 * hitPos.length));
@@ -1757,8 +1888,8 @@ export function compileMatcher(
       run(doc, hits, false);
       return hits;
     },
-    matchReused(doc) {
-      reused.n = run(doc, pool, true);
+    matchReused(doc, words) {
+      reused.n = run(doc, pool, true, words);
       // The positions' array may have grown for this paper.
       reused.positions = hitPos;
       return reused;

@@ -27,3 +27,4 @@ export {
   type QueryError,
 } from './parse.js';
 export { createSearchIndex, type SearchHit, type SearchIndex, type SearchIndexOptions } from './search.js';
+export { FieldWords, PaperWords, WordPool } from './text-codec.js';

@@ -6,6 +6,7 @@
 import type { Paper } from '../paper.js';
 import { foldText, type Token, tokenize } from './analyze.js';
 import type { Field, Query } from './parse.js';
+import type { PaperWords } from './text-codec.js';
 
 export type MatchablePaper = Pick<Paper, 'id' | 'title' | 'abstract' | 'authors' | 'categories' | 'sources'>;
 
@@ -451,7 +452,14 @@ export interface Matcher {
    * call. For a caller done with each paper's hits before the next (the planner: ~3M hits a
    * 100k-paper cycle, each an object and an array of terms otherwise).
    */
-  matchReused(doc: AnalyzedPaper): {
+  matchReused(
+    doc: AnalyzedPaper,
+    /**
+     * The paper's title and abstract words as the search index read them (the paper's own
+     * strings): matched from those instead of the text. Anything else is read from the text.
+     */
+    words?: PaperWords,
+  ): {
     readonly hits: readonly MatchHit[];
     readonly n: number;
     /** Per hit, its subscription's index in {@link ids}: no lookup by id string for the caller. */

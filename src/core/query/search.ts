@@ -19,7 +19,7 @@ import {
 } from './match.js';
 import type { Query } from './parse.js';
 import { PostingsLists } from './postings.js';
-import { ByteReader, ByteWriter, TextCodec } from './text-codec.js';
+import { ByteReader, ByteWriter, type PaperWords, TextCodec } from './text-codec.js';
 
 export interface SearchHit {
   paperId: string;
@@ -32,7 +32,7 @@ export interface SearchIndex extends CorpusStats {
    * Indexes a paper (in place of the one indexed under its id, if any). Returns its number: new
    * for every call, counting up from 0, so a caller can keep columns of its own by paper number.
    */
-  add(p: MatchablePaper): number;
+  add(p: MatchablePaper, words?: PaperWords): number;
   remove(id: string): void;
   /**
    * Ranked matches, best first (all of them when `limit` is large); with `accept`, only papers
@@ -509,7 +509,7 @@ export function createSearchIndex(options: SearchIndexOptions = {}): SearchIndex
     for (const list of codes) if (codePostings.last(list) !== n) codePostings.append(list, n);
   };
 
-  const add = (p: MatchablePaper) => {
+  const add = (p: MatchablePaper, words?: PaperWords) => {
     remove(p.id);
     const n = ids.length;
     // Kept for the life of the index: a copy, never a slice of the document it came from.
@@ -521,8 +521,12 @@ export function createSearchIndex(options: SearchIndexOptions = {}): SearchIndex
     // are also copies: a title kept as parsed would be a slice keeping its whole feed alive.
     touchedCount = 0;
     writer.reset();
-    titleWords += countField(p.title, codec.encode(p.title, writer), n, 0x10000);
-    abstractWords += countField(p.abstract, codec.encode(p.abstract, writer), n, 1);
+    const inTitle = codec.encode(p.title, writer);
+    words?.title.take(codec, p.title, inTitle);
+    titleWords += countField(p.title, inTitle, n, 0x10000);
+    const inAbstract = codec.encode(p.abstract, writer);
+    words?.abstract.take(codec, p.abstract, inAbstract);
+    abstractWords += countField(p.abstract, inAbstract, n, 1);
     writer.varint(p.authors.length);
     // Author words: postings only (no ranking by author), each once per paper.
     for (const a of p.authors) {

@@ -85,10 +85,10 @@ export class ByteReader {
 }
 
 /**
- * The interned words and gaps, and the encoder. After {@link encode}, `ids` and `hyphenAfter`
- * describe the string's words (surface word ids, and whether exactly `-` follows each), and
- * `ascii` whether every code unit was below 128, so a caller can count the words without
- * scanning the string again.
+ * The interned words and gaps, and the encoder. After {@link encode}, `ids`, `wordStarts`,
+ * `wordEnds` and `hyphenAfter` describe the string's words (surface word ids, where each is, and whether
+ * exactly `-` follows it), and `ascii` whether every code unit was below 128, so a caller can
+ * count the words, or match them ({@link FieldWords}), without scanning the string again.
  */
 export class TextCodec {
   /** Words as written, by id. */
@@ -102,6 +102,9 @@ export class TextCodec {
   private readonly packedGapIds = new Map<number, number>();
   ids = new Int32Array(512);
   hyphenAfter = new Uint8Array(512);
+  /** Where each word starts and ends in the string (code units). */
+  wordStarts = new Int32Array(512);
+  wordEnds = new Int32Array(512);
   /** Whether the last string encoded was all ASCII (no code unit above 127). */
   ascii = true;
 
@@ -120,8 +123,12 @@ export class TextCodec {
     if ((n + 1) >> 1 > this.ids.length) {
       this.ids = new Int32Array((n + 1) >> 1);
       this.hyphenAfter = new Uint8Array((n + 1) >> 1);
+      this.wordStarts = new Int32Array((n + 1) >> 1);
+      this.wordEnds = new Int32Array((n + 1) >> 1);
     }
     const ids = this.ids;
+    const starts = this.wordStarts;
+    const ends = this.wordEnds;
     // The count comes first but is known last: room for the most it can be, closed up after.
     const countAt = out.length;
     const countRoom = varintLength((n + 1) >> 1);
@@ -149,6 +156,8 @@ export class TextCodec {
       const id = this.wordId(s, i, j, h);
       if (count === 0) at = this.gap(s, 0, i, bytes, at);
       else at = this.wordEntry(s, count - 1, gapFrom, i, bytes, at);
+      starts[count] = i;
+      ends[count] = j;
       ids[count++] = id;
       gapFrom = j;
       i = j;
@@ -296,5 +305,94 @@ export class TextCodec {
     let s = '';
     for (let i = 0; i < len; i++) s += String.fromCharCode(r.varint());
     return s;
+  }
+}
+
+/**
+ * The words {@link TextCodec} found in many strings (a step's papers'), end to end: each string's
+ * are a {@link FieldWords} view into it. Copied out of the codec, whose arrays the next string
+ * reuses.
+ */
+export class WordPool {
+  ids = new Int32Array(1 << 16);
+  starts = new Int32Array(1 << 16);
+  ends = new Int32Array(1 << 16);
+  hyphenAfter = new Uint8Array(1 << 16);
+  length = 0;
+
+  reset(): void {
+    this.length = 0;
+  }
+
+  /** Appends the `count` words `codec` found in the string it encoded last; returns where. */
+  append(codec: TextCodec, count: number): number {
+    const at = this.length;
+    if (at + count > this.ids.length) {
+      const size = Math.max(at + count, 2 * this.ids.length);
+      const grow = <A extends Int32Array | Uint8Array>(a: A, next: A): A => {
+        next.set(a.subarray(0, at));
+        return next;
+      };
+      this.ids = grow(this.ids, new Int32Array(size));
+      this.starts = grow(this.starts, new Int32Array(size));
+      this.ends = grow(this.ends, new Int32Array(size));
+      this.hyphenAfter = grow(this.hyphenAfter, new Uint8Array(size));
+    }
+    this.ids.set(codec.ids.subarray(0, count), at);
+    this.starts.set(codec.wordStarts.subarray(0, count), at);
+    this.ends.set(codec.wordEnds.subarray(0, count), at);
+    this.hyphenAfter.set(codec.hyphenAfter.subarray(0, count), at);
+    this.length = at + count;
+    return at;
+  }
+}
+
+/**
+ * One string's words as a {@link TextCodec} found them, `count` of them from `from` in a
+ * {@link WordPool}: what the search index's encoding of a paper hands its matching, so the
+ * paper's text is read once for both. Only for ASCII text, where the codec's words are exactly
+ * the runs of letters and digits the matcher reads.
+ */
+export class FieldWords {
+  /** The string these words are of; undefined when there are none to use (not ASCII). */
+  text: string | undefined;
+  /** The codec whose ids these are: ids mean nothing to another. */
+  codec: TextCodec | undefined;
+  from = 0;
+  count = 0;
+
+  constructor(readonly pool: WordPool) {}
+
+  /** Copies the `count` words `codec` found in `text`, the string it encoded last. */
+  take(codec: TextCodec, text: string, count: number): void {
+    if (!codec.ascii) {
+      this.text = undefined;
+      return;
+    }
+    this.from = this.pool.append(codec, count);
+    this.count = count;
+    this.codec = codec;
+    this.text = text;
+  }
+
+  /** Lets the string go (kept, it would hold its paper's text until the next paper). */
+  clear(): void {
+    this.text = undefined;
+  }
+}
+
+/** A paper's title and abstract as {@link FieldWords}. */
+export class PaperWords {
+  readonly title: FieldWords;
+  readonly abstract: FieldWords;
+
+  constructor(pool: WordPool) {
+    this.title = new FieldWords(pool);
+    this.abstract = new FieldWords(pool);
+  }
+
+  clear(): void {
+    this.title.clear();
+    this.abstract.clear();
   }
 }

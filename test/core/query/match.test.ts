@@ -14,11 +14,13 @@ import {
   formatQuery,
   type MatchablePaper,
   matchesQuery,
+  PaperWords,
   parseQuery,
   type Query,
   scoreMatch,
   stem,
   tokenize,
+  WordPool,
 } from '../../../src/core/query/index.js';
 import { AUTHOR_GAP } from '../../../src/core/query/match.js';
 import { ingest } from '../../../src/pipeline/ingest.js';
@@ -292,6 +294,32 @@ describe('compiled matcher', () => {
         },
       ),
       { numRuns: 500, seed: 20261122 },
+    );
+  });
+
+  it('gives the same answers from the words the search index read as from the text', () => {
+    fc.assert(
+      fc.property(
+        fc.array(queryText, { minLength: 1, maxLength: 12 }),
+        fc.array(paperArb, { minLength: 1, maxLength: 8 }),
+        (texts, papers) => {
+          const subs = texts.map((t, i) => ({ id: `s${i}`, query: q(t) }));
+          const matcher = compileMatcher(subs);
+          // Two indexes taking turns: a word's id in one is another word's in the other, so what
+          // the matcher learnt of one's words must not be used for the other's.
+          const indexes = [createSearchIndex(), createSearchIndex()];
+          const pool = new WordPool();
+          for (const [i, raw] of papers.entries()) {
+            const p = { id: `p${i}`, ...raw };
+            const words = new PaperWords(pool);
+            indexes[i % 2]?.add(p, words);
+            const doc = analyzePaper(p);
+            const { hits, n } = matcher.matchReused(doc, words);
+            expect(hits.slice(0, n)).toEqual(interpreted(subs, doc));
+          }
+        },
+      ),
+      { numRuns: 500, seed: 20261202 },
     );
   });
 
