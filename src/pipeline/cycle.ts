@@ -144,8 +144,12 @@ export function matchBehind(
   const fail = (error: unknown) => {
     failure ??= { error };
   };
-  /** Entries of steps planned and not written yet: the next read of the journal skips them. */
-  const inFlight = new Set<string>();
+  /**
+   * Entries of this pass sent to be planned (written or not): every later read of the journal
+   * skips them. Never emptied in the pass: a read runs beside the writes, and a journal read
+   * before a listing removed some entries may still hold them once it is filtered.
+   */
+  const handled = new Set<string>();
   /** The writes of the steps planned and not written yet, oldest first (each settles, never rejects). */
   const writing: Array<Promise<void>> = [];
   let writes: Promise<void> = Promise.resolve();
@@ -159,14 +163,19 @@ export function matchBehind(
       firstSeen,
       onlyComplete: true,
       unlisted,
-      inFlight,
+      handled,
     });
     for (const step of steps) {
       // A long journal (a killed process's entries) is planned two steps ahead, not all at once.
       while (writing.length >= 2) await writing[0];
       if (failure) return;
-      for (const e of step.entries) inFlight.add(e.id);
-      const planned = planStep(step, pass, library, now(), { staged, onlyComplete: true });
+      for (const e of step.entries) handled.add(e.id);
+      const planned = planStep(step, pass, library, now(), { staged, onlyComplete: true }).then((p) => {
+        // An entry whose papers are not all stored yet is left for a later read.
+        const kept = new Set(p.entries);
+        for (const e of step.entries) if (!kept.has(e)) handled.delete(e.id);
+        return p;
+      });
       planned.catch(() => undefined);
       const written = writes.then(async () => {
         try {
@@ -176,7 +185,6 @@ export function matchBehind(
         } catch (error) {
           fail(error);
         } finally {
-          for (const e of step.entries) inFlight.delete(e.id);
           writing.shift();
         }
       });
@@ -205,7 +213,7 @@ export function matchBehind(
       await writes;
       if (!failure)
         try {
-          add(await matchNewPapers(store, library, now(), { staged, firstSeen, unlisted }));
+          add(await matchNewPapers(store, library, now(), { staged, firstSeen, unlisted, handled }));
         } catch (error) {
           fail(error);
         }
@@ -292,8 +300,8 @@ export interface MatchOptions {
    * skipped. The report's `targets` is then empty: the caller reads them after listing.
    */
   unlisted?: UnlistedSteps;
-  /** Entries an earlier call has planned and not written yet ({@link matchBehind}): skipped too. */
-  inFlight?: ReadonlySet<string>;
+  /** Entries already sent to be planned in this pass ({@link matchBehind}): skipped too. */
+  handled?: ReadonlySet<string>;
 }
 
 /** A step of the journal: its entries, and the papers they name to match as new or as changed. */
@@ -317,9 +325,9 @@ async function journalSteps(
 ): Promise<PassContext & { steps: JournalStep[] }> {
   const stepSize = opts.stepSize ?? MATCH_CHUNK;
   const subs = await store.subscriptions.list();
-  const { unlisted, inFlight } = opts;
+  const { unlisted, handled } = opts;
   const journal = (await store.journal.list()).filter(
-    (e) => !unlisted?.entries.has(e.id) && !inFlight?.has(e.id),
+    (e) => !unlisted?.entries.has(e.id) && !handled?.has(e.id),
   );
   // A paper first seen and then changed in the same pass is posted once, as new.
   const firstSeen = opts.firstSeen ?? new Set<string>();

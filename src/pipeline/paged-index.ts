@@ -61,6 +61,9 @@ export class PagedIndex {
    * entry, as the index keeps the paper's old text.
    */
   private readonly oddFirstSeen = new Map<number, string>();
+  /** The last first-seen value read, and its ms: a cycle's papers mostly share one. */
+  private lastFirstSeen: string | undefined;
+  private lastFirstSeenMs = Number.NaN;
 
   get size(): number {
     return this.index.size;
@@ -82,7 +85,6 @@ export class PagedIndex {
       next.set(this.firstSeen);
       this.firstSeen = next;
     }
-    // A cycle's papers mostly share one first-seen time: each run of them is read once.
     if (p.firstSeen !== this.lastFirstSeen) {
       this.lastFirstSeen = p.firstSeen;
       this.lastFirstSeenMs = typeof p.firstSeen === 'string' ? isoMs(p.firstSeen) : Number.NaN;
@@ -91,8 +93,6 @@ export class PagedIndex {
     this.firstSeen[n] = ms;
     if (Number.isNaN(ms)) this.oddFirstSeen.set(n, p.firstSeen);
   }
-  private lastFirstSeen: string | undefined;
-  private lastFirstSeenMs = Number.NaN;
 
   search(query: Query, opts: PageOptions): SearchResult {
     const since = opts.since;

@@ -220,10 +220,10 @@ export function planWire(
   subs: ReadonlyMap<string, PlanSubscription>,
   now: Date,
   /**
-   * Called for each paper just before it is matched: the search thread indexes it there, and
-   * returns the words the index read, which the matcher then need not read again.
+   * The words the search index read in paper `p` (the search thread indexes a step's papers
+   * before it plans them): the matcher takes those instead of reading the text again.
    */
-  before?: (p: number) => PaperWords | undefined,
+  wordsOf?: (p: number) => PaperWords | undefined,
 ): { wire: WirePlan; transfer: ArrayBuffer[] } {
   const createdAt = now.toISOString();
   const set = planSet(subs);
@@ -251,7 +251,7 @@ export function planWire(
   for (let p = 0; p < papers.length; p++) {
     const { paper, kind } = papers[p] as { paper: PlanPaper; kind: 'new' | 'update' };
     // Reused hit objects: read only until the next paper's match.
-    const { hits, n, positions } = matcher.matchReused(analyzePaper(paper), before?.(p));
+    const { hits, n, positions } = matcher.matchReused(analyzePaper(paper), wordsOf?.(p));
     if (n === 0) continue;
     const update = kind === 'update';
     if (nh + n > x.hitTarget.length) {

@@ -376,6 +376,48 @@ describe('matching behind ingest', () => {
     }
   });
 
+  it('plans each entry once though its reads of the journal are slow and lists run meanwhile', async () => {
+    const { readdirSync } = await import('node:fs');
+    const sources: SourceSpec[] = readdirSync(SEEDS)
+      .sort()
+      .map((f) => ({ name: f, type: 'digest', path: join(SEEDS, f) }));
+    // As over a network (Redis, Postgres): what a read returns is from before the writes and
+    // listings that ran while it was on its way, which removed some of those entries.
+    const list = store.journal.list.bind(store.journal);
+    store.journal.list = async () => {
+      const entries = await list();
+      await new Promise((r) => setTimeout(r, 40));
+      return entries;
+    };
+    const library = await PaperLibrary.load(store, { searchThread: 'worker' });
+    try {
+      const planned: string[] = [];
+      const plan = library.plan.bind(library);
+      library.plan = (papers, ...rest) => {
+        for (const p of papers) planned.push(p.paper.id);
+        return plan(papers, ...rest);
+      };
+      const staged = stagePapers();
+      // Listed after every step: each listing removes journal entries a read may still hold.
+      const behind = matchBehind(store, library, () => new Date('2026-11-22T12:00:00Z'), staged.papers, {
+        listEvery: 1,
+      });
+      for (const source of sources) {
+        await ingest([source], { ...options(store), journal: true, onStored: staged.add });
+        behind.kick();
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      const report = await behind.done();
+      expect(planned.length).toBeGreaterThan(500);
+      expect(new Set(planned).size).toBe(planned.length);
+      expect(report.matched).toBe(143);
+      expect(await store.outbox.pending('channel:1')).toHaveLength(143);
+      expect(await store.journal.list()).toEqual([]);
+    } finally {
+      await library.close();
+    }
+  });
+
   it('stops at a failed step: done throws its error, and the journal keeps what was not matched', async () => {
     await ingest(seeds, { ...options(store), journal: true });
     const entries = (await store.journal.list()).length;
