@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,6 +18,11 @@ import type { Store } from '../../src/store/types.js';
 
 const SEEDS = join(import.meta.dirname, '../../seeds');
 const seeds: SourceSpec[] = [{ name: 'seeds', type: 'digest', path: SEEDS }];
+/** One source per seed dump, in name order. */
+const seedFiles = (): SourceSpec[] =>
+  readdirSync(SEEDS)
+    .sort()
+    .map((f) => ({ name: f, type: 'digest', path: join(SEEDS, f) }));
 const target: Target = { kind: 'channel', channelId: '1' };
 const subscription: Subscription = {
   id: subscriptionId(target, 'multi-task'),
@@ -217,11 +222,8 @@ describe('matching behind ingest', () => {
       for (const s of [subscription, updates]) await other.subscriptions.put(s);
       const now = () => new Date('2026-11-22T12:00:00Z');
       // Four sources, one per seed file: each is matched while the next is merged.
-      const files = ['a', 'b', 'c', 'd'];
-      const { readdirSync } = await import('node:fs');
-      const dumps = readdirSync(SEEDS).sort();
-      expect(dumps).toHaveLength(files.length);
-      const sources: SourceSpec[] = dumps.map((f) => ({ name: f, type: 'digest', path: join(SEEDS, f) }));
+      const sources = seedFiles();
+      expect(sources).toHaveLength(4);
       const here = await runCycle({
         ...options(store),
         now,
@@ -263,10 +265,7 @@ describe('matching behind ingest', () => {
   });
 
   it('lists what it wrote every listEvery papers, and the rest when done', async () => {
-    const { readdirSync } = await import('node:fs');
-    const sources: SourceSpec[] = readdirSync(SEEDS)
-      .sort()
-      .map((f) => ({ name: f, type: 'digest', path: join(SEEDS, f) }));
+    const sources = seedFiles();
     const now = () => new Date('2026-11-22T12:00:00Z');
     const run = async (s: Store, listEvery: number | undefined) => {
       const listed: number[] = [];
@@ -323,10 +322,7 @@ describe('matching behind ingest', () => {
   });
 
   it('plans a step while the one before it is written, and no more than two steps ahead', async () => {
-    const { readdirSync } = await import('node:fs');
-    const sources: SourceSpec[] = readdirSync(SEEDS)
-      .sort()
-      .map((f) => ({ name: f, type: 'digest', path: join(SEEDS, f) }));
+    const sources = seedFiles();
     const library = await PaperLibrary.load(store, { searchThread: 'worker' });
     try {
       const events: string[] = [];
@@ -377,10 +373,7 @@ describe('matching behind ingest', () => {
   });
 
   it('plans each entry once though its reads of the journal are slow and lists run meanwhile', async () => {
-    const { readdirSync } = await import('node:fs');
-    const sources: SourceSpec[] = readdirSync(SEEDS)
-      .sort()
-      .map((f) => ({ name: f, type: 'digest', path: join(SEEDS, f) }));
+    const sources = seedFiles();
     // As over a network (Redis, Postgres): what a read returns is from before the writes and
     // listings that ran while it was on its way, which removed some of those entries.
     const list = store.journal.list.bind(store.journal);

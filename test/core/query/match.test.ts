@@ -271,7 +271,7 @@ function interpreted(
 }
 
 describe('compiled matcher', () => {
-  it('gives the same answers, scores and highlighted words as the interpreter for random queries and papers', () => {
+  it('gives the same answers, scores and highlighted words as the interpreter for random queries and papers, from their text or from the words an index read', () => {
     fc.assert(
       fc.property(
         fc.array(queryText, { minLength: 1, maxLength: 12 }),
@@ -279,8 +279,13 @@ describe('compiled matcher', () => {
         (texts, papers) => {
           const subs = texts.map((t, i) => ({ id: `s${i}`, query: q(t) }));
           const matcher = compileMatcher(subs);
+          // Two search indexes taking turns: a word's id in one is another word's in the other,
+          // so what the matcher learnt of one's words must not be used for the other's.
+          const indexes = [createSearchIndex(), createSearchIndex()];
+          const pool = new WordPool();
           for (const [i, raw] of papers.entries()) {
-            const doc = analyzePaper({ id: `p${i}`, ...raw });
+            const p = { id: `p${i}`, ...raw };
+            const doc = analyzePaper(p);
             const expected = interpreted(subs, doc);
             expect(matcher.match(doc)).toEqual(expected);
             // The same through the reused objects, paper after paper (read before the next call).
@@ -290,36 +295,15 @@ describe('compiled matcher', () => {
             expect(Array.from(positions.subarray(0, n), (k) => matcher.ids[k])).toEqual(
               expected.map((h) => h.subscriptionId),
             );
+            // The same from the words an index read in the paper, as the search thread matches.
+            const words = new PaperWords(pool);
+            indexes[i % 2]?.add(p, words);
+            const fromWords = matcher.matchReused(doc, words);
+            expect(fromWords.hits.slice(0, fromWords.n)).toEqual(expected);
           }
         },
       ),
       { numRuns: 500, seed: 20261122 },
-    );
-  });
-
-  it('gives the same answers from the words the search index read as from the text', () => {
-    fc.assert(
-      fc.property(
-        fc.array(queryText, { minLength: 1, maxLength: 12 }),
-        fc.array(paperArb, { minLength: 1, maxLength: 8 }),
-        (texts, papers) => {
-          const subs = texts.map((t, i) => ({ id: `s${i}`, query: q(t) }));
-          const matcher = compileMatcher(subs);
-          // Two indexes taking turns: a word's id in one is another word's in the other, so what
-          // the matcher learnt of one's words must not be used for the other's.
-          const indexes = [createSearchIndex(), createSearchIndex()];
-          const pool = new WordPool();
-          for (const [i, raw] of papers.entries()) {
-            const p = { id: `p${i}`, ...raw };
-            const words = new PaperWords(pool);
-            indexes[i % 2]?.add(p, words);
-            const doc = analyzePaper(p);
-            const { hits, n } = matcher.matchReused(doc, words);
-            expect(hits.slice(0, n)).toEqual(interpreted(subs, doc));
-          }
-        },
-      ),
-      { numRuns: 500, seed: 20261202 },
     );
   });
 
