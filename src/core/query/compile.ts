@@ -1147,16 +1147,19 @@ export class QueryProgram {
     for (let i = start; i < end; i++) {
       h = Math.imul(h ^ ((b[i] as number) | 32), FNV_PRIME);
       len++;
-      if (((lengths >>> len) & 1) !== 0 && len <= maxPrefix && prefixLen[len] === 1) {
-        const top = h >>> 16;
-        if ((((prefixFilter[top >>> 5] as number) >>> (top & 31)) & 1) !== 0) {
-          if (this.nCand === this.candH.length) {
-            this.candH = growInt(this.candH);
-            this.candK = growInt(this.candK);
-          }
-          this.candH[this.nCand] = h;
-          this.candK[this.nCand++] = len;
+      // Once per word of the codec: the filter test need not be inlined here.
+      if (
+        ((lengths >>> len) & 1) !== 0 &&
+        len <= maxPrefix &&
+        prefixLen[len] === 1 &&
+        hasFilterBit(prefixFilter, h)
+      ) {
+        if (this.nCand === this.candH.length) {
+          this.candH = growInt(this.candH);
+          this.candK = growInt(this.candK);
         }
+        this.candH[this.nCand] = h;
+        this.candK[this.nCand++] = len;
       }
     }
     const e = this.stemAt(b, start, end, len, h) + 2;
@@ -1217,6 +1220,7 @@ export class QueryProgram {
    */
   private stemAt(b: Uint8Array, start: number, end: number, len: number, h: number): number {
     const stems = this.stems;
+    // The filter is checked here, not only in `find`: most words stop at it, without a call.
     const stemFilter = stems.filter;
     const c1 = (b[end - 1] as number) | 32;
     if (c1 !== 115 || len < 2) {
@@ -1464,13 +1468,11 @@ export class QueryProgram {
    */
   private scanAscii(f: number, fs: FieldScan, from: number, to: number): number {
     const b = fs.bytes;
-    const stems = this.stems;
     const prefixLen = this.prefixLen;
     const maxPrefix = prefixLen.length - 1;
     // Lengths some prefix has, as bits: tested in a register for every character.
     const lengths = this.prefixLengthBits;
-    // The filters are checked here, not only in `find`: most words stop at them, without a call.
-    const stemFilter = stems.filter;
+    // The prefix filter is checked here, not only in `find`: most words stop at it, without a call.
     const prefixFilter = this.prefixes.filter;
     const epoch = this.epoch;
     // Positions and the token count live in locals for the loop (written back before calls).
