@@ -331,8 +331,13 @@ function nonEmpty(s: string | undefined): string | undefined {
   return t === '' ? undefined : t;
 }
 
-function unique(values: Iterable<string>): string[] {
-  return [...new Set(values)];
+/** `values` without repeats, in order: a new array. */
+function unique(values: readonly string[]): string[] {
+  // A paper's authors and categories are a handful: a scan of what is kept beats building a Set.
+  if (values.length > 16) return [...new Set(values)];
+  const out: string[] = [];
+  for (const v of values) if (!out.includes(v)) out.push(v);
+  return out;
 }
 
 /** Category names: `<category>cs.LG</category>` (RSS) or `<category term="cs.LG"/>` (Atom). */
@@ -385,6 +390,9 @@ function asAnnounceType(v: string | undefined): AnnounceType | undefined {
 // A part that is only a generational suffix belongs to the name before it ("King, Jr.").
 const NAME_SUFFIX = /^(?:Jr|Sr)\.?$|^(?:II|III|IV)$/;
 
+/** What separates the names of a joined author list (see {@link splitAuthorList}). */
+const AUTHOR_SEPARATOR = /\s*[,;]\s*(?:and\s+)?|\s+and\s+/g;
+
 /**
  * Splits a joined author list ("A. One, B. Two and C. Three") into names. Separators are
  * commas, semicolons and the word "and", but not inside parentheses, where arXiv puts
@@ -395,22 +403,23 @@ export function splitAuthorList(text: string): string[] {
   const source = normalizeSpace(text);
   // Mask bracketed text so separators inside it are invisible to the split below.
   const masked = /[([]/.test(source) ? maskBrackets(source) : source;
-  const names: string[] = [];
+  const out: string[] = [];
+  const separator = AUTHOR_SEPARATOR;
+  separator.lastIndex = 0;
   let start = 0;
-  for (const m of masked.matchAll(/\s*[,;]\s*(?:and\s+)?|\s+and\s+/g)) {
-    names.push(source.slice(start, m.index));
+  for (;;) {
+    const m = separator.exec(masked);
+    const raw = source.slice(start, m ? m.index : source.length);
+    const name = (raw.startsWith('and') ? raw.replace(/^and\s+/, '') : raw).trim();
+    if (name !== '') {
+      const prev = out.length - 1;
+      // Every suffix is at most three characters: most names skip the test.
+      if (name.length <= 3 && prev >= 0 && NAME_SUFFIX.test(name)) out[prev] = `${out[prev]}, ${name}`;
+      else out.push(name);
+    }
+    if (!m) return out;
     start = m.index + m[0].length;
   }
-  names.push(source.slice(start));
-  const out: string[] = [];
-  for (const raw of names) {
-    const name = raw.replace(/^and\s+/, '').trim();
-    if (name === '') continue;
-    const prev = out.length - 1;
-    if (NAME_SUFFIX.test(name) && prev >= 0) out[prev] = `${out[prev]}, ${name}`;
-    else out.push(name);
-  }
-  return out;
 }
 
 /** `text` with every character inside (…) or […] replaced by `_`, offsets unchanged. */
@@ -471,7 +480,8 @@ interface SightingParts {
 
 function buildSighting(p: SightingParts): PaperSighting | undefined {
   if (p.title === '') return undefined;
-  const links: PaperLinks = { code: unique([...(p.extraCode ?? []), ...findCodeLinks(p.abstract)]) };
+  const found = findCodeLinks(p.abstract);
+  const links: PaperLinks = { code: p.extraCode?.length ? unique([...p.extraCode, ...found]) : found };
   if (p.ref) {
     const { abs, pdf } = arxivLinks(p.ref.id);
     links.abs = abs;
