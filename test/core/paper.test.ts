@@ -148,6 +148,8 @@ describe('findCodeLinks', () => {
     ],
     ['Project page: https://example.org/p?x=1&y=2#top;', ['https://example.org/p?x=1&y=2#top']],
     ['No links here, only github.com/a/b without a scheme.', []],
+    ['HTTPS://GitHub.com/a/b in capitals', ['HTTPS://GitHub.com/a/b']],
+    ['A scheme with no slashes, https:github.com/a/b, and :// alone', []],
     ['', []],
   ])('finds in %j the links %j', (text, links) => {
     expect(findCodeLinks(text)).toEqual(links);
