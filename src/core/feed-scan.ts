@@ -13,7 +13,7 @@
  * Pure: no I/O.
  */
 
-import { detachText } from './paper.js';
+import { detachText, isSpace } from './paper.js';
 
 /** An element as read: its text is the concatenation of its text and CDATA, entities decoded. */
 interface XmlElement {
@@ -55,8 +55,15 @@ function isNameChar(c: number): boolean {
   return isNameStart(c) || (c >= 48 && c <= 57) || c === 45 || c === 46;
 }
 
-// xml2js drops an element's text when it matches this (JavaScript's `\s`, not XML's whitespace).
-const BLANK = /^\s*$/;
+/**
+ * Whether xml2js drops an element's text as blank: `/^\s*$/` (JavaScript's `\s`, not XML's
+ * whitespace). Tested on the text between every two elements, mostly a line break and an indent:
+ * a loop over a few characters, not a regex call.
+ */
+function isBlank(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (!isSpace(text.charCodeAt(i))) return false;
+  return true;
+}
 
 // xml2js renames <published>/<updated> (feed.ts's tagNameProcessors); an element already named
 // like the result would merge with them, and `_` would clash with xml2js's text key.
@@ -168,7 +175,7 @@ function scanXml(src: string, onClose?: OnClose): XmlElement | undefined {
       if (top.children === undefined) top.text += text;
       // xml2js keeps an element's text or its children, never both: only blank text may sit
       // between children, and it is not worth keeping.
-      else if (!BLANK.test(text)) return undefined;
+      else if (!isBlank(text)) return undefined;
     }
     const c = src.charCodeAt(lt + 1);
 
@@ -256,7 +263,7 @@ function scanXml(src: string, onClose?: OnClose): XmlElement | undefined {
     const el: XmlElement = { name, attrs, text: '', cdata: false, children: undefined };
     if (top !== undefined) {
       if (top.children !== undefined) top.children.push(el);
-      else if (top.cdata || !BLANK.test(top.text)) return undefined;
+      else if (top.cdata || !isBlank(top.text)) return undefined;
       else top.children = [el];
     }
     i = p;
@@ -280,7 +287,7 @@ function scanXml(src: string, onClose?: OnClose): XmlElement | undefined {
 function xml2jsValue(el: XmlElement): unknown {
   if (el.children === undefined) {
     if (el.attrs === undefined) return el.text;
-    return !el.cdata && BLANK.test(el.text) ? { $: el.attrs } : { _: el.text, $: el.attrs };
+    return !el.cdata && isBlank(el.text) ? { $: el.attrs } : { _: el.text, $: el.attrs };
   }
   const obj: Raw = Object.create(null);
   if (el.attrs !== undefined) obj.$ = el.attrs;
